@@ -1,0 +1,30 @@
+"""Shared fixtures: where the real data lives, and small helpers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def data_root() -> Path:
+    """``$MCDET_DATA`` if set, else ``<checkout>/../shared/data``."""
+    env = os.environ.get("MCDET_DATA")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    root = data_root()
+    if not (root / "mini-mias" / "Info.txt").is_file():
+        pytest.skip(f"real data not found at {root} (set MCDET_DATA or put shared/ beside the checkout)")
+    return root
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
