@@ -21,7 +21,9 @@ def data_root() -> Path:
 def shared_data() -> Path:
     root = data_root()
     if not (root / "mini-mias" / "Info.txt").is_file():
-        pytest.skip(f"real data not found at {root} (set MCDET_DATA or put shared/ beside the checkout)")
+        pytest.skip(
+            f"real data not found at {root} (set MCDET_DATA or put shared/ beside the checkout)"
+        )
     return root
 
 

@@ -4,7 +4,10 @@ import pytest
 from napari_mcdet.data.tiling import blend_window, extract_patch, tile_grid, tile_starts
 
 
-@pytest.mark.parametrize("length,tile,overlap", [(1000, 256, 0), (1000, 256, 64), (256, 256, 32), (100, 256, 0), (513, 512, 128)])
+@pytest.mark.parametrize(
+    "length,tile,overlap",
+    [(1000, 256, 0), (1000, 256, 64), (256, 256, 32), (100, 256, 0), (513, 512, 128)],
+)
 def test_tile_starts_cover_axis(length, tile, overlap):
     starts = tile_starts(length, tile, overlap=overlap)
     covered = np.zeros(max(length, tile), bool)

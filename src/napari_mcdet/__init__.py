@@ -43,8 +43,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .infer.detect import detect
-    from .io.images import read_mammogram
-    from .mammogram import Mammogram
-    from .synth.lesions import synthesize
-    from .train.checkpoint import load_model
+    from .infer.detect import detect  # noqa: F401
+    from .io.images import read_mammogram  # noqa: F401
+    from .mammogram import Mammogram  # noqa: F401
+    from .synth.lesions import synthesize  # noqa: F401
+    from .train.checkpoint import load_model  # noqa: F401

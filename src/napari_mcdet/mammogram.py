@@ -43,7 +43,9 @@ class Mammogram:
         if self.pixel_spacing is not None:
             row, col = (float(v) for v in self.pixel_spacing)
             if not (row > 0 and col > 0):
-                raise ValueError(f"pixel_spacing must be positive millimetres, got {self.pixel_spacing}")
+                raise ValueError(
+                    f"pixel_spacing must be positive millimetres, got {self.pixel_spacing}"
+                )
             self.pixel_spacing = (row, col)
 
     @property

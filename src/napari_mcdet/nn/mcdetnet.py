@@ -196,7 +196,8 @@ class MCDetNet(nn.Module):
     def forward(self, x: torch.Tensor) -> list[ScaleOutput]:
         if x.ndim != 4 or x.shape[1] != self.config.in_channels:
             raise ValueError(
-                f"expected input of shape (B, {self.config.in_channels}, H, W), got {tuple(x.shape)}"
+                f"expected input of shape (B, {self.config.in_channels}, H, W), "
+                f"got {tuple(x.shape)}"
             )
         h, w = x.shape[-2:]
         self.check_size(h, w)
