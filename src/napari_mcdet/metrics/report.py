@@ -156,13 +156,9 @@ def to_jsonable(obj: Any) -> Any:
     if hasattr(obj, "as_dict"):
         return to_jsonable(obj.as_dict())
     if isinstance(obj, RocCurve):
-        return {
-            "auc": obj.auc,
-            "n_pos": obj.n_pos,
-            "n_neg": obj.n_neg,
-            "fpr": obj.fpr,
-            "tpr": obj.tpr,
-        }
+        return to_jsonable(
+            {"auc": obj.auc, "n_pos": obj.n_pos, "n_neg": obj.n_neg, "fpr": obj.fpr, "tpr": obj.tpr}
+        )
     if isinstance(obj, Mapping):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, np.ndarray):

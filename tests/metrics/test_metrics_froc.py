@@ -1,0 +1,122 @@
+"""FROC on a hand-made set with sensitivities computed by hand; hit rule; image-level AUC."""
+
+import numpy as np
+import pytest
+
+from napari_mcdet.metrics import UndefinedMetricWarning, froc, sensitivity_at_fp
+
+
+def _set():
+    a = np.zeros((50, 50), np.uint8)
+    a[10:15, 10:15] = 2  # region A1
+    a[30:33, 30:33] = 1  # region A2
+    b = np.zeros((50, 50), np.uint8)
+    b[20:25, 20:25] = 2  # region B1, never found
+    c = np.zeros((50, 50), np.uint8)  # normal image
+    dets = [
+        np.array([[12, 12, 0.9], [12, 13, 0.8], [40, 5, 0.7], [31, 31, 0.65]]),
+        np.array([[0, 0, 0.6], [45, 45, 0.2]]),
+        np.array([[10, 10, 0.5]]),
+    ]
+    return dets, [a, b, c]
+
+
+def test_froc_curve_by_hand():
+    dets, gts = _set()
+    r = froc(dets, gts)
+    # threshold: inf  .9   .8   .7   .65  .6   .5   .2
+    # FPs:        0    0    0    1    1    2    3    4   (0.8 is a second hit on A1: not an FP)
+    # found:      0    1    1    1    2    2    2    2   (of 3 regions)
+    np.testing.assert_allclose(r.thresholds[1:], [0.9, 0.8, 0.7, 0.65, 0.6, 0.5, 0.2])
+    np.testing.assert_allclose(r.fp_per_image, np.array([0, 0, 0, 1, 1, 2, 3, 4]) / 3)
+    np.testing.assert_allclose(r.sensitivity, np.array([0, 1, 1, 1, 2, 2, 2, 2]) / 3)
+    # at 0.25 FP/image: between (0, 1/3) and (1/3, 2/3) -> 1/3 + 0.75 * 1/3 = 7/12
+    np.testing.assert_allclose(r.sensitivity_at, [7 / 12, 2 / 3, 2 / 3, 2 / 3])
+    assert (r.n_images, r.n_regions, r.n_detections) == (3, 3, 7)
+    assert (r.n_true_positives, r.n_false_positives) == (2, 4)
+    assert r.mean_sensitivity == pytest.approx((7 / 12 + 3 * 2 / 3) / 4)
+    # image scores 0.9 (pos), 0.6 (pos), 0.5 (neg)
+    assert r.image_auc == 1.0
+
+
+def test_dict_detections_equal_arrays():
+    dets, gts = _set()
+    as_dicts = [[{"centroid": (d[0], d[1]), "score": d[2]} for d in det] for det in dets]
+    a, b = froc(dets, gts), froc(as_dicts, gts)
+    np.testing.assert_allclose(a.sensitivity, b.sensitivity)
+    np.testing.assert_allclose(a.fp_per_image, b.fp_per_image)
+
+
+def test_region_masks_equal_labels_image():
+    dets, gts = _set()
+    from skimage.measure import label
+
+    masks = [[lab == i for i in range(1, lab.max() + 1)] for lab in (label(g > 0) for g in gts)]
+    a, b = froc(dets, gts), froc(dets, masks)
+    np.testing.assert_allclose(a.sensitivity, b.sensitivity)
+    assert b.n_regions == 3
+
+
+def test_classes_select_regions():
+    dets, gts = _set()
+    r = froc(dets, gts, classes=(2,))
+    # A2 (benign) is no region now: the 0.65 hit on it becomes a false positive
+    assert r.n_regions == 2
+    assert r.n_false_positives == 5
+    np.testing.assert_allclose(r.sensitivity[-1], 1 / 2)
+
+
+@pytest.mark.filterwarnings("ignore:image-level AUC is undefined")
+def test_tolerance_in_pixels():
+    gt = np.zeros((20, 20), np.uint8)
+    gt[10, 10] = 1
+    det = [np.array([[12.0, 10.0, 0.7]])]
+    assert froc(det, [gt]).n_false_positives == 1
+    assert froc(det, [gt], tolerance=1.9).n_false_positives == 1
+    r = froc(det, [gt], tolerance=2)
+    assert r.n_false_positives == 0 and r.sensitivity[-1] == 1.0
+    # rounding: 10.4 falls in pixel 10
+    assert froc([np.array([[10.4, 9.6, 0.5]])], [gt]).n_true_positives == 1
+
+
+@pytest.mark.filterwarnings("ignore:image-level AUC is undefined")
+def test_boxes_hit_by_overlap():
+    gt = np.zeros((20, 20), np.uint8)
+    gt[10, 10] = 2
+    miss = np.array([[5, 5, 10, 10, 0.9]])  # rows/cols 5..9, end exclusive
+    hit = np.array([[5, 5, 11, 11, 0.9]])
+    assert froc([miss], [gt]).n_false_positives == 1
+    assert froc([hit], [gt]).n_true_positives == 1
+    assert froc([[{"bbox": (10, 10, 12, 12), "score": 0.3}]], [gt]).n_true_positives == 1
+
+
+def test_image_level_auc_by_hand():
+    pos = np.zeros((10, 10), np.uint8)
+    pos[5, 5] = 2
+    neg = np.zeros((10, 10), np.uint8)
+    dets = [np.array([[0, 0, 0.3]]), np.array([[0, 0, 0.8]]), np.array([[0, 0, 0.5]]), None]
+    r = froc(dets, [pos, pos, neg, neg])
+    # positives 0.3, 0.8; negatives 0.5, 0 (no detection): 0.3 > 0, 0.8 > both -> 3/4
+    assert r.image_auc == pytest.approx(3 / 4)
+
+
+def test_interpolation_rule():
+    f = [0, 0, 0.5, 0.5, 1.5]
+    s = [0, 0.2, 0.2, 0.6, 0.8]
+    # envelope (0, .2), (.5, .6), (1.5, .8): 0.25 -> .4, 1 -> .7, 2 -> .8 (flat beyond the end)
+    np.testing.assert_allclose(sensitivity_at_fp(f, s, [0.25, 1, 2]), [0.4, 0.7, 0.8])
+
+
+def test_no_regions_warns():
+    with pytest.warns(UndefinedMetricWarning):
+        r = froc([np.array([[1, 1, 0.5]])], [np.zeros((5, 5), np.uint8)])
+    assert np.all(np.isnan(r.sensitivity_at))
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="one of each per image"):
+        froc([None], [])
+    with pytest.raises(ValueError, match="shape"):
+        froc([np.zeros((2, 4))], [np.zeros((5, 5))])
+    with pytest.raises(ValueError, match="centroid"):
+        froc([[{"score": 1.0}]], [np.zeros((5, 5))])
