@@ -1,0 +1,413 @@
+"""DICOM mammograms -> :class:`~napari_mcdet.mammogram.Mammogram` (pydicom 3).
+
+The pixel pipeline follows DICOM PS3.3 C.11 in float32 (no full-resolution float64 copy):
+
+1. decode the stored values (RLE with numpy alone; JPEG / JPEG 2000 need the optional decoders,
+   ``pip install "napari-mcdet[jpeg]"``, i.e. pylibjpeg with pylibjpeg-libjpeg and
+   pylibjpeg-openjpeg);
+2. modality LUT (Rescale Slope / Intercept, or a Modality LUT Sequence);
+3. VOI LUT (a VOI LUT Sequence item, else a window with the LINEAR, LINEAR_EXACT or SIGMOID
+   function); after this step the values lie in ``[0, 1]``;
+4. MONOCHROME1 is inverted so that bright is always dense.
+
+Without a VOI LUT or window the values stay in modality units (for example 0-65535 for the
+CBIS-DDSM files); ``metadata['value_range']`` gives the possible range in every case.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..mammogram import Mammogram
+
+__all__ = ["read_dicom", "is_dicom", "JPEG_EXTRA_HINT"]
+
+#: What to install when a compressed transfer syntax cannot be decoded.
+JPEG_EXTRA_HINT = (
+    'pip install "napari-mcdet[jpeg]" (pylibjpeg, pylibjpeg-libjpeg for JPEG / JPEG-LS, '
+    "pylibjpeg-openjpeg for JPEG 2000)"
+)
+
+_VIEWS = ("MLO", "CC", "ML", "LM", "XCCL", "XCCM", "FB", "SIO", "LMO", "AT", "CV")
+# tags copied into Mammogram.metadata (when present)
+_META_TAGS = (
+    "Modality",
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "PatientID",
+    "StudyDate",
+    "SeriesDescription",
+    "Manufacturer",
+    "ManufacturerModelName",
+    "PhotometricInterpretation",
+    "BitsAllocated",
+    "BitsStored",
+    "PixelRepresentation",
+    "Rows",
+    "Columns",
+    "PatientOrientation",
+    "BodyPartExamined",
+    "PresentationIntentType",
+    "WindowCenter",
+    "WindowWidth",
+    "VOILUTFunction",
+    "RescaleSlope",
+    "RescaleIntercept",
+)
+
+
+def is_dicom(path: str | os.PathLike) -> bool:
+    """True when the file has the DICOM ``DICM`` preamble marker (or a .dcm/.dicom name)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        return True
+    return path.suffix.lower() in (".dcm", ".dicom")
+
+
+def _plain(value: Any) -> Any:
+    """DICOM element value -> plain python (str, float, int, list) for metadata."""
+    from pydicom.multival import MultiValue
+    from pydicom.valuerep import IS, DSfloat, PersonName
+
+    if isinstance(value, MultiValue | list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, DSfloat):
+        return float(value)
+    if isinstance(value, IS):
+        return int(value)
+    if isinstance(value, PersonName):
+        return str(value)
+    if isinstance(value, bytes | bytearray):
+        return None
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
+def _spacing(ds: Any) -> tuple[tuple[float, float] | None, str | None]:
+    for tag in ("PixelSpacing", "ImagerPixelSpacing"):
+        value = ds.get(tag)
+        if value is not None and len(value) >= 2:
+            row, col = float(value[0]), float(value[1])
+            if row > 0 and col > 0:
+                return (row, col), tag
+    # enhanced / multi-frame objects keep it in a functional group
+    try:
+        measures = ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+        row, col = (float(v) for v in measures.PixelSpacing[:2])
+        if row > 0 and col > 0:
+            return (row, col), "PixelMeasuresSequence"
+    except (AttributeError, IndexError, TypeError, KeyError):
+        pass
+    return None, None
+
+
+def _laterality(ds: Any) -> str | None:
+    for tag in ("ImageLaterality", "Laterality", "FrameLaterality"):
+        value = ds.get(tag)
+        if value and str(value).strip().upper()[:1] in ("L", "R"):
+            return str(value).strip().upper()[:1]
+    return None
+
+
+def _view_from_text(text: str) -> str | None:
+    tokens = re.split(r"[^A-Z]+", text.upper())
+    for view in _VIEWS:
+        if view in tokens:
+            return view
+    return None
+
+
+def _view(ds: Any) -> str | None:
+    value = ds.get("ViewPosition")
+    if value and str(value).strip():
+        return str(value).strip().upper()
+    try:  # ViewCodeSequence: code meaning such as "cranio-caudal" / "medio-lateral oblique"
+        meaning = str(ds.ViewCodeSequence[0].CodeMeaning).lower()
+        if "oblique" in meaning:
+            return "MLO"
+        if "cranio-caudal" in meaning or "craniocaudal" in meaning:
+            return "CC"
+        if "medio-lateral" in meaning or "mediolateral" in meaning:
+            return "ML"
+    except (AttributeError, IndexError):
+        pass
+    for tag in ("SeriesDescription", "ProtocolName", "PatientOrientation"):
+        value = ds.get(tag)
+        if value:
+            text = "\\".join(value) if not isinstance(value, str) else value
+            view = _view_from_text(text)
+            if view:
+                return view
+    return None
+
+
+def _decode(ds: Any, path: Path) -> np.ndarray:
+    from pydicom.pixels import get_decoder
+
+    if "PixelData" not in ds and "FloatPixelData" not in ds:
+        raise ValueError(f"{path} is a DICOM file without pixel data (no image to read)")
+    tsyntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if tsyntax is not None and tsyntax.is_compressed:
+        try:
+            decoder = get_decoder(tsyntax)
+        except NotImplementedError as exc:
+            raise ValueError(
+                f"{path}: transfer syntax {tsyntax.name} ({tsyntax}) is not supported by pydicom"
+            ) from exc
+        if not decoder.is_available:
+            raise ImportError(
+                f"{path} is compressed with {tsyntax.name} and no decoder for it is installed; "
+                f"install one with: {JPEG_EXTRA_HINT}"
+            )
+    try:
+        return ds.pixel_array
+    except (ValueError, EOFError, OSError, IndexError) as exc:
+        raise ValueError(
+            f"{path}: could not decode the pixel data ({exc}); the file may be truncated or "
+            "corrupt - re-export or re-download it"
+        ) from exc
+
+
+def _value_range(ds: Any) -> tuple[float, float]:
+    """Possible range of the modality-LUT output (PS3.3 C.11.1)."""
+    bits = int(ds.get("BitsStored", ds.get("BitsAllocated", 16)))
+    if ds.get("ModalityLUTSequence"):
+        depth = int(ds.ModalityLUTSequence[0].LUTDescriptor[2])
+        return 0.0, float(2**depth - 1)
+    if int(ds.get("PixelRepresentation", 0)) == 0:
+        lo, hi = 0.0, float(2**bits - 1)
+    else:
+        lo, hi = float(-(2 ** (bits - 1))), float(2 ** (bits - 1) - 1)
+    slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
+    intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
+    a, b = lo * slope + intercept, hi * slope + intercept
+    return (min(a, b), max(a, b))
+
+
+def _modality(arr: np.ndarray, ds: Any) -> np.ndarray:
+    if ds.get("ModalityLUTSequence"):
+        from pydicom.pixels import apply_modality_lut
+
+        return np.asarray(apply_modality_lut(arr, ds)).astype(np.float32, copy=False)
+    out = arr.astype(np.float32)
+    slope = ds.get("RescaleSlope")
+    intercept = ds.get("RescaleIntercept")
+    if slope is not None and float(slope) != 1.0:
+        out *= np.float32(slope)
+    if intercept is not None and float(intercept) != 0.0:
+        out += np.float32(intercept)
+    return out
+
+
+def _window(values: np.ndarray, center: float, width: float, function: str) -> np.ndarray:
+    """Window ``values`` in place to ``[0, 1]`` (PS3.3 C.11.2.1.2 / C.11.2.1.3)."""
+    function = (function or "LINEAR").upper()
+    if function == "LINEAR":
+        if width < 1:
+            raise ValueError(f"Window Width must be >= 1 for LINEAR windowing, got {width}")
+        c, w = center - 0.5, width - 1.0
+        if w == 0:  # a threshold
+            return (values > c).astype(np.float32)
+        values -= np.float32(c)
+        values /= np.float32(w)
+        values += np.float32(0.5)
+    elif function == "LINEAR_EXACT":
+        if width <= 0:
+            raise ValueError(f"Window Width must be > 0 for LINEAR_EXACT windowing, got {width}")
+        values -= np.float32(center)
+        values /= np.float32(width)
+        values += np.float32(0.5)
+    elif function == "SIGMOID":
+        if width <= 0:
+            raise ValueError(f"Window Width must be > 0 for SIGMOID windowing, got {width}")
+        values -= np.float32(center)
+        values *= np.float32(-4.0 / width)
+        np.clip(values, -80, 80, out=values)  # exp overflow guard in float32
+        np.exp(values, out=values)
+        values += np.float32(1.0)
+        np.reciprocal(values, out=values)
+        return values
+    else:
+        raise ValueError(
+            f"unsupported VOI LUT Function {function!r} (expected LINEAR, LINEAR_EXACT or SIGMOID)"
+        )
+    np.clip(values, 0.0, 1.0, out=values)
+    return values
+
+
+def _voi(values: np.ndarray, ds: Any, index: int) -> tuple[np.ndarray, str | None]:
+    """Apply the VOI LUT sequence item or window ``index``; returns values in [0, 1]."""
+    seq = ds.get("VOILUTSequence")
+    if seq:
+        from pydicom.pixels.processing import apply_voi
+
+        if not 0 <= index < len(seq):
+            raise ValueError(f"voi_index {index} out of range: the file has {len(seq)} VOI LUTs")
+        depth = int(seq[index].LUTDescriptor[2])
+        ints = np.rint(values).astype(np.int32)
+        mapped = apply_voi(ints, ds, index=index)
+        del ints
+        out = mapped.astype(np.float32)
+        out /= np.float32(2**depth - 1)
+        return out, "lut"
+    if "WindowCenter" in ds and "WindowWidth" in ds:
+        centers = ds["WindowCenter"].value
+        widths = ds["WindowWidth"].value
+        centers = list(centers) if ds["WindowCenter"].VM > 1 else [centers]
+        widths = list(widths) if ds["WindowWidth"].VM > 1 else [widths]
+        if not 0 <= index < min(len(centers), len(widths)):
+            raise ValueError(f"voi_index {index} out of range: the file has {len(centers)} windows")
+        function = str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR")
+        return _window(values, float(centers[index]), float(widths[index]), function), "window"
+    return values, None
+
+
+def read_dicom(
+    path: str | os.PathLike,
+    *,
+    apply_voi: bool = True,
+    voi_index: int = 0,
+    frame: int | None = None,
+) -> Mammogram:
+    """Read a DICOM mammogram.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A DICOM file (with or without the ``DICM`` preamble).
+    apply_voi : bool, optional
+        Apply the VOI LUT or window (the display transform chosen by the modality). When it is
+        applied the values lie in ``[0, 1]``; otherwise they stay in modality units.
+    voi_index : int, optional
+        Which VOI LUT sequence item / window (files may carry several).
+    frame : int, optional
+        For multi-frame files (tomosynthesis, enhanced MG): the frame to read. By default a
+        multi-frame file is an error, since a 3-D volume is not a mammogram.
+
+    Returns
+    -------
+    Mammogram
+        ``pixels`` float32 (M, N) with bright = dense (MONOCHROME1 inverted),
+        ``pixel_spacing`` (row_mm, col_mm) from PixelSpacing, else ImagerPixelSpacing, else None
+        (with a warning), ``laterality`` ('L'/'R'), ``view`` ('CC', 'MLO'...), ``metadata``
+        (source path, selected tags, 'spacing_tag', 'voi', 'value_range', 'transfer_syntax').
+
+    Raises
+    ------
+    ValueError
+        Not a DICOM file, truncated or corrupt pixel data, colour image, multi-frame without
+        ``frame``.
+    ImportError
+        A JPEG / JPEG 2000 file whose decoder is not installed (the message names the package).
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such DICOM file: {path}")
+    try:
+        ds = pydicom.dcmread(path, force=True)
+    except InvalidDicomError as exc:
+        raise ValueError(f"{path} is not a readable DICOM file ({exc})") from exc
+    except (EOFError, OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(
+            f"{path} could not be parsed as DICOM ({type(exc).__name__}: {exc}); the file may be "
+            "truncated or corrupt"
+        ) from exc
+    if "PixelData" not in ds and "Rows" not in ds:
+        raise ValueError(f"{path} is not a DICOM image (no pixel data; is it a DICOM file at all?)")
+    if not hasattr(ds, "file_meta") or "TransferSyntaxUID" not in ds.file_meta:
+        # files without a meta header: pydicom guesses the encoding; assume implicit little
+        from pydicom.uid import ImplicitVRLittleEndian
+
+        ds.file_meta = getattr(ds, "file_meta", pydicom.dataset.FileMetaDataset())
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+
+    modality = str(ds.get("Modality", "") or "")
+    if modality and modality.upper() != "MG":
+        warnings.warn(
+            f"{path.name}: Modality is {modality!r}, not 'MG' (mammography); reading it anyway",
+            UserWarning,
+            stacklevel=2,
+        )
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    if samples != 1 or photometric not in ("MONOCHROME1", "MONOCHROME2"):
+        raise ValueError(
+            f"{path} is a colour image ({photometric}, {samples} samples per pixel), not a "
+            "grey-level mammogram; convert it to grey first (e.g. skimage.color.rgb2gray) and "
+            "build a Mammogram from the array"
+        )
+    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if n_frames > 1 and frame is None:
+        raise ValueError(
+            f"{path} has {n_frames} frames (tomosynthesis or a multi-frame object); a mammogram "
+            "is one 2-D image: pass frame=<index> to read one frame"
+        )
+
+    arr = _decode(ds, path)
+    if n_frames > 1:
+        if not 0 <= frame < n_frames:  # type: ignore[operator]
+            raise ValueError(f"frame {frame} out of range: {path} has {n_frames} frames")
+        arr = arr[frame]
+    elif frame not in (None, 0):
+        raise ValueError(f"frame {frame} out of range: {path} has a single frame")
+    if arr.ndim != 2:
+        raise ValueError(f"{path}: expected a 2-D image, decoded an array of shape {arr.shape}")
+
+    value_range = _value_range(ds)
+    values = _modality(arr, ds)
+    del arr
+    voi = None
+    if apply_voi:
+        values, voi = _voi(values, ds, voi_index)
+        if voi is not None:
+            value_range = (0.0, 1.0)
+    if photometric == "MONOCHROME1":
+        lo, hi = value_range
+        values *= np.float32(-1.0)
+        values += np.float32(lo + hi)
+
+    spacing, spacing_tag = _spacing(ds)
+    if spacing is None:
+        warnings.warn(
+            f"{path.name}: no PixelSpacing or ImagerPixelSpacing tag; pixel_spacing is None "
+            "(pass pixel_spacing=(row_mm, col_mm) to read_mammogram if you know it)",
+            UserWarning,
+            stacklevel=2,
+        )
+
+    meta: dict[str, Any] = {"source": str(path), "format": "dicom"}
+    for tag in _META_TAGS:
+        if tag in ds:
+            meta[tag] = _plain(ds[tag].value)
+    meta["transfer_syntax"] = str(ds.file_meta.TransferSyntaxUID)
+    meta["spacing_tag"] = spacing_tag
+    meta["voi"] = voi
+    meta["value_range"] = tuple(float(v) for v in value_range)
+    meta["inverted"] = photometric == "MONOCHROME1"
+    if n_frames > 1:
+        meta["frame"] = frame
+        meta["number_of_frames"] = n_frames
+    return Mammogram(
+        values,
+        pixel_spacing=spacing,
+        laterality=_laterality(ds),
+        view=_view(ds),
+        metadata=meta,
+    )

@@ -1,0 +1,252 @@
+"""One entry point for every mammogram file: :func:`read_mammogram`.
+
+The format is recognised by the file's content (magic bytes), the extension only breaks ties:
+
+- DICOM (``DICM`` marker, or a ``.dcm`` / ``.dicom`` name) -> :func:`.dicom.read_dicom`;
+- PGM (``P5`` binary, ``P2`` ASCII; 8 or 16 bit) -> read with numpy; a mini-MIAS file
+  (``mdbNNN.pgm``) gets the database's 0.2 mm spacing, its laterality (even numbers left, odd
+  right) and the MLO view;
+- PNG / TIFF (8 or 16 bit grey) -> scikit-image (imageio / tifffile).
+
+Grey values are kept as stored (float32, no rescaling): 8-bit files give 0-255, 16-bit files
+0-65535; ``metadata['value_range']`` gives the range of the file's type.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..mammogram import Mammogram
+
+__all__ = ["read_mammogram", "read_pgm", "minimias_refnum", "MINIMIAS_SPACING_MM"]
+
+#: mini-MIAS: 200 um pixels.
+MINIMIAS_SPACING_MM = 0.2
+_MINIMIAS_NAME = re.compile(r"^(mdb\d{3})[a-z]?\.pgm$", re.IGNORECASE)
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
+def minimias_refnum(path: str | os.PathLike) -> str | None:
+    """``'mdb209'`` for ``.../mdb209.pgm``; None when the name is not a mini-MIAS name."""
+    m = _MINIMIAS_NAME.match(Path(path).name)
+    return m.group(1).lower() if m else None
+
+
+def _spacing_arg(pixel_spacing: Any) -> tuple[float, float] | None:
+    if pixel_spacing is None:
+        return None
+    values = np.atleast_1d(np.asarray(pixel_spacing, dtype=float))
+    if values.size == 1:
+        values = np.repeat(values, 2)
+    if values.size != 2 or not np.all(values > 0):
+        raise ValueError(
+            f"pixel_spacing must be a positive number or (row_mm, col_mm), got {pixel_spacing!r}"
+        )
+    return float(values[0]), float(values[1])
+
+
+def _pgm_tokens(data: bytes, count: int) -> tuple[list[bytes], int]:
+    """The first ``count`` whitespace-separated header tokens (skipping ``#`` comments)."""
+    tokens: list[bytes] = []
+    pos = 0
+    n = len(data)
+    while len(tokens) < count:
+        while pos < n and data[pos : pos + 1].isspace():
+            pos += 1
+        if pos < n and data[pos : pos + 1] == b"#":
+            while pos < n and data[pos : pos + 1] not in (b"\n", b"\r"):
+                pos += 1
+            continue
+        start = pos
+        while pos < n and not data[pos : pos + 1].isspace() and data[pos : pos + 1] != b"#":
+            pos += 1
+        if start == pos:
+            raise ValueError("truncated PGM header")
+        tokens.append(data[start:pos])
+    return tokens, pos
+
+
+def read_pgm(path: str | os.PathLike) -> np.ndarray:
+    """Read a binary (P5) or ASCII (P2) PGM into a uint8 / uint16 array of shape (M, N).
+
+    Raises
+    ------
+    ValueError
+        Not a PGM file, a bad header, or fewer pixels than the header announces.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    if data[:2] not in (b"P5", b"P2"):
+        kind = data[:2].decode("latin-1")
+        raise ValueError(
+            f"{path} is not a grey-level PGM (magic {kind!r}; P5 or P2 expected"
+            + ("; PPM colour images are not mammograms)" if kind in ("P6", "P3") else ")")
+        )
+    try:
+        tokens, pos = _pgm_tokens(data, 4)
+        width, height, maxval = (int(t) for t in tokens[1:4])
+    except ValueError as exc:
+        raise ValueError(f"{path}: bad PGM header ({exc})") from exc
+    if width <= 0 or height <= 0 or not 0 < maxval < 65536:
+        raise ValueError(f"{path}: bad PGM header (width {width}, height {height}, max {maxval})")
+    dtype = np.dtype(np.uint8) if maxval < 256 else np.dtype(">u2")
+    if data[:2] == b"P5":
+        body = data[pos + 1 :]  # exactly one whitespace byte after maxval
+        need = width * height * dtype.itemsize
+        if len(body) < need:
+            raise ValueError(
+                f"{path} is truncated: {len(body)} bytes of pixels, {need} expected "
+                f"for {height} x {width}"
+            )
+        arr = np.frombuffer(body, dtype=dtype, count=width * height).reshape(height, width)
+    else:
+        values = np.array(data[pos:].split(), dtype=np.int64)
+        if values.size < width * height:
+            raise ValueError(f"{path} is truncated: {values.size} of {width * height} pixels")
+        arr = values[: width * height].reshape(height, width)
+    return arr.astype(np.uint8 if maxval < 256 else np.uint16)
+
+
+def _type_range(arr: np.ndarray) -> tuple[float, float]:
+    if np.issubdtype(arr.dtype, np.integer):
+        info = np.iinfo(arr.dtype)
+        return float(info.min), float(info.max)
+    return float(np.nanmin(arr)), float(np.nanmax(arr))
+
+
+def _read_raster(path: Path) -> np.ndarray:
+    from skimage import io as skio
+
+    try:
+        arr = np.asarray(skio.imread(path))
+    except (OSError, ValueError, SyntaxError, RuntimeError) as exc:
+        raise ValueError(f"{path} could not be read as an image ({exc})") from exc
+    if arr.ndim == 3 and arr.shape[-1] in (3, 4):
+        raise ValueError(
+            f"{path} is a colour image of shape {arr.shape}; a mammogram is grey-level: convert "
+            "it first (e.g. skimage.color.rgb2gray) and build a Mammogram from the array"
+        )
+    if arr.ndim == 3 and arr.shape[-1] == 2:
+        raise ValueError(f"{path} is a grey + alpha image; save it without the alpha channel")
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{path} holds an array of shape {arr.shape}, not a 2-D image (a stack or volume?); "
+            "save one 2-D slice"
+        )
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8)
+    return arr
+
+
+def _sniff(path: Path) -> str:
+    with open(path, "rb") as fh:
+        head = fh.read(132)
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        return "dicom"
+    if head[:8] == _PNG_MAGIC:
+        return "png"
+    if head[:4] in _TIFF_MAGICS:
+        return "tiff"
+    if head[:2] in (b"P5", b"P2"):
+        return "pgm"
+    if head[:2] in (b"P6", b"P3"):
+        return "ppm"
+    if head[:3] == b"\xff\xd8\xff":
+        return "jpeg"
+    suffix = path.suffix.lower()
+    if suffix in (".dcm", ".dicom", ""):
+        return "dicom"  # DICOM without preamble; read_dicom gives a clear error if it is not
+    return "unknown"
+
+
+def read_mammogram(
+    path: str | os.PathLike,
+    *,
+    pixel_spacing: float | tuple[float, float] | None = None,
+    frame: int | None = None,
+) -> Mammogram:
+    """Read a mammogram file (DICOM, PNG, TIFF or PGM) into a :class:`Mammogram`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The image file. The format is recognised from the content.
+    pixel_spacing : float or (float, float), optional
+        ``(row_mm, col_mm)`` (or one number for square pixels). Overrides what the file or the
+        dataset says; needed for PNG / TIFF, which carry no reliable spacing.
+    frame : int, optional
+        For multi-frame DICOM files only: the frame to read (otherwise they are an error).
+
+    Returns
+    -------
+    Mammogram
+        ``pixels`` float32 (M, N), bright = dense; ``pixel_spacing`` in mm or None;
+        ``metadata['source']``, ``metadata['format']`` and ``metadata['value_range']``.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    ValueError
+        Not an image, a colour image, a 3-D stack, a truncated file.
+    ImportError
+        A compressed DICOM whose decoder is not installed (the message names the package).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    spacing = _spacing_arg(pixel_spacing)
+    kind = _sniff(path)
+    if kind == "dicom":
+        from .dicom import read_dicom
+
+        if spacing is None:
+            mammo = read_dicom(path, frame=frame)
+        else:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*no PixelSpacing.*")
+                mammo = read_dicom(path, frame=frame)
+            mammo.metadata["spacing_tag"] = "caller"
+            mammo.pixel_spacing = spacing
+        return mammo
+    if frame not in (None, 0):
+        raise ValueError(f"frame={frame} applies to multi-frame DICOM files only, not {path.name}")
+    if kind == "ppm":
+        raise ValueError(f"{path} is a colour PPM image; a mammogram is grey-level")
+    if kind == "unknown":
+        raise ValueError(
+            f"{path} is not a recognised image file (expected DICOM, PNG, TIFF or PGM content)"
+        )
+
+    meta: dict[str, Any] = {"source": str(path), "format": kind}
+    laterality = view = None
+    if kind == "pgm":
+        arr = read_pgm(path)
+        refnum = minimias_refnum(path)
+        if refnum is not None:
+            meta.update(dataset="mini-mias", refnum=refnum)
+            laterality = "L" if int(refnum[3:]) % 2 == 0 else "R"
+            view = "MLO"
+            if spacing is None:
+                spacing = (MINIMIAS_SPACING_MM, MINIMIAS_SPACING_MM)
+    else:
+        arr = _read_raster(path)
+    meta["value_range"] = _type_range(arr)
+    meta["dtype"] = str(arr.dtype)
+    meta["spacing_tag"] = "caller" if pixel_spacing is not None else (
+        "dataset" if spacing is not None else None
+    )
+    return Mammogram(
+        arr.astype(np.float32),
+        pixel_spacing=spacing,
+        laterality=laterality,
+        view=view,
+        metadata=meta,
+    )
