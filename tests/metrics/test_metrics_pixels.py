@@ -129,3 +129,13 @@ def test_binarize_rejects_bad_method():
         binarize(np.zeros((2, 2)), method="otsu")
     with pytest.raises(ValueError, match="shape"):
         binarize(np.zeros(4))
+
+
+@pytest.mark.parametrize("size", [2, 3, 10, 11])
+def test_dilation_matches_scipy_binary_dilation(size, rng):
+    from scipy.ndimage import binary_dilation
+
+    m = rng.random((60, 70)) < 0.01
+    m[0, 0] = m[-1, -1] = m[0, -1] = True  # corners: clipping at the border
+    ref = binary_dilation(m, structure=np.ones((size, size), bool))
+    np.testing.assert_array_equal(dilate_benign(m, size=size), ref)

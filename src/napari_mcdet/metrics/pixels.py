@@ -109,7 +109,7 @@ def binarize(probability: np.ndarray, *, method: str | float = "li") -> np.ndarr
 
 
 def dilate_benign(mask: np.ndarray, *, size: int = BENIGN_DILATION) -> np.ndarray:
-    """Dilate a binary mask with a ``size`` x ``size`` square (``scipy.ndimage.binary_dilation``).
+    """Dilate a binary mask with a ``size`` x ``size`` square.
 
     For even ``size`` the square is placed as scipy places it: a single pixel at (r, c) becomes
     rows ``r - size//2 .. r + size//2 - 1`` (and the same for columns), clipped to the image.
@@ -120,12 +120,14 @@ def dilate_benign(mask: np.ndarray, *, size: int = BENIGN_DILATION) -> np.ndarra
     size : int, keyword-only
         Side of the square, pixels; ``size <= 1`` returns the mask unchanged.
     """
-    from scipy.ndimage import binary_dilation
+    from scipy.ndimage import maximum_filter
 
     mask = np.asarray(mask, dtype=bool)
     if size <= 1 or not mask.any():
         return mask.copy()
-    return binary_dilation(mask, structure=np.ones((size, size), dtype=bool))
+    # a separable maximum filter, placed like binary_dilation with np.ones((size, size)) (the
+    # origin shift matters for even sizes) and much faster on full mammograms
+    return maximum_filter(mask, size=size, origin=-1 if size % 2 == 0 else 0, mode="constant")
 
 
 def _prediction_masks(prediction: np.ndarray, shape: tuple[int, ...]) -> dict[int, np.ndarray]:
