@@ -1,0 +1,49 @@
+"""napari finds the plugin through its npe2 manifest, and a real viewer opens with it."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _manifest():
+    from npe2 import PluginManager
+
+    pm = PluginManager.instance()
+    pm.discover()
+    return pm.get_manifest("napari-mcdet")
+
+
+def test_manifest_at_top_level_is_the_installed_one():
+    top = yaml.safe_load((REPO / "napari.yaml").read_text())
+    mf = _manifest()
+    assert mf.name == top["name"] == "napari-mcdet"
+    ids = {c.id for c in mf.contributions.commands}
+    assert {c["id"] for c in top["contributions"]["commands"]} == ids
+
+
+def test_npe2_validate_passes():
+    npe2 = Path(sys.executable).with_name("npe2")
+    res = subprocess.run([str(npe2), "validate", "napari-mcdet"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "valid" in (res.stdout + res.stderr).lower()
+
+
+def test_every_manifest_python_name_imports():
+    import importlib
+
+    for cmd in _manifest().contributions.commands:
+        module, attr = cmd.python_name.split(":")
+        assert callable(getattr(importlib.import_module(module), attr)), cmd.python_name
+
+
+def test_viewer_opens_with_plugin_widgets(make_napari_viewer):
+    viewer = make_napari_viewer()
+    mf = _manifest()
+    for widget in mf.contributions.widgets:
+        dock, w = viewer.window.add_plugin_dock_widget("napari-mcdet", widget.display_name)
+        assert w is not None
+    assert len(viewer.window._dock_widgets) >= len(mf.contributions.widgets)
