@@ -100,3 +100,12 @@ def test_bad_input():
         evaluation_patches(np.zeros((2, 3, 3)))
     with pytest.raises(ValueError, match="breast_mask"):
         evaluation_patches(np.zeros((10, 10)), breast_mask=np.ones((5, 5)))
+
+
+def test_image_smaller_than_a_patch_gives_one_padded_tile():
+    lab = np.zeros((30, 20), np.uint8)
+    lab[3, 4] = 1
+    (tile,) = evaluation_patches(lab, size=64)
+    assert (tile.origin, tile.label, tile.source) == ((0, 0), 1, "tile")
+    stack, _ = extract_evaluation_patches(np.ones((30, 20)), [tile])
+    assert stack.shape == (1, 64, 64) and stack.sum() == 30 * 20
