@@ -11,6 +11,7 @@ touching pyplot or the global backend; matplotlib is imported inside the plottin
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -172,6 +173,8 @@ def to_jsonable(obj: Any) -> Any:
         return f if math.isfinite(f) else None
     if isinstance(obj, Path):
         return str(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return to_jsonable(dataclasses.asdict(obj))
     return obj
 
 
