@@ -59,9 +59,7 @@ class _PreActBasicBlock(nn.Module):
         self.conv1 = _conv3x3(in_ch, out_ch, stride, separable)
         self.bn2 = nn.BatchNorm2d(out_ch)
         self.conv2 = _conv3x3(out_ch, out_ch, 1, separable)
-        self.shortcut = (
-            nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False) if shortcut else None
-        )
+        self.shortcut = nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False) if shortcut else None
         if self.shortcut is None and (in_ch != out_ch or stride != 1):
             raise ValueError("a block that changes shape needs a 1x1 shortcut")
 
@@ -262,17 +260,25 @@ class ConvNeXtV2(nn.Module):
         self.depths = tuple(int(d) for d in depths)
         self.dims = tuple(int(d) for d in dims)
         self.downsample_layers = nn.ModuleList(
-            [nn.Sequential(nn.Conv2d(in_channels, dims[0], 4, stride=4), _LayerNorm2d(dims[0], eps=1e-6))]
+            [
+                nn.Sequential(
+                    nn.Conv2d(in_channels, dims[0], 4, stride=4), _LayerNorm2d(dims[0], eps=1e-6)
+                )
+            ]
         )
         for i in range(len(dims) - 1):
             self.downsample_layers.append(
-                nn.Sequential(_LayerNorm2d(dims[i], eps=1e-6), nn.Conv2d(dims[i], dims[i + 1], 2, stride=2))
+                nn.Sequential(
+                    _LayerNorm2d(dims[i], eps=1e-6), nn.Conv2d(dims[i], dims[i + 1], 2, stride=2)
+                )
             )
         rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
         self.stages = nn.ModuleList()
         k = 0
         for depth, dim in zip(depths, dims):
-            self.stages.append(nn.Sequential(*[_ConvNeXtV2Block(dim, rates[k + j]) for j in range(depth)]))
+            self.stages.append(
+                nn.Sequential(*[_ConvNeXtV2Block(dim, rates[k + j]) for j in range(depth)])
+            )
             k += depth
         self.norm = nn.LayerNorm(dims[-1], eps=1e-6)
         self.head = nn.Linear(dims[-1], num_classes)
@@ -383,9 +389,7 @@ def build_baseline(name: str, *, in_channels: int = 1, num_classes: int = 3) -> 
         raise ValueError(f"unknown baseline {name!r}; choose one of {BASELINE_NAMES}")
     config = BaselineConfig(key, in_channels, num_classes)
     if key.startswith("resnet22"):
-        model: nn.Module = ResNet22(
-            in_channels, num_classes, separable=key == "resnet22-separable"
-        )
+        model: nn.Module = ResNet22(in_channels, num_classes, separable=key == "resnet22-separable")
     else:
         model = ConvNeXtV2(in_channels, num_classes, dims=_CONVNEXT_DIMS[key])
     model.config = config
