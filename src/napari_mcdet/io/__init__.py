@@ -7,14 +7,39 @@ the file boundary (INbreast ``Point_px`` ``(x, y)``, mini-MIAS bottom-left y). S
 from __future__ import annotations
 
 from .dicom import read_dicom
-from .images import read_mammogram, read_pgm
+from .images import read_mammogram, read_mask, read_pgm
+from .inbreast import (
+    InbreastEntry,
+    InbreastROI,
+    birads_class,
+    inbreast_labels,
+    index_inbreast,
+    is_inbreast_xml,
+    read_inbreast_csv,
+    read_inbreast_xls,
+    read_inbreast_xml,
+)
 from .minimias import MiniMiasRecord, minimias_labels, read_minimias_info
+from .writers import labels_to_rois, write_inbreast_xml, write_mask
 
 __all__ = [
     "read_mammogram",
     "read_dicom",
     "read_pgm",
+    "read_mask",
+    "read_inbreast_xml",
+    "is_inbreast_xml",
+    "inbreast_labels",
+    "read_inbreast_csv",
+    "read_inbreast_xls",
+    "index_inbreast",
+    "birads_class",
+    "InbreastROI",
+    "InbreastEntry",
     "read_minimias_info",
     "minimias_labels",
     "MiniMiasRecord",
+    "write_inbreast_xml",
+    "write_mask",
+    "labels_to_rois",
 ]

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..mammogram import Mammogram
 
-__all__ = ["read_mammogram", "read_pgm", "minimias_refnum", "MINIMIAS_SPACING_MM"]
+__all__ = ["read_mammogram", "read_mask", "read_pgm", "minimias_refnum", "MINIMIAS_SPACING_MM"]
 
 #: mini-MIAS: 200 um pixels.
 MINIMIAS_SPACING_MM = 0.2
@@ -250,3 +250,36 @@ def read_mammogram(
         view=view,
         metadata=meta,
     )
+
+
+def read_mask(path: str | os.PathLike) -> np.ndarray:
+    """Read a label mask written by :func:`napari_mcdet.io.write_mask` (PNG / TIFF / PGM).
+
+    Returns
+    -------
+    ndarray of shape (M, N), uint8
+        0 background, 1 benign, 2 malignant.
+
+    Raises
+    ------
+    ValueError
+        Not a 2-D grey image, or values other than 0, 1, 2 (e.g. a 0/255 binary mask: divide it
+        first, or save class codes).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    kind = _sniff(path)
+    if kind == "pgm":
+        arr = read_pgm(path)
+    elif kind in ("png", "tiff"):
+        arr = _read_raster(path)
+    else:
+        raise ValueError(f"{path} is not a PNG, TIFF or PGM mask")
+    bad = np.setdiff1d(np.unique(arr), [0, 1, 2])
+    if bad.size:
+        raise ValueError(
+            f"{path} holds values {bad[:10].tolist()}; a label mask holds only 0 background, "
+            "1 benign, 2 malignant"
+        )
+    return arr.astype(np.uint8)

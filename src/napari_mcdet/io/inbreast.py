@@ -1,0 +1,559 @@
+"""INbreast: OsiriX XML annotations, the csv / xls metadata, and an index of a dataset folder.
+
+Coordinates: ``Point_px`` strings are ``"(x, y)"`` with x = column, y = row, origin top-left, in
+full-resolution pixels. They are converted once, here, to ``(row, col)`` arrays. ``Point_mm`` and
+``Center`` are zeros in the real files and are ignored.
+
+Class mapping (:func:`inbreast_labels`):
+
+- ``mapping='paper'`` (the SPIE 2024 paper): ``Cluster`` outlines -> malignant (2), isolated
+  ``Calcification`` ROIs -> benign (1); a calcification inside a cluster is malignant.
+- ``mapping='birads'``: every calcification and cluster of the image gets one class from the
+  image's BI-RADS in ``INbreast.csv``: 4a, 4b, 4c, 5, 6 -> malignant, 1-3 -> benign.
+
+Masses, asymmetries, distortions and other lesion types are not calcifications: they are kept as
+ROIs but not drawn into the label image. Unknown ROI names warn and are skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import plistlib
+import re
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.parsers.expat import ExpatError
+
+import numpy as np
+
+from ..classes import BENIGN, MALIGNANT
+
+__all__ = [
+    "InbreastROI",
+    "InbreastEntry",
+    "read_inbreast_xml",
+    "is_inbreast_xml",
+    "inbreast_labels",
+    "read_inbreast_csv",
+    "read_inbreast_xls",
+    "index_inbreast",
+    "birads_class",
+    "draw_roi",
+    "ROI_POLYGON",
+    "ROI_POINT",
+    "ROI_ELLIPSE",
+    "CALCIFICATION_NAMES",
+    "CLUSTER_NAMES",
+    "OTHER_LESION_NAMES",
+]
+
+#: OsiriX ROI types seen in INbreast.
+ROI_ELLIPSE, ROI_POLYGON, ROI_POINT = 9, 15, 19
+CALCIFICATION_NAMES = frozenset({"calcification", "calcifications", "calcificacao", "micro"})
+CLUSTER_NAMES = frozenset({"cluster", "clusters", "calcification cluster"})
+#: Lesions of the full database that are not calcifications (kept, not drawn).
+OTHER_LESION_NAMES = frozenset(
+    {
+        "mass",
+        "spiculated region",
+        "espiculated region",
+        "spiculated",
+        "asymmetry",
+        "assymetry",
+        "distortion",
+        "architectural distortion",
+        "point 1",
+        "point 3",
+    }
+)
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+@dataclass
+class InbreastROI:
+    """One annotation of an INbreast XML.
+
+    Attributes
+    ----------
+    name : str
+        ``'Calcification'``, ``'Cluster'``, ``'Mass'``...
+    type : int
+        OsiriX ROI type: 15 closed polygon, 19 single point, 9 ellipse (drawn as a polygon).
+    points : ndarray of shape (N, 2), float
+        Vertices as ``(row, col)`` in full-resolution pixels (origin top-left).
+    index : int
+        ``IndexInImage``.
+    image_index : int
+        ``ImageIndex`` of the image the ROI belongs to (0 in INbreast).
+    area : float
+        The file's ``Area`` (cm^2 in INbreast; 0 for points).
+    """
+
+    name: str
+    type: int
+    points: np.ndarray
+    index: int = 0
+    image_index: int = 0
+    area: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        pts = np.asarray(self.points, dtype=np.float64).reshape(-1, 2)
+        self.points = pts
+        self.type = int(self.type)
+
+    def __getitem__(self, key: str) -> Any:  # roi["name"] works as well as roi.name
+        return getattr(self, key)
+
+    @property
+    def kind(self) -> str:
+        """``'calcification'``, ``'cluster'``, ``'other'`` (known non-calcification lesion) or
+        ``'unknown'``."""
+        key = self.name.strip().lower()
+        if key in CALCIFICATION_NAMES:
+            return "calcification"
+        if key in CLUSTER_NAMES:
+            return "cluster"
+        if key in OTHER_LESION_NAMES:
+            return "other"
+        return "unknown"
+
+
+@dataclass
+class InbreastEntry:
+    """One image of an INbreast folder (see :func:`index_inbreast`)."""
+
+    file_name: str
+    dicom: Path | None = None
+    xml: Path | None = None
+    laterality: str | None = None
+    view: str | None = None
+    birads: str | None = None
+    acr: str | None = None
+    info: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+
+def _parse_point(text: str) -> tuple[float, float]:
+    numbers = _NUMBER.findall(str(text))
+    if len(numbers) < 2:
+        raise ValueError(f"bad Point_px entry {text!r} (expected '(x, y)')")
+    x, y = float(numbers[0]), float(numbers[1])
+    return y, x  # (row, col)
+
+
+def _load_plist(path: Path) -> Any:
+    try:
+        with open(path, "rb") as fh:
+            return plistlib.load(fh)
+    except (plistlib.InvalidFileException, ExpatError, ValueError) as exc:
+        raise ValueError(
+            f"{path} is not an OsiriX / INbreast property list ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+def is_inbreast_xml(path: str | os.PathLike) -> bool:
+    """True when the file is a property list with an ``Images`` array of ROI dicts."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+    except OSError:
+        return False
+    if b"<plist" not in head and b"PropertyList" not in head and not head.startswith(b"bplist"):
+        return False
+    try:
+        data = _load_plist(path)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and isinstance(data.get("Images"), list)
+
+
+def read_inbreast_xml(path: str | os.PathLike) -> list[InbreastROI]:
+    """Read the ROIs of an INbreast (OsiriX) XML file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        An ``AllXML/<number>.xml`` file.
+
+    Returns
+    -------
+    list of InbreastROI
+        In file order; ``points`` as ``(row, col)`` pixels (converted from the ``(x, y)`` strings).
+
+    Raises
+    ------
+    ValueError
+        Not a property list, or no ``Images`` array (not an INbreast annotation file).
+    """
+    path = Path(path)
+    data = _load_plist(path)
+    if not isinstance(data, dict) or not isinstance(data.get("Images"), list):
+        raise ValueError(
+            f"{path} is a property list but not an INbreast annotation file (no 'Images' array)"
+        )
+    rois: list[InbreastROI] = []
+    for image in data["Images"]:
+        image_index = int(image.get("ImageIndex", 0))
+        for i, raw in enumerate(image.get("ROIs", [])):
+            name = str(raw.get("Name", "")).strip() or "unnamed"
+            try:
+                points = [_parse_point(p) for p in raw.get("Point_px", [])]
+            except ValueError as exc:
+                warnings.warn(f"{path.name}: ROI {i} ({name}) skipped: {exc}", stacklevel=2)
+                continue
+            if not points:
+                warnings.warn(f"{path.name}: ROI {i} ({name}) has no points; skipped", stacklevel=2)
+                continue
+            extra = {
+                k: v
+                for k, v in raw.items()
+                if k not in ("Name", "Type", "Point_px", "IndexInImage", "Area")
+                and isinstance(v, int | float | str)
+            }
+            rois.append(
+                InbreastROI(
+                    name=name,
+                    type=int(raw.get("Type", ROI_POLYGON if len(points) > 1 else ROI_POINT)),
+                    points=np.asarray(points, dtype=np.float64),
+                    index=int(raw.get("IndexInImage", i)),
+                    image_index=image_index,
+                    area=float(raw.get("Area", 0.0) or 0.0),
+                    extra=extra,
+                )
+            )
+    return rois
+
+
+def birads_class(birads: str | int | float) -> int:
+    """BI-RADS -> class code: 4 (4a, 4b, 4c), 5 and 6 -> malignant (2); 0-3 -> benign (1)."""
+    m = re.match(r"\s*(\d+)", str(birads))
+    if not m:
+        raise ValueError(f"not a BI-RADS category: {birads!r} (expected 1-6, 4a, 4b, 4c)")
+    return MALIGNANT if int(m.group(1)) >= 4 else BENIGN
+
+
+def _spacing_pair(pixel_spacing: Any) -> tuple[float, float]:
+    values = np.atleast_1d(np.asarray(pixel_spacing, dtype=float))
+    if values.size == 1:
+        values = np.repeat(values, 2)
+    if values.size != 2 or not np.all(values > 0):
+        raise ValueError(f"pixel_spacing must be positive (row_mm, col_mm), got {pixel_spacing!r}")
+    return float(values[0]), float(values[1])
+
+
+def draw_roi(
+    roi: InbreastROI,
+    shape: Sequence[int],
+    *,
+    pixel_spacing: tuple[float, float] = (0.07, 0.07),
+    point_radius_mm: float = 0.15,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel indices ``(rr, cc)`` covered by one ROI inside an image of ``shape``.
+
+    Polygons and ellipses: pixels whose centre lies inside (``skimage.draw.polygon``); a polygon
+    too small to contain a pixel centre gives the pixels of its vertices. Single points: a disk of
+    ``point_radius_mm`` (0 -> the one nearest pixel). Two points: the line between them.
+    """
+    from skimage.draw import line, polygon
+
+    rows, cols = int(shape[0]), int(shape[1])
+    pts = roi.points
+    if len(pts) >= 3:
+        rr, cc = polygon(pts[:, 0], pts[:, 1], shape=(rows, cols))
+        if rr.size:
+            return rr, cc
+        rc = np.rint(pts).astype(np.int64)
+    elif len(pts) == 2:
+        (r0, c0), (r1, c1) = np.rint(pts).astype(np.int64)
+        rr, cc = line(r0, c0, r1, c1)
+        rc = np.stack([rr, cc], axis=1)
+    else:
+        r0, c0 = pts[0]
+        sr, sc = pixel_spacing
+        rad_r, rad_c = point_radius_mm / sr, point_radius_mm / sc
+        centre = np.rint(pts[:1]).astype(np.int64)
+        if rad_r > 0 and rad_c > 0:
+            r_lo, r_hi = int(np.floor(r0 - rad_r)), int(np.ceil(r0 + rad_r))
+            c_lo, c_hi = int(np.floor(c0 - rad_c)), int(np.ceil(c0 + rad_c))
+            gr, gc = np.mgrid[r_lo : r_hi + 1, c_lo : c_hi + 1]
+            inside = ((gr - r0) / rad_r) ** 2 + ((gc - c0) / rad_c) ** 2 <= 1.0
+            rc = np.concatenate([centre, np.stack([gr[inside], gc[inside]], axis=1)])
+        else:
+            rc = centre
+    keep = (rc[:, 0] >= 0) & (rc[:, 0] < rows) & (rc[:, 1] >= 0) & (rc[:, 1] < cols)
+    rc = rc[keep]
+    return rc[:, 0], rc[:, 1]
+
+
+def inbreast_labels(
+    rois: Iterable[InbreastROI],
+    shape: Sequence[int],
+    *,
+    pixel_spacing: float | tuple[float, float] = (0.07, 0.07),
+    point_radius_mm: float = 0.15,
+    mapping: str = "paper",
+    birads: str | int | None = None,
+    fill_clusters: bool = True,
+) -> np.ndarray:
+    """Label image of the calcification ROIs of one INbreast image.
+
+    Parameters
+    ----------
+    rois : iterable of InbreastROI
+        From :func:`read_inbreast_xml`.
+    shape : (int, int)
+        Image shape (rows, cols), e.g. ``(4084, 3328)``.
+    pixel_spacing : float or (float, float), optional
+        ``(row_mm, col_mm)``; INbreast is 0.07 mm. Only used to size the point disks.
+    point_radius_mm : float, optional
+        Radius of the disk drawn for a single-point calcification (type 19), in mm. 0 draws the
+        one nearest pixel (as the paper does; its metrics dilate benign ground truth instead).
+    mapping : {'paper', 'birads'}, optional
+        ``'paper'``: clusters malignant, isolated calcifications benign (a calcification inside
+        a cluster outline is malignant). ``'birads'``: every calcification and cluster gets the
+        class of ``birads`` (>= 4 malignant, else benign).
+    birads : str or int, optional
+        The image's BI-RADS (``'4b'``); required for ``mapping='birads'``.
+    fill_clusters : bool, optional
+        Fill cluster outlines with their class (default). False draws only the calcifications
+        (those inside a cluster outline get the cluster's class) and leaves the cluster area 0.
+
+    Returns
+    -------
+    ndarray of shape ``shape``, uint8
+        0 background, 1 benign, 2 malignant.
+
+    Warns
+    -----
+    UserWarning
+        Unknown ROI names (skipped) and points outside the image (clipped).
+    """
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != 2 or min(shape) <= 0:
+        raise ValueError(f"shape must be (rows, cols) of positive ints, got {shape}")
+    spacing = _spacing_pair(pixel_spacing)
+    if point_radius_mm < 0:
+        raise ValueError(f"point_radius_mm must be >= 0, got {point_radius_mm}")
+    if mapping not in ("paper", "birads"):
+        raise ValueError(f"mapping must be 'paper' or 'birads', got {mapping!r}")
+    image_class = None
+    if mapping == "birads":
+        if birads is None:
+            raise ValueError(
+                "mapping='birads' needs the image's BI-RADS (birads='4b'); find it with "
+                "read_inbreast_csv or index_inbreast"
+            )
+        image_class = birads_class(birads)
+
+    calcs: list[InbreastROI] = []
+    clusters: list[InbreastROI] = []
+    unknown: set[str] = set()
+    outside = 0
+    for roi in rois:
+        kind = roi.kind
+        if kind == "unknown":
+            unknown.add(roi.name)
+            continue
+        if kind == "other":
+            continue
+        pts = roi.points
+        if np.any((pts < -0.5) | (pts > np.asarray(shape) - 0.5)):
+            outside += 1
+        (calcs if kind == "calcification" else clusters).append(roi)
+    if unknown:
+        warnings.warn(
+            f"INbreast ROI names not recognised, skipped: {sorted(unknown)} (known: "
+            "Calcification, Cluster; masses and other lesions are not drawn)",
+            UserWarning,
+            stacklevel=2,
+        )
+    if outside:
+        warnings.warn(
+            f"{outside} INbreast ROI(s) reach outside the {shape} image; clipped to the image "
+            "(wrong image shape or orientation?)",
+            UserWarning,
+            stacklevel=2,
+        )
+
+    def pixels(roi: InbreastROI) -> tuple[np.ndarray, np.ndarray]:
+        return draw_roi(roi, shape, pixel_spacing=spacing, point_radius_mm=point_radius_mm)
+
+    out = np.zeros(shape, dtype=np.uint8)
+    calc_class = image_class if image_class is not None else BENIGN
+    cluster_class = image_class if image_class is not None else MALIGNANT
+    if fill_clusters:
+        for roi in calcs:
+            out[pixels(roi)] = calc_class
+        for roi in clusters:
+            out[pixels(roi)] = cluster_class
+        return out
+    inside_cluster = np.zeros(shape, dtype=bool)
+    for roi in clusters:
+        inside_cluster[pixels(roi)] = True
+    for roi in calcs:
+        rr, cc = pixels(roi)
+        out[rr, cc] = cluster_class if inside_cluster[rr, cc].any() else calc_class
+    return out
+
+
+_CSV_KEYS = {
+    "patient id": "patient_id",
+    "patient age": "patient_age",
+    "laterality": "laterality",
+    "view": "view",
+    "acquisition date": "acquisition_date",
+    "file name": "file_name",
+    "acr": "acr",
+    "bi-rads": "birads",
+    "mass": "mass",
+    "micros": "micros",
+    "distortion": "distortion",
+    "asymmetry": "asymmetry",
+    "findings notes (in portuguese)": "findings_notes",
+    "other notes": "other_notes",
+    "lesion annotation status": "lesion_annotation_status",
+    "pectoral muscle annotation": "pectoral_muscle_annotation",
+    "other annotations": "other_annotations",
+}
+_FLAGS = ("mass", "micros", "distortion", "asymmetry")
+
+
+def _key(header: str) -> str:
+    text = header.strip().lower()
+    return _CSV_KEYS.get(text, re.sub(r"\W+", "_", text).strip("_"))
+
+
+def _cell_text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _finish_record(rec: dict[str, Any]) -> dict[str, Any]:
+    for key in _FLAGS:
+        if key in rec:
+            rec[key] = rec[key].strip().upper() == "X"
+    for key in ("file_name", "birads", "acr", "laterality", "view"):
+        if key in rec:
+            rec[key] = rec[key] or None
+    if rec.get("birads"):
+        rec["birads"] = rec["birads"].lower()
+    return rec
+
+
+def read_inbreast_csv(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Read ``INbreast.csv`` (``;``-separated) into one dict per image.
+
+    Keys: ``patient_id, patient_age, laterality, view, acquisition_date, file_name, acr, birads``
+    (strings; ``birads`` lower-case, e.g. ``'4b'``; ``file_name`` is the number that names the
+    XML and starts the DICOM name).
+    """
+    path = Path(path)
+    text = path.read_bytes().decode("utf-8-sig", errors="replace")
+    reader = csv.reader(text.splitlines(), delimiter=";")
+    try:
+        header = [_key(h) for h in next(reader)]
+    except StopIteration as exc:
+        raise ValueError(f"{path} is empty") from exc
+    if "file_name" not in header or "birads" not in header:
+        raise ValueError(
+            f"{path} does not look like INbreast.csv (header {header}; expected 'File Name' and "
+            "'Bi-Rads' columns separated by ';')"
+        )
+    records = []
+    for row in reader:
+        if not any(cell.strip() for cell in row):
+            continue
+        rec = {k: (row[i].strip() if i < len(row) else "") for i, k in enumerate(header)}
+        if not rec.get("file_name"):
+            continue
+        records.append(_finish_record(rec))
+    return records
+
+
+def read_inbreast_xls(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Read ``INbreast.xls`` (first sheet) into one dict per image.
+
+    The keys of :func:`read_inbreast_csv` plus the finding flags ``mass, micros, distortion,
+    asymmetry`` (bools, from the ``X`` marks), ``findings_notes`` (Portuguese),
+    ``other_notes``, ``lesion_annotation_status``, ``pectoral_muscle_annotation``,
+    ``other_annotations``. The blank row and the totals row after the images are dropped.
+    """
+    import xlrd
+
+    path = Path(path)
+    try:
+        book = xlrd.open_workbook(str(path))
+    except xlrd.XLRDError as exc:
+        raise ValueError(f"{path} is not a readable .xls workbook ({exc})") from exc
+    sheet = book.sheet_by_index(0)
+    if sheet.nrows == 0:
+        raise ValueError(f"{path}: the first sheet is empty")
+    header = [_key(str(v)) for v in sheet.row_values(0)]
+    if "file_name" not in header:
+        raise ValueError(f"{path} does not look like INbreast.xls (header {header})")
+    records = []
+    for r in range(1, sheet.nrows):
+        rec = {k: _cell_text(v) for k, v in zip(header, sheet.row_values(r))}
+        if not rec.get("file_name") or not rec["file_name"].isdigit():
+            continue  # blank row, totals row
+        records.append(_finish_record(rec))
+    return records
+
+
+def _number_prefix(name: str) -> str | None:
+    m = re.match(r"^(\d+)", name)
+    return m.group(1) if m else None
+
+
+def index_inbreast(root: str | os.PathLike) -> dict[str, InbreastEntry]:
+    """Pair the files of an INbreast folder by their number.
+
+    Parameters
+    ----------
+    root : str or path-like
+        The folder holding ``AllDICOMs/``, ``AllXML/`` and ``INbreast.csv`` (or ``INbreast.xls``);
+        any of them may be missing.
+
+    Returns
+    -------
+    dict of str -> InbreastEntry
+        Keyed by the file number (``'22580192'``), sorted; ``dicom`` / ``xml`` are None where the
+        file is absent; laterality, view, BI-RADS and ACR come from the csv (else the xls).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root} is not a folder")
+    entries: dict[str, InbreastEntry] = {}
+
+    def entry(number: str) -> InbreastEntry:
+        return entries.setdefault(number, InbreastEntry(file_name=number))
+
+    table: list[dict[str, Any]] = []
+    if (root / "INbreast.csv").is_file():
+        table = read_inbreast_csv(root / "INbreast.csv")
+    elif (root / "INbreast.xls").is_file():
+        table = read_inbreast_xls(root / "INbreast.xls")
+    for rec in table:
+        e = entry(str(rec["file_name"]))
+        e.laterality, e.view = rec.get("laterality"), rec.get("view")
+        e.birads, e.acr, e.info = rec.get("birads"), rec.get("acr"), rec
+    for folder, attr, suffixes in (
+        ("AllDICOMs", "dicom", (".dcm", ".dicom")),
+        ("AllXML", "xml", (".xml",)),
+    ):
+        if not (root / folder).is_dir():
+            continue
+        for path in sorted((root / folder).iterdir()):
+            number = _number_prefix(path.name)
+            if number and path.suffix.lower() in suffixes:
+                setattr(entry(number), attr, path)
+    return dict(sorted(entries.items()))

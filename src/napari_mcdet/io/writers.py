@@ -1,0 +1,253 @@
+"""Writing annotations: label images -> INbreast-style XML (OsiriX plist) and PNG / TIFF masks.
+
+Every file is written atomically: to a temporary file in the destination folder, flushed, then
+moved over the destination with :func:`os.replace`, so an existing file is never half-overwritten.
+
+Label image -> ROIs (:func:`labels_to_rois`), per class and per 8-connected component:
+
+- a one-pixel component -> a single point (type 19) at the pixel centre;
+- otherwise -> closed polygons (type 15) from the marching-squares contours at 0.5
+  (:func:`skimage.measure.find_contours`); the vertices lie on pixel-edge midpoints, so no pixel
+  centre is on an outline and filling them again (pixel centres inside) gives back exactly the
+  component. This is checked for every component; a component with holes (which one INbreast
+  polygon cannot express) is written as one rectangle per run of pixels in each row instead.
+
+Benign components are named ``Calcification`` and malignant ones ``Cluster``, so that
+:func:`napari_mcdet.io.inbreast_labels` (paper mapping, ``point_radius_mm=0``) reads the file back
+to the same label image.
+"""
+
+from __future__ import annotations
+
+import os
+import plistlib
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..classes import BENIGN, MALIGNANT
+from .inbreast import ROI_POINT, ROI_POLYGON, InbreastROI
+
+__all__ = ["atomic_write", "labels_to_rois", "write_inbreast_xml", "write_mask", "DEFAULT_NAMES"]
+
+#: ROI names written for each class code.
+DEFAULT_NAMES: dict[int, str] = {BENIGN: "Calcification", MALIGNANT: "Cluster"}
+_MASK_SUFFIXES = (".png", ".tif", ".tiff")
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
+    """Call ``write(tmp_path)`` then move the temporary file onto ``path`` in one step.
+
+    The temporary file lives in the destination folder (same file system, so the final
+    :func:`os.replace` is atomic) and keeps the destination's suffix (for writers that choose
+    the format from it). On any error the temporary file is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: folder {folder} does not exist")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=folder)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _check_labels(labels: Any) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"labels must be a 2-D image (M, N), got shape {labels.shape}")
+    if not np.issubdtype(labels.dtype, np.integer) and labels.dtype != bool:
+        if not np.all(np.equal(np.mod(labels, 1), 0)):
+            raise ValueError(f"labels must hold integer class codes, got dtype {labels.dtype}")
+    labels = labels.astype(np.int64, copy=False)
+    bad = np.setdiff1d(np.unique(labels), [0, BENIGN, MALIGNANT])
+    if bad.size:
+        raise ValueError(
+            f"labels hold codes {bad.tolist()}; only 0 background, 1 benign, 2 malignant are valid"
+        )
+    return labels
+
+
+def _fill(contours: Sequence[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
+    from skimage.draw import polygon
+
+    out = np.zeros(shape, dtype=bool)
+    for pts in contours:
+        rr, cc = polygon(pts[:, 0], pts[:, 1], shape=shape)
+        out[rr, cc] = True
+    return out
+
+
+def _row_runs(mask: np.ndarray) -> list[np.ndarray]:
+    """One rectangle (4 corners on pixel edges) per horizontal run of True pixels."""
+    polys = []
+    for r in range(mask.shape[0]):
+        row = np.concatenate([[False], mask[r], [False]])
+        edges = np.flatnonzero(np.diff(row.astype(np.int8)))
+        for c0, c1 in zip(edges[::2], edges[1::2] - 1):
+            top, bottom, left, right = r - 0.5, r + 0.5, c0 - 0.5, c1 + 0.5
+            polys.append(
+                np.array([[top, left], [top, right], [bottom, right], [bottom, left]])
+            )
+    return polys
+
+
+def labels_to_rois(
+    labels: np.ndarray,
+    *,
+    names: Mapping[int, str] | None = None,
+    pixel_spacing: tuple[float, float] | None = None,
+) -> list[InbreastROI]:
+    """Convert a label image into INbreast ROIs that fill back to exactly the same image.
+
+    Parameters
+    ----------
+    labels : ndarray of shape (M, N), int
+        0 background, 1 benign, 2 malignant.
+    names : mapping of int to str, optional
+        ROI name per class; default ``{1: 'Calcification', 2: 'Cluster'}``.
+    pixel_spacing : (float, float), optional
+        ``(row_mm, col_mm)``; when given, each ROI's ``area`` is set in cm^2 (as INbreast does).
+
+    Returns
+    -------
+    list of InbreastROI
+        Points as ``(row, col)``; benign ROIs first, then malignant.
+    """
+    from scipy import ndimage
+    from skimage.measure import find_contours
+
+    labels = _check_labels(labels)
+    names = dict(DEFAULT_NAMES if names is None else names)
+    pixel_cm2 = 0.0 if pixel_spacing is None else pixel_spacing[0] * pixel_spacing[1] / 100.0
+    rois: list[InbreastROI] = []
+    for code in (BENIGN, MALIGNANT):
+        mask = labels == code
+        if not mask.any():
+            continue
+        name = names.get(code, DEFAULT_NAMES[code])
+        comps, n = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+        for i, sl in enumerate(ndimage.find_objects(comps), start=1):
+            r0, c0 = sl[0].start - 1, sl[1].start - 1
+            crop = np.pad(comps[sl] == i, 1)
+            area = float(crop.sum()) * pixel_cm2
+            if crop.sum() == 1:
+                r, c = np.argwhere(crop)[0]
+                rois.append(
+                    InbreastROI(name, ROI_POINT, [[r + r0, c + c0]], index=len(rois), area=0.0)
+                )
+                continue
+            contours = [pts[:-1] for pts in find_contours(crop.astype(np.float32), 0.5)]
+            if not np.array_equal(_fill(contours, crop.shape), crop):
+                contours = _row_runs(crop)
+            for pts in contours:
+                rois.append(
+                    InbreastROI(
+                        name, ROI_POLYGON, pts + [r0, c0], index=len(rois), area=area
+                    )
+                )
+                area = 0.0  # the component's area goes on its first polygon only
+    return rois
+
+
+def _roi_dict(roi: InbreastROI, index: int, spacing: tuple[float, float] | None) -> dict:
+    pts = np.asarray(roi.points, dtype=np.float64).reshape(-1, 2)
+    px = [f"({c:.6f}, {r:.6f})" for r, c in pts]
+    if spacing is None:
+        mm = ["(0.000000, 0.000000, 0.000000)"] * len(pts)
+    else:
+        mm = [f"({c * spacing[1]:.6f}, {r * spacing[0]:.6f}, 0.000000)" for r, c in pts]
+    return {
+        "Area": float(roi.area),
+        "Center": "(0.000000, 0.000000, 0.000000)",
+        "Dev": 0.0,
+        "IndexInImage": int(index),
+        "Max": 0.0,
+        "Mean": 0.0,
+        "Min": 0.0,
+        "Name": str(roi.name),
+        "NumberOfPoints": len(pts),
+        "Point_mm": mm,
+        "Point_px": px,
+        "Total": 0.0,
+        "Type": int(roi.type),
+    }
+
+
+def write_inbreast_xml(
+    path: str | os.PathLike,
+    rois: Sequence[InbreastROI] | np.ndarray,
+    *,
+    pixel_spacing: tuple[float, float] | None = None,
+    names: Mapping[int, str] | None = None,
+) -> Path:
+    """Write ROIs (or a label image) as an INbreast / OsiriX XML property list.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Destination ``.xml``; replaced atomically if it exists.
+    rois : list of InbreastROI, or ndarray of shape (M, N)
+        ROIs with ``(row, col)`` points, or a label image (0/1/2) converted by
+        :func:`labels_to_rois`.
+    pixel_spacing : (float, float), optional
+        ``(row_mm, col_mm)``: fills ``Point_mm`` (zeros otherwise, as in INbreast) and the areas.
+    names : mapping of int to str, optional
+        ROI names per class for a label image (see :func:`labels_to_rois`).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    if isinstance(rois, np.ndarray):
+        rois = labels_to_rois(rois, names=names, pixel_spacing=pixel_spacing)
+    rois = list(rois)
+    for roi in rois:
+        if not isinstance(roi, InbreastROI):
+            raise TypeError(f"expected InbreastROI records or a label image, got {type(roi)}")
+    plist = {
+        "Images": [
+            {
+                "ImageIndex": 0,
+                "NumberOfROIs": len(rois),
+                "ROIs": [_roi_dict(roi, i, pixel_spacing) for i, roi in enumerate(rois)],
+            }
+        ]
+    }
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            plistlib.dump(plist, fh, fmt=plistlib.FMT_XML, sort_keys=True)
+
+    return atomic_write(path, write)
+
+
+def write_mask(path: str | os.PathLike, labels: np.ndarray) -> Path:
+    """Write a label image (0/1/2) as an 8-bit PNG or TIFF mask, atomically.
+
+    The values are the class codes themselves (0, 1, 2: the file looks black in an ordinary
+    viewer); read it back with :func:`napari_mcdet.io.read_mask`.
+    """
+    from skimage import io as skio
+
+    path = Path(path)
+    if path.suffix.lower() not in _MASK_SUFFIXES:
+        raise ValueError(f"mask files are .png, .tif or .tiff, got {path.name!r}")
+    data = _check_labels(labels).astype(np.uint8)
+
+    def write(tmp: Path) -> None:
+        skio.imsave(tmp, data, check_contrast=False)
+
+    return atomic_write(path, write)
