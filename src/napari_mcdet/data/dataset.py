@@ -1,0 +1,252 @@
+"""``SyntheticPatchDataset``: balanced training patches drawn on the fly from normal images.
+
+Item ``i`` is a soft-tissue patch when ``i % 3 == 0``, benign when ``i % 3 == 1`` and malignant
+when ``i % 3 == 2`` (classes balanced 1:1:1, method.md §4). Everything about item ``i`` (which
+image, where, which lesion, which augmentation) comes from ``np.random.default_rng([seed, i])``,
+so the same ``(seed, i)`` gives the same patch in any process, any worker, any order. A fixed
+validation set is simply another dataset with its own seed (and ``augment=False``).
+
+Per image, the dataset loads the file lazily, resamples it to ``pixel_spacing``, computes its
+breast mask and normalises it with :func:`napari_mcdet.data.normalize.normalize_image` (over the
+whole image, before cutting). These are cached per process (``cache_size`` images), so each
+``DataLoader`` worker builds its own cache and no random state is shared.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..mammogram import Mammogram
+from .augment import augment as _augment
+from .breast import breast_mask
+from .normalize import normalize_image
+from .patches import lesion_patch, tissue_patch
+from .resample import resample_labels, resample_to_spacing
+
+#: File extensions picked up from a folder of negatives.
+IMAGE_EXTENSIONS = (".dcm", ".dicom", ".png", ".tif", ".tiff", ".pgm")
+KINDS = ("soft", "benign", "malignant")
+
+
+def _read_image(path: Path) -> Mammogram:
+    """Read a mammogram; via :func:`napari_mcdet.read_mammogram` when the io module has it."""
+    try:
+        from ..io.images import read_mammogram
+    except ImportError:
+        read_mammogram = None
+    if read_mammogram is not None:
+        return read_mammogram(path)
+    if path.suffix.lower() in (".dcm", ".dicom"):
+        raise ValueError(f"reading DICOM needs napari_mcdet.io.images.read_mammogram: {path}")
+    from skimage import io
+
+    pixels = io.imread(str(path))
+    if pixels.ndim == 3:
+        pixels = pixels[..., :3].mean(axis=-1)
+    return Mammogram(pixels=pixels, metadata={"path": str(path)})
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files (:data:`IMAGE_EXTENSIONS`) in ``folder``, sorted."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no such folder of negative images: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {folder}")
+    return files
+
+
+def patch_size_pixels(
+    patch_size: int | None, patch_size_mm: float | None, pixel_spacing: tuple[float, float]
+) -> int:
+    """The patch side in pixels, from pixels or from mm at ``pixel_spacing`` (row spacing)."""
+    if patch_size_mm is not None:
+        if patch_size_mm <= 0:
+            raise ValueError(f"patch_size_mm must be positive, got {patch_size_mm}")
+        return max(8, int(round(patch_size_mm / pixel_spacing[0])))
+    if patch_size is None or int(patch_size) <= 0:
+        raise ValueError(f"patch_size must be a positive number of pixels, got {patch_size}")
+    return int(patch_size)
+
+
+class SyntheticPatchDataset:
+    """Balanced soft-tissue / benign / malignant patches from normal mammograms.
+
+    Parameters
+    ----------
+    images : folder, or sequence of paths, 2-D arrays or Mammograms
+        Normal (negative) images, bright = dense.
+    patch_size : int
+        Patch side, pixels at ``pixel_spacing`` (512 in the paper). Ignored when
+        ``patch_size_mm`` is given.
+    patch_size_mm : float, optional
+        Patch side in mm (512 px x 0.07 mm = 35.8 mm).
+    pixel_spacing : float or (float, float), optional
+        Target spacing in mm/pixel: every image is resampled to it. None keeps each image's own
+        grid (its spacing, or ``source_spacing``, is then used to draw lesions in mm).
+    source_spacing : float or (float, float), optional
+        Spacing of images that do not carry one (PNG/PGM; arrays). mini-MIAS: 0.2. Defaults to
+        ``pixel_spacing``; an error when both are None and an image has no spacing.
+    seed : int
+        Dataset seed: item ``i`` depends only on ``(seed, i)``.
+    length : int
+        Number of items (an "epoch").
+    augment : bool
+        Flips/transpose and one intensity augmentation (:mod:`napari_mcdet.data.augment`).
+    mode : {'presentation', 'raw'}
+        Blending mode of the lesions.
+    lesion_params : dict, optional
+        ``{'benign': {...}, 'malignant': {...}}`` overrides of
+        :class:`napari_mcdet.synth.clusters.LesionParams`.
+    cache_size : int
+        Prepared images kept per process.
+
+    Notes
+    -----
+    ``__getitem__`` returns a dict: ``'image'`` float32 tensor (1, P, P), ``'mask'`` float32
+    tensor (2, P, P) (channel 0 benign, channel 1 malignant), ``'label'`` int64 scalar tensor
+    (0/1/2), and ``'index'`` (int).
+    """
+
+    def __init__(
+        self,
+        images: str | Path | Sequence[Any],
+        *,
+        patch_size: int = 512,
+        patch_size_mm: float | None = None,
+        pixel_spacing: float | tuple[float, float] | None = None,
+        source_spacing: float | tuple[float, float] | None = None,
+        seed: int = 0,
+        length: int = 3000,
+        augment: bool = False,
+        mode: str = "presentation",
+        lesion_params: dict[str, dict[str, Any]] | None = None,
+        cache_size: int = 8,
+    ) -> None:
+        if isinstance(images, (str, Path)):
+            self.sources: list[Any] = list(list_images(images))
+        else:
+            self.sources = list(images)
+        if not self.sources:
+            raise ValueError("images is empty: give a folder or a list of normal images")
+        self.pixel_spacing = _pair(pixel_spacing)
+        self.source_spacing = _pair(source_spacing) or self.pixel_spacing
+        grid = self.pixel_spacing or self.source_spacing
+        self.patch_size = patch_size_pixels(patch_size, patch_size_mm, grid or (1.0, 1.0))
+        if patch_size_mm is not None and grid is None:
+            raise ValueError("patch_size_mm needs pixel_spacing (or source_spacing)")
+        if int(length) <= 0:
+            raise ValueError(f"length must be positive, got {length}")
+        self.seed, self.length, self.augment, self.mode = int(seed), int(length), augment, mode
+        self.lesion_params = dict(lesion_params or {})
+        bad = set(self.lesion_params) - {"benign", "malignant"}
+        if bad:
+            raise ValueError(f"lesion_params keys must be 'benign'/'malignant', got {sorted(bad)}")
+        self.cache_size = int(cache_size)
+        self._cache: OrderedDict[int, tuple[np.ndarray, np.ndarray, tuple[float, float]]] = (
+            OrderedDict()
+        )
+
+    def __len__(self) -> int:
+        return self.length
+
+    # -- images -------------------------------------------------------------------------------
+    def prepared(self, k: int) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+        """Image ``k`` resampled, normalised, and its breast mask: (image, breast, spacing)."""
+        if k in self._cache:
+            self._cache.move_to_end(k)
+            return self._cache[k]
+        src = self.sources[k]
+        if isinstance(src, (str, Path)):
+            src = _read_image(Path(src))
+        if isinstance(src, Mammogram):
+            pixels, spacing = src.pixels, src.pixel_spacing
+            known = src.metadata.get("breast_mask") if src.metadata else None
+        else:
+            pixels, spacing, known = np.asarray(src, dtype=np.float32), None, None
+        spacing = spacing or self.source_spacing
+        if spacing is None:
+            raise ValueError(
+                f"image {k} has no pixel spacing: pass source_spacing=(mm, mm) or pixel_spacing"
+            )
+        breast = known if known is not None else breast_mask(pixels)
+        if self.pixel_spacing is not None:
+            pixels = resample_to_spacing(pixels, spacing, self.pixel_spacing)
+            breast = resample_labels(np.asarray(breast, dtype=bool), spacing, self.pixel_spacing)
+            spacing = self.pixel_spacing
+        image = normalize_image(pixels, breast=breast)
+        entry = (image, np.asarray(breast, dtype=bool), (float(spacing[0]), float(spacing[1])))
+        self._cache[k] = entry
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return entry
+
+    # -- items --------------------------------------------------------------------------------
+    def sample(self, index: int) -> dict[str, Any]:
+        """Item ``index`` as numpy arrays plus its record (no torch needed)."""
+        if not 0 <= index < self.length:
+            raise IndexError(f"index {index} out of range for a dataset of length {self.length}")
+        rng = np.random.default_rng([self.seed, index])
+        label = index % 3
+        k = int(rng.integers(len(self.sources)))
+        image, breast, spacing = self.prepared(k)
+        if label == 0:
+            patch = tissue_patch(image, breast, size=self.patch_size, rng=rng)
+        else:
+            kind = KINDS[label]
+            patch = lesion_patch(
+                image,
+                breast,
+                kind=kind,
+                size=self.patch_size,
+                pixel_spacing=spacing,
+                rng=rng,
+                white=1.0,
+                mode=self.mode,
+                **self.lesion_params.get(kind, {}),
+            )
+        img, msk, ops = patch.image, patch.mask, {}
+        if self.augment:
+            img, msk, ops = _augment(img, msk, rng)
+        return {
+            "image": img,
+            "mask": msk,
+            "label": label,
+            "index": index,
+            "source": k,
+            "origin": patch.origin,
+            "augment": ops,
+            "info": patch.info,
+        }
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        import torch
+
+        index = int(index)
+        if index < 0:
+            index += self.length
+        s = self.sample(index)
+        msk = s["mask"]
+        two = np.stack([msk == 1, msk == 2]).astype(np.float32)
+        return {
+            "image": torch.from_numpy(np.ascontiguousarray(s["image"], dtype=np.float32)[None]),
+            "mask": torch.from_numpy(two),
+            "label": torch.tensor(s["label"], dtype=torch.int64),
+            "index": index,
+        }
+
+
+def _pair(value) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    r, c = (value, value) if np.isscalar(value) else value
+    r, c = float(r), float(c)
+    if not (r > 0 and c > 0):
+        raise ValueError(f"spacing must be positive mm per pixel, got {value}")
+    return r, c

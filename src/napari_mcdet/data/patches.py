@@ -1,0 +1,251 @@
+"""Training patches: lesion patches (>= 80 % of the lesion inside) and soft-tissue patches (>= 20 %
+breast), cut with the one tiler :func:`napari_mcdet.data.tiling.extract_patch` (method.md §4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..classes import SOFT_TISSUE
+from ..synth.lesions import _pick_centre, synthesize
+from .tiling import extract_patch
+
+#: Lesion patches keep at least this fraction of the lesion's mask pixels (method.md §4).
+MIN_LESION_FRACTION = 0.8
+#: Soft-tissue patches hold at least this fraction of breast pixels (method.md §4).
+MIN_BREAST_FRACTION = 0.2
+
+
+@dataclass
+class Patch:
+    """One training patch.
+
+    Attributes
+    ----------
+    image : ndarray of shape (P, P), float32
+    mask : ndarray of shape (P, P), uint8
+        0 / 1 benign / 2 malignant.
+    label : int
+        Patch class: 0 soft tissue, 1 benign, 2 malignant.
+    origin : (int, int)
+        Top-left (row, col) of the patch in the image it was cut from.
+    info : dict
+        The lesion record (:attr:`SyntheticLesion.lesion`, with ``calcifications``) or, for a
+        soft-tissue patch, ``breast_fraction``.
+    """
+
+    image: np.ndarray
+    mask: np.ndarray
+    label: int
+    origin: tuple[int, int]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _size(size) -> tuple[int, int]:
+    sr, sc = (size, size) if np.isscalar(size) else size
+    sr, sc = int(sr), int(sc)
+    if sr <= 0 or sc <= 0:
+        raise ValueError(f"patch size must be positive pixels, got {size}")
+    return sr, sc
+
+
+def fraction_inside(mask: np.ndarray, origin: tuple[int, int], size) -> float:
+    """Fraction of the non-zero pixels of ``mask`` that fall inside the patch (1.0 if none)."""
+    total = int(np.count_nonzero(mask))
+    if total == 0:
+        return 1.0
+    inside = int(np.count_nonzero(extract_patch(mask, origin, _size(size), fill=0)))
+    return inside / total
+
+
+def breast_fraction(breast: np.ndarray, origin: tuple[int, int], size) -> float:
+    """Fraction of the patch's pixels that are breast (outside the image counts as not breast)."""
+    sr, sc = _size(size)
+    return float(np.count_nonzero(extract_patch(breast, origin, (sr, sc), fill=False))) / (sr * sc)
+
+
+def tissue_patch_origin(
+    breast: np.ndarray,
+    size,
+    rng: np.random.Generator,
+    *,
+    min_fraction: float = MIN_BREAST_FRACTION,
+    tries: int = 100,
+) -> tuple[int, int]:
+    """A random patch origin where at least ``min_fraction`` of the patch is breast.
+
+    A random breast pixel is drawn and the patch placed at a random offset around it; the first
+    origin passing the rule is returned.
+
+    Raises
+    ------
+    ValueError
+        When no such origin is found in ``tries`` draws (breast too small for the patch).
+    """
+    sr, sc = _size(size)
+    h, w = breast.shape
+    step = max(1, max(h, w) // 512)
+    rows, cols = np.nonzero(breast[::step, ::step])
+    if rows.size == 0:
+        raise ValueError("the breast mask is empty: no soft-tissue patch can be cut")
+    for _ in range(tries):
+        i = int(rng.integers(rows.size))
+        r, c = int(rows[i]) * step, int(cols[i]) * step
+        origin = (r - int(rng.integers(sr)), c - int(rng.integers(sc)))
+        origin = (min(max(origin[0], min(0, h - sr)), max(h - sr, 0)),
+                  min(max(origin[1], min(0, w - sc)), max(w - sc, 0)))
+        if breast_fraction(breast, origin, (sr, sc)) >= min_fraction:
+            return origin
+    raise ValueError(
+        f"no {sr}x{sc} patch with >= {min_fraction:.0%} breast found in {tries} tries: "
+        "use a smaller patch size or a larger image"
+    )
+
+
+def lesion_patch_origin(
+    mask: np.ndarray,
+    size,
+    rng: np.random.Generator,
+    *,
+    min_fraction: float = MIN_LESION_FRACTION,
+    tries: int = 20,
+) -> tuple[int, int] | None:
+    """A random patch origin holding at least ``min_fraction`` of the lesion pixels of ``mask``.
+
+    When the lesion's bounding box fits in the patch the patch is placed uniformly among the
+    positions that hold it whole; otherwise around the lesion's centroid with some jitter, kept
+    only if it passes the rule. None when no origin passes in ``tries`` draws.
+    """
+    sr, sc = _size(size)
+    rows, cols = np.nonzero(mask)
+    if rows.size == 0:
+        return None
+    r0, r1, c0, c1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    for _ in range(tries):
+        if r1 - r0 <= sr:
+            orow = int(rng.integers(r1 - sr, r0 + 1))
+        else:
+            orow = int(rows.mean() - sr / 2 + rng.normal(0, (r1 - r0 - sr) / 4 + 1))
+        if c1 - c0 <= sc:
+            ocol = int(rng.integers(c1 - sc, c0 + 1))
+        else:
+            ocol = int(cols.mean() - sc / 2 + rng.normal(0, (c1 - c0 - sc) / 4 + 1))
+        if fraction_inside(mask, (orow, ocol), (sr, sc)) >= min_fraction:
+            return orow, ocol
+    return None
+
+
+def lesion_patch(
+    image: np.ndarray,
+    breast: np.ndarray,
+    *,
+    kind: str,
+    size,
+    pixel_spacing: tuple[float, float],
+    rng: np.random.Generator,
+    white: float | None = None,
+    mode: str = "presentation",
+    min_fraction: float = MIN_LESION_FRACTION,
+    attempts: int = 10,
+    **params: Any,
+) -> Patch:
+    """Draw one lesion into ``image`` and cut a patch holding >= ``min_fraction`` of it.
+
+    Only the region around the lesion is copied and blended (the lesion's extent plus a margin),
+    so the cost does not grow with the image.
+
+    Parameters
+    ----------
+    image : ndarray of shape (M, N), float32
+        A normal image (e.g. already normalised; then pass ``white=1.0``).
+    breast : ndarray of bool of shape (M, N)
+    kind : {'benign', 'malignant'}
+    size : int or (int, int)
+        Patch size, pixels.
+    pixel_spacing : (float, float)
+        mm/pixel of ``image``.
+    rng : numpy.random.Generator
+    white, mode, **params :
+        Passed to :func:`napari_mcdet.synth.synthesize`.
+    min_fraction : float
+        The lesion-pixel rule.
+    attempts : int
+        New lesions drawn before giving up.
+    """
+    from ..synth.clusters import lesion_params
+
+    sr, sc = _size(size)
+    sp = (float(pixel_spacing[0]), float(pixel_spacing[1]))
+    p = lesion_params(kind, **params)
+    margin_mm = p.extent_mm[1] / 2 + (p.size_mm[1] if p.size_mm else 5.0) / 2 + 1.0
+    mr = int(np.ceil(margin_mm / sp[0])) + 4
+    mc = int(np.ceil(margin_mm / sp[1])) + 4
+    if white is None and mode == "presentation":
+        from ..synth.blend import white_level
+
+        white = white_level(image, breast)
+    for _ in range(attempts):
+        cr, cc = _pick_centre(breast, sp, min(p.extent_mm[0] / 2, 5.0), rng)
+        ro = (int(cr) - mr, int(cc) - mc)
+        rsize = (2 * mr + 1, 2 * mc + 1)
+        region = extract_patch(image, ro, rsize, fill=0.0)
+        bregion = extract_patch(breast, ro, rsize, fill=False)
+        les = synthesize(
+            region,
+            pixel_spacing=sp,
+            kind=kind,
+            seed=int(rng.integers(2**63)),
+            centre=(cr - ro[0], cc - ro[1]),
+            breast=bregion,
+            mode=mode,
+            white=white,
+            params=p,
+        )
+        if les.lesion["n_placed"] == 0:
+            continue
+        local = lesion_patch_origin(les.mask, (sr, sc), rng, min_fraction=min_fraction)
+        if local is None:
+            continue
+        origin = (ro[0] + local[0], ro[1] + local[1])
+        img = extract_patch(image, origin, (sr, sc), fill=0.0)
+        msk = extract_patch(les.mask, local, (sr, sc), fill=0)
+        # paste the blended region over the patch where they overlap
+        a0, b0 = max(local[0], 0), max(local[1], 0)
+        a1, b1 = min(local[0] + sr, rsize[0]), min(local[1] + sc, rsize[1])
+        img[a0 - local[0] : a1 - local[0], b0 - local[1] : b1 - local[1]] = les.image[a0:a1, b0:b1]
+        info = dict(les.lesion)
+        info["calcifications"] = [
+            {**c, "centroid_px": (c["centroid_px"][0] - local[0], c["centroid_px"][1] - local[1])}
+            for c in les.calcifications
+        ]
+        info["fraction_inside"] = fraction_inside(les.mask, local, (sr, sc))
+        label = int(les.lesion["label"])
+        return Patch(img.astype(np.float32, copy=False), msk, label, origin, info)
+    raise ValueError(
+        f"could not place a {kind} lesion patch of {sr}x{sc} pixels holding >= "
+        f"{min_fraction:.0%} of the lesion in {attempts} attempts: the breast may be too small, "
+        "or the lesion extent too large for the patch (lower extent_mm or enlarge the patch)"
+    )
+
+
+def tissue_patch(
+    image: np.ndarray,
+    breast: np.ndarray,
+    *,
+    size,
+    rng: np.random.Generator,
+    min_fraction: float = MIN_BREAST_FRACTION,
+) -> Patch:
+    """A soft-tissue patch (label 0, empty mask) where >= ``min_fraction`` is breast."""
+    sr, sc = _size(size)
+    origin = tissue_patch_origin(breast, (sr, sc), rng, min_fraction=min_fraction)
+    img = extract_patch(image, origin, (sr, sc), fill=0.0).astype(np.float32, copy=False)
+    return Patch(
+        img,
+        np.zeros((sr, sc), dtype=np.uint8),
+        SOFT_TISSUE,
+        origin,
+        {"breast_fraction": breast_fraction(breast, origin, (sr, sc))},
+    )
