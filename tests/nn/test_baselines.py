@@ -1,4 +1,4 @@
-"""Baseline classifiers: parameter counts, shapes, config round trip, and each overfits a toy task."""
+"""Baseline classifiers: parameter counts, shapes, config round trip, overfitting a toy task."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from napari_mcdet.nn.baselines import (
     ConvNeXtV2,
     ResNet22,
     build_baseline,
-    count_parameters,
 )
+from napari_mcdet.nn.mcdetnet import count_parameters
 
 # Expected parameter counts at 1 input channel and 3 classes (method.md section 6).
 EXPECTED = {

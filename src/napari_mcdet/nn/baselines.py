@@ -30,7 +30,6 @@ __all__ = [
     "ConvNeXtV2",
     "ResNet22",
     "build_baseline",
-    "count_parameters",
 ]
 
 
@@ -394,11 +393,6 @@ def build_baseline(name: str, *, in_channels: int = 1, num_classes: int = 3) -> 
         model = ConvNeXtV2(in_channels, num_classes, dims=_CONVNEXT_DIMS[key])
     model.config = config
     return model
-
-
-def count_parameters(model: nn.Module, *, trainable_only: bool = True) -> int:
-    """Number of (trainable) parameters of ``model``."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
 def _check_sizes(in_channels: int, num_classes: int) -> None:
