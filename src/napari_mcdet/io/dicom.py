@@ -169,9 +169,11 @@ def _decode(ds: Any, path: Path) -> np.ndarray:
                 f"{path}: transfer syntax {tsyntax.name} ({tsyntax}) is not supported by pydicom"
             ) from exc
         if not decoder.is_available:
+            missing = "; ".join(getattr(decoder, "missing_dependencies", []) or [])
             raise ImportError(
                 f"{path} is compressed with {tsyntax.name} and no decoder for it is installed; "
                 f"install one with: {JPEG_EXTRA_HINT}"
+                + (f" (pydicom's decoder options: {missing})" if missing else "")
             )
     try:
         return ds.pixel_array
@@ -249,20 +251,37 @@ def _window(values: np.ndarray, center: float, width: float, function: str) -> n
     return values
 
 
+def _lut(item: Any, ds: Any) -> tuple[np.ndarray, int, int]:
+    """(entries, first mapped value, bits per entry) of a VOI LUT sequence item (PS3.3 C.11.2)."""
+    n_entries, first, depth = (int(v) for v in item.LUTDescriptor[:3])
+    n_entries = n_entries or 2**16
+    if not 8 <= depth <= 16:
+        raise ValueError(f"VOI LUT with {depth} bits per entry is not valid DICOM (8-16)")
+    data = item.LUTData
+    if isinstance(data, bytes | bytearray):
+        little = ds.file_meta.TransferSyntaxUID.is_little_endian
+        lut = np.frombuffer(data, dtype="<u2" if little else ">u2")[:n_entries]
+    else:
+        lut = np.asarray(data if not np.isscalar(data) else [data], dtype=np.int64)[:n_entries]
+    if lut.size == 0:
+        raise ValueError("empty VOI LUT Data")
+    if first >= 2**15 and int(ds.get("PixelRepresentation", 0)) == 1:
+        first -= 2**16  # signed first-mapped value stored as US
+    return lut, first, depth
+
+
 def _voi(values: np.ndarray, ds: Any, index: int) -> tuple[np.ndarray, str | None]:
     """Apply the VOI LUT sequence item or window ``index``; returns values in [0, 1]."""
     seq = ds.get("VOILUTSequence")
     if seq:
-        from pydicom.pixels.processing import apply_voi
-
         if not 0 <= index < len(seq):
             raise ValueError(f"voi_index {index} out of range: the file has {len(seq)} VOI LUTs")
-        depth = int(seq[index].LUTDescriptor[2])
-        ints = np.rint(values).astype(np.int32)
-        mapped = apply_voi(ints, ds, index=index)
-        del ints
-        out = mapped.astype(np.float32)
-        out /= np.float32(2**depth - 1)
+        lut, first, depth = _lut(seq[index], ds)
+        # input values below `first` map to the first entry, above the last to the last one
+        idx = np.rint(values - np.float32(first))
+        np.clip(idx, 0, len(lut) - 1, out=idx)
+        out = (lut.astype(np.float32) / np.float32(2**depth - 1))[idx.astype(np.intp)]
+        del idx
         return out, "lut"
     if "WindowCenter" in ds and "WindowWidth" in ds:
         centers = ds["WindowCenter"].value
@@ -321,7 +340,9 @@ def read_dicom(
     if not path.is_file():
         raise FileNotFoundError(f"no such DICOM file: {path}")
     try:
-        ds = pydicom.dcmread(path, force=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ds = pydicom.dcmread(path, force=True)
     except InvalidDicomError as exc:
         raise ValueError(f"{path} is not a readable DICOM file ({exc})") from exc
     except (EOFError, OSError, ValueError, KeyError, TypeError) as exc:
@@ -329,8 +350,18 @@ def read_dicom(
             f"{path} could not be parsed as DICOM ({type(exc).__name__}: {exc}); the file may be "
             "truncated or corrupt"
         ) from exc
+    for w in caught:
+        text = str(w.message)
+        if "End of file" in text or "truncat" in text.lower():
+            raise ValueError(
+                f"{path} is truncated ({text}); the download or copy is incomplete - fetch the "
+                "file again"
+            )
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if "PixelData" not in ds and "Rows" not in ds:
-        raise ValueError(f"{path} is not a DICOM image (no pixel data; is it a DICOM file at all?)")
+        raise ValueError(
+            f"{path} has no pixel data: not a DICOM image, or a file truncated in its header"
+        )
     if not hasattr(ds, "file_meta") or "TransferSyntaxUID" not in ds.file_meta:
         # files without a meta header: pydicom guesses the encoding; assume implicit little
         from pydicom.uid import ImplicitVRLittleEndian

@@ -240,8 +240,8 @@ def read_mammogram(
         arr = _read_raster(path)
     meta["value_range"] = _type_range(arr)
     meta["dtype"] = str(arr.dtype)
-    meta["spacing_tag"] = "caller" if pixel_spacing is not None else (
-        "dataset" if spacing is not None else None
+    meta["spacing_tag"] = (
+        "caller" if pixel_spacing is not None else ("dataset" if spacing is not None else None)
     )
     return Mammogram(
         arr.astype(np.float32),

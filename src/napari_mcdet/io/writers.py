@@ -97,9 +97,7 @@ def _row_runs(mask: np.ndarray) -> list[np.ndarray]:
         edges = np.flatnonzero(np.diff(row.astype(np.int8)))
         for c0, c1 in zip(edges[::2], edges[1::2] - 1):
             top, bottom, left, right = r - 0.5, r + 0.5, c0 - 0.5, c1 + 0.5
-            polys.append(
-                np.array([[top, left], [top, right], [bottom, right], [bottom, left]])
-            )
+            polys.append(np.array([[top, left], [top, right], [bottom, right], [bottom, left]]))
     return polys
 
 
@@ -153,9 +151,7 @@ def labels_to_rois(
                 contours = _row_runs(crop)
             for pts in contours:
                 rois.append(
-                    InbreastROI(
-                        name, ROI_POLYGON, pts + [r0, c0], index=len(rois), area=area
-                    )
+                    InbreastROI(name, ROI_POLYGON, pts + [r0, c0], index=len(rois), area=area)
                 )
                 area = 0.0  # the component's area goes on its first polygon only
     return rois
