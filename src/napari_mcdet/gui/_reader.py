@@ -1,0 +1,263 @@
+"""npe2 reader: DICOM mammograms, INbreast XML annotations, mini-MIAS PGM images.
+
+- ``*.dcm`` / ``*.dicom``: one image layer, ``scale`` = pixel spacing in mm, DICOM metadata.
+- INbreast ``*.xml``: the image from the sibling ``../AllDICOMs/`` folder when present (matched by
+  the number that starts the file names), a labels layer (paper mapping: clusters malignant,
+  isolated calcifications benign) and the original ROIs: a Shapes layer of the outlines and a
+  Points layer of the single-point calcifications, with ``name`` / ``type`` features. Without the
+  image the annotations use INbreast's 0.07 mm spacing on the smallest INbreast image size
+  that holds them.
+- mini-MIAS ``mdbNNN.pgm``: the image (0.2 mm) plus, when ``Info.txt`` is beside it, a labels layer
+  (circles) and a Shapes layer of the circles of every abnormality listed for the image.
+
+XML files that are not INbreast property lists are left to other readers (None). A file that
+claims to be supported but is broken raises a clear error, which napari reports.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._layers import image_layer_kwargs, labels_layer_kwargs
+
+LayerData = tuple[Any, dict[str, Any], str]
+PathOrPaths = str | os.PathLike | list | tuple
+
+_DICOM_SUFFIXES = (".dcm", ".dicom")
+#: INbreast image sizes (rows, cols) and pixel spacing.
+INBREAST_SHAPES = ((3328, 2560), (4084, 3328))
+INBREAST_SPACING = (0.07, 0.07)
+
+
+def _kind(path: str | os.PathLike) -> str | None:
+    path = Path(path)
+    if path.is_dir():
+        return None
+    suffix = path.suffix.lower()
+    if suffix in _DICOM_SUFFIXES:
+        return "dicom"
+    if suffix == ".pgm":
+        return "pgm"
+    if suffix == ".xml":
+        from ..io.inbreast import is_inbreast_xml
+
+        return "inbreast" if is_inbreast_xml(path) else None
+    return None
+
+
+def get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[LayerData]] | None:
+    """Return :func:`read_layers` when every path is a supported file, else None."""
+    paths = list(path) if isinstance(path, list | tuple) else [path]
+    if not paths or any(_kind(p) is None for p in paths):
+        return None
+    return read_layers
+
+
+def read_layers(path: PathOrPaths) -> list[LayerData]:
+    """Read one or several supported files into napari LayerData tuples."""
+    paths = list(path) if isinstance(path, list | tuple) else [path]
+    layers: list[LayerData] = []
+    for p in paths:
+        kind = _kind(p)
+        if kind == "dicom":
+            layers += _read_dicom(Path(p))
+        elif kind == "pgm":
+            layers += _read_pgm(Path(p))
+        elif kind == "inbreast":
+            layers += _read_inbreast(Path(p))
+        else:
+            raise ValueError(f"napari-mcdet cannot read {p} (DICOM, INbreast XML or PGM expected)")
+    return layers
+
+
+def _image_layer(mammo: Any) -> LayerData:
+    return (mammo.pixels, image_layer_kwargs(mammo), "image")
+
+
+def _read_dicom(path: Path) -> list[LayerData]:
+    from ..io.images import read_mammogram
+
+    return [_image_layer(read_mammogram(path))]
+
+
+# --- mini-MIAS ---------------------------------------------------------------------------------
+
+
+def _read_pgm(path: Path) -> list[LayerData]:
+    from ..io.images import read_mammogram
+    from ..io.minimias import minimias_labels, read_minimias_info
+
+    mammo = read_mammogram(path)
+    layers = [_image_layer(mammo)]
+    refnum = mammo.metadata.get("refnum")
+    info = path.parent / "Info.txt"
+    if refnum is None or not info.is_file():
+        return layers
+    records = [r for r in read_minimias_info(info) if r.refnum == refnum]
+    mammo.metadata["minimias"] = [
+        {k: getattr(r, k) for k in ("abnormality", "severity", "tissue", "row", "col", "radius")}
+        for r in records
+    ]
+    if records:
+        layers[0][1]["metadata"]["tissue"] = records[0].tissue
+    drawn = [r for r in records if r.row is not None and r.radius is not None]
+    name = layers[0][1]["name"]
+    spacing = mammo.pixel_spacing
+    if any(r.abnormality == "CALC" for r in records):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # diffuse (*NOTE 3*) rows: reported in metadata
+            labels = minimias_labels(records, mammo.shape, refnum=refnum)
+        notes = [r.note for r in records if r.note]
+        layers.append(
+            (
+                labels,
+                labels_layer_kwargs(
+                    f"{name} calcifications",
+                    scale=spacing,
+                    metadata={"source": str(info), "refnum": refnum, "notes": notes},
+                ),
+                "labels",
+            )
+        )
+    if drawn:
+        ellipses = [
+            np.array(
+                [[r.row - r.radius, r.col - r.radius], [r.row + r.radius, r.col + r.radius]],
+                dtype=float,
+            )
+            for r in drawn
+        ]
+        layers.append(
+            (
+                ellipses,
+                {
+                    "name": f"{name} Info.txt",
+                    "shape_type": "ellipse",
+                    "scale": spacing,
+                    "edge_color": "yellow",
+                    "face_color": "transparent",
+                    "edge_width": 2 * (spacing[0] if spacing else 1.0),
+                    "features": {
+                        "name": [f"{r.abnormality} {r.severity or ''}".strip() for r in drawn],
+                        "type": [r.abnormality for r in drawn],
+                        "severity": [r.severity or "" for r in drawn],
+                        "radius_px": [float(r.radius) for r in drawn],
+                    },
+                    "metadata": {"source": str(info), "refnum": refnum},
+                },
+                "shapes",
+            )
+        )
+    return layers
+
+
+# --- INbreast ----------------------------------------------------------------------------------
+
+
+def _sibling_dicom(xml_path: Path) -> Path | None:
+    number = xml_path.stem.split("_")[0]
+    folder = xml_path.parent.parent / "AllDICOMs"
+    if not folder.is_dir():
+        return None
+    for candidate in sorted(folder.iterdir()):
+        if candidate.suffix.lower() in _DICOM_SUFFIXES and candidate.name.split("_")[0] == number:
+            return candidate
+    return None
+
+
+def _birads(xml_path: Path) -> str | None:
+    from ..io.inbreast import read_inbreast_csv
+
+    csv_path = xml_path.parent.parent / "INbreast.csv"
+    if not csv_path.is_file():
+        return None
+    number = xml_path.stem.split("_")[0]
+    for rec in read_inbreast_csv(csv_path):
+        if rec.get("file_name") == number:
+            return rec.get("birads")
+    return None
+
+
+def _read_inbreast(path: Path) -> list[LayerData]:
+    from ..io.images import read_mammogram
+    from ..io.inbreast import inbreast_labels, read_inbreast_xml
+
+    rois = read_inbreast_xml(path)
+    layers: list[LayerData] = []
+    dicom = _sibling_dicom(path)
+    if dicom is not None:
+        mammo = read_mammogram(dicom)
+        spacing = mammo.pixel_spacing or INBREAST_SPACING
+        shape = mammo.shape
+        layers.append(_image_layer(mammo))
+    else:
+        spacing = INBREAST_SPACING
+        extent = np.max([r.points.max(axis=0) for r in rois], axis=0) if rois else np.zeros(2)
+        fitting = [s for s in INBREAST_SHAPES if extent[0] < s[0] and extent[1] < s[1]]
+        shape = fitting[0] if fitting else tuple(int(np.ceil(e)) + 1 for e in extent)
+        warnings.warn(
+            f"{path.name}: no ../AllDICOMs/{path.stem}_*.dcm beside the XML; showing the "
+            f"annotations alone on a {shape[0]} x {shape[1]} grid at 0.07 mm",
+            UserWarning,
+            stacklevel=2,
+        )
+    birads = _birads(path)
+    meta = {"source": str(path), "birads": birads, "mapping": "paper", "image": str(dicom or "")}
+    labels = inbreast_labels(rois, shape, pixel_spacing=spacing)
+    layers.append(
+        (
+            labels,
+            labels_layer_kwargs(f"{path.stem} calcifications", scale=spacing, metadata=meta),
+            "labels",
+        )
+    )
+    outlines = [r for r in rois if len(r.points) >= 3]
+    points = [r for r in rois if len(r.points) < 3]
+    if outlines:
+        layers.append(
+            (
+                [r.points for r in outlines],
+                {
+                    "name": f"{path.stem} ROIs",
+                    "shape_type": "polygon",
+                    "scale": spacing,
+                    "edge_color": "yellow",
+                    "face_color": "transparent",
+                    "edge_width": spacing[0],
+                    "features": {
+                        "name": [r.name for r in outlines],
+                        "type": [r.type for r in outlines],
+                        "index": [r.index for r in outlines],
+                    },
+                    "metadata": {"source": str(path)},
+                },
+                "shapes",
+            )
+        )
+    if points:
+        layers.append(
+            (
+                np.array([r.points.mean(axis=0) for r in points]),
+                {
+                    "name": f"{path.stem} point ROIs",
+                    "scale": spacing,
+                    "size": 0.5,  # mm, the layer is scaled
+                    "face_color": "transparent",
+                    "border_color": "yellow",
+                    "features": {
+                        "name": [r.name for r in points],
+                        "type": [r.type for r in points],
+                        "index": [r.index for r in points],
+                    },
+                    "metadata": {"source": str(path)},
+                },
+                "points",
+            )
+        )
+    return layers
