@@ -1,0 +1,359 @@
+"""The "Synthetic calcifications" widget: live preview of synthetic lesions on a normal image.
+
+No algorithm lives here: lesions come from :func:`napari_mcdet.synth.synthesize`, the breast from
+:func:`napari_mcdet.data.breast.breast_mask`, patches from
+:func:`napari_mcdet.data.dataset.write_patches`. The preview recomputes only the regions around
+the lesions (the lesion extent plus a margin), so a change shows in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from magicgui import widgets
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QVBoxLayout, QWidget
+
+from ...classes import CLASS_COLORS
+from ...synth.clusters import LAYOUTS, PRESETS
+from ...synth.shapes import SHAPE_KINDS
+
+if TYPE_CHECKING:  # pragma: no cover
+    import napari
+
+PREVIEW_NAME = "synthetic preview"
+LABELS_NAME = "synthetic labels"
+CENTRES_NAME = "lesion centres"
+
+
+def _format_mix(mix: dict[str, float]) -> str:
+    return ", ".join(f"{k}:{v:g}" for k, v in mix.items())
+
+
+def _parse_mix(text: str) -> dict[str, float]:
+    mix = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        if ":" not in part:
+            raise ValueError(f"shape mix entries look like 'pleomorphic:0.5', got {part.strip()!r}")
+        key, value = part.split(":", 1)
+        key = key.strip()
+        if key not in SHAPE_KINDS:
+            raise ValueError(f"unknown shape {key!r}; known: {', '.join(SHAPE_KINDS)}")
+        mix[key] = float(value)
+    if not mix:
+        raise ValueError("the shape mix is empty")
+    return mix
+
+
+class SynthWidget(QWidget):
+    """Draw synthetic benign/malignant lesions into a normal image layer, live.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+    """
+
+    def __init__(self, napari_viewer: napari.Viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self._base: np.ndarray | None = None  # the source image, float32
+        self._breast: np.ndarray | None = None
+        self._source_id: int | None = None
+        self._regions: list[tuple[slice, slice]] = []  # regions changed in the preview
+        self._worker = None
+        self.last_lesions: list = []
+
+        self.image = widgets.ComboBox(label="normal image", choices=self._image_choices)
+        self.kind = widgets.ComboBox(label="kind", choices=["malignant", "benign"])
+        self.count_min = widgets.SpinBox(label="count min", min=1, max=200, value=10)
+        self.count_max = widgets.SpinBox(label="count max", min=1, max=200, value=50)
+        self.custom_size = widgets.CheckBox(label="custom size range", value=False)
+        self.size_min = widgets.FloatSpinBox(label="size min (mm)", min=0.05, max=5, step=0.05,
+                                             value=0.2)
+        self.size_max = widgets.FloatSpinBox(label="size max (mm)", min=0.05, max=5, step=0.05,
+                                             value=0.5)
+        self.extent_min = widgets.FloatSpinBox(label="extent min (mm)", min=0.5, max=40,
+                                               step=0.5, value=5)
+        self.extent_max = widgets.FloatSpinBox(label="extent max (mm)", min=0.5, max=40,
+                                               step=0.5, value=20)
+        self.contrast_min = widgets.FloatSlider(label="contrast min", min=0, max=1, value=0.3)
+        self.contrast_max = widgets.FloatSlider(label="contrast max", min=0, max=1, value=0.8)
+        self.shape_mix = widgets.LineEdit(label="shape mix")
+        self.layout_choice = widgets.ComboBox(label="layout", choices=["random", *LAYOUTS])
+        self.mode = widgets.ComboBox(label="image kind", choices=["presentation", "raw"])
+        self.seed = widgets.SpinBox(label="seed", min=0, max=2**31 - 1, value=0)
+        self.new_seed = widgets.PushButton(text="New seed")
+        self.spacing = widgets.FloatSpinBox(label="pixel spacing (mm)", min=0.005, max=2,
+                                            step=0.01, value=0.07)
+        self.placement = widgets.ComboBox(label="placement",
+                                          choices=["random in breast", "clicked points"])
+        self.n_lesions = widgets.SpinBox(label="lesions (random)", min=1, max=20, value=1)
+        self.add_points = widgets.PushButton(text="Add a points layer to click centres")
+        self.live = widgets.CheckBox(label="live preview", value=True)
+        self.run_button = widgets.PushButton(text="Update preview")
+        self.out_dir = widgets.FileEdit(label="export folder", mode="d", value=Path.home())
+        self.n_patches = widgets.SpinBox(label="patches", min=3, max=100000, value=300)
+        self.patch_size = widgets.SpinBox(label="patch size (px)", min=16, max=2048, value=512)
+        self.export_button = widgets.PushButton(text="Export patches")
+        self.progress = widgets.ProgressBar(label="export", min=0, max=1, value=0, visible=False)
+        self.status = widgets.Label(value="")
+        self.container = widgets.Container(
+            widgets=[
+                self.image, self.kind, self.count_min, self.count_max, self.custom_size,
+                self.size_min, self.size_max, self.extent_min, self.extent_max,
+                self.contrast_min, self.contrast_max, self.shape_mix, self.layout_choice,
+                self.mode, self.seed, self.new_seed, self.spacing, self.placement,
+                self.n_lesions, self.add_points, self.live, self.run_button, self.out_dir,
+                self.n_patches, self.patch_size, self.export_button, self.progress, self.status,
+            ]
+        )
+        layout = QVBoxLayout()
+        layout.addWidget(self.container.native)
+        self.setLayout(layout)
+
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(150)
+        self._timer.timeout.connect(self.run)
+
+        self._apply_preset()
+        self.kind.changed.connect(self._apply_preset)
+        for w in (self.count_min, self.count_max, self.custom_size, self.size_min, self.size_max,
+                  self.extent_min, self.extent_max, self.contrast_min, self.contrast_max,
+                  self.shape_mix, self.layout_choice, self.mode, self.seed, self.spacing,
+                  self.placement, self.n_lesions, self.image):
+            w.changed.connect(self._schedule)
+        self.new_seed.clicked.connect(self._bump_seed)
+        self.add_points.clicked.connect(self._add_points_layer)
+        self.run_button.clicked.connect(self.run)
+        self.export_button.clicked.connect(self.export)
+        self.viewer.layers.events.inserted.connect(self._refresh_choices)
+        self.viewer.layers.events.removed.connect(self._refresh_choices)
+
+    # -- layers ---------------------------------------------------------------------------------
+    def _image_choices(self, _widget=None) -> list:
+        from napari.layers import Image
+
+        return [
+            layer for layer in self.viewer.layers
+            if isinstance(layer, Image) and layer.name != PREVIEW_NAME and layer.ndim == 2
+            and not layer.rgb
+        ]
+
+    def _refresh_choices(self, _event=None) -> None:
+        self.image.reset_choices()
+
+    def _spacing(self) -> tuple[float, float]:
+        layer = self.image.value
+        if layer is not None:
+            scale = tuple(float(s) for s in layer.scale[-2:])
+            if scale != (1.0, 1.0):
+                return scale
+        v = float(self.spacing.value)
+        return (v, v)
+
+    def _add_points_layer(self) -> None:
+        layer = self.image.value
+        scale = self._spacing() if layer is not None else (1, 1)
+        if CENTRES_NAME in self.viewer.layers:
+            pts = self.viewer.layers[CENTRES_NAME]
+        else:
+            pts = self.viewer.add_points(
+                np.empty((0, 2)), name=CENTRES_NAME, scale=scale, size=15,
+                face_color="yellow", ndim=2,
+            )
+            pts.events.data.connect(self._schedule)
+        pts.mode = "add"
+        self.placement.value = "clicked points"
+        self.viewer.layers.selection.active = pts
+
+    def _bump_seed(self) -> None:
+        self.seed.value = int(self.seed.value) + 1
+
+    def _apply_preset(self, _=None) -> None:
+        p = PRESETS[self.kind.value]
+        with self.container.changed.blocked():
+            for w, v in ((self.count_min, p.count[0]), (self.count_max, p.count[1]),
+                         (self.extent_min, p.extent_mm[0]), (self.extent_max, p.extent_mm[1]),
+                         (self.contrast_min, p.contrast[0]), (self.contrast_max, p.contrast[1]),
+                         (self.shape_mix, _format_mix(p.shape_mix))):
+                with w.changed.blocked():
+                    w.value = v
+        self._schedule()
+
+    def _schedule(self, _=None) -> None:
+        if self.live.value:
+            self._timer.start()
+
+    # -- parameters -----------------------------------------------------------------------------
+    def params(self) -> dict:
+        """The lesion parameters currently set (keyword arguments of ``synthesize``)."""
+        cmin, cmax = sorted((int(self.count_min.value), int(self.count_max.value)))
+        emin, emax = sorted((float(self.extent_min.value), float(self.extent_max.value)))
+        kmin, kmax = sorted((float(self.contrast_min.value), float(self.contrast_max.value)))
+        kw = {
+            "count": (cmin, cmax),
+            "extent_mm": (emin, emax),
+            "contrast": (kmin, kmax),
+            "shape_mix": _parse_mix(self.shape_mix.value),
+        }
+        if self.custom_size.value:
+            kw["size_mm"] = tuple(sorted((float(self.size_min.value), float(self.size_max.value))))
+        if self.kind.value == "benign" and self.layout_choice.value == "random":
+            kw["layout_mix"] = PRESETS["benign"].layout_mix
+        return kw
+
+    def _prepare_source(self):
+        from ...data.breast import breast_mask
+
+        layer = self.image.value
+        if layer is None:
+            raise ValueError("add a normal image layer first")
+        if self._source_id != id(layer) or self._base is None:
+            self._base = np.asarray(layer.data, dtype=np.float32)
+            self._breast = breast_mask(self._base)
+            self._source_id = id(layer)
+            self._regions = []
+            for name in (PREVIEW_NAME, LABELS_NAME):
+                if name in self.viewer.layers:
+                    self.viewer.layers.remove(name)
+        return layer
+
+    def _centres(self, spacing) -> list[tuple[float, float] | None]:
+        if self.placement.value == "clicked points" and CENTRES_NAME in self.viewer.layers:
+            pts = self.viewer.layers[CENTRES_NAME]
+            image = self.image.value
+            cents = []
+            for p in pts.data:
+                r, c = np.asarray(image.world_to_data(pts.data_to_world(p)))[-2:]
+                cents.append((float(r), float(c)))
+            h, w = self._base.shape
+            return [(r, c) for r, c in cents if 0 <= r < h and 0 <= c < w]
+        return [None] * int(self.n_lesions.value)
+
+    # -- preview --------------------------------------------------------------------------------
+    def run(self) -> None:
+        """Recompute the preview (image and labels layers, updated in place)."""
+        from ...data.tiling import extract_patch
+        from ...synth.blend import white_level
+        from ...synth.lesions import _pick_centre, synthesize
+
+        try:
+            layer = self._prepare_source()
+            kw = self.params()
+        except ValueError as err:
+            self.status.value = str(err)
+            return
+        spacing = self._spacing()
+        base, breast = self._base, self._breast
+        preview = self._ensure_layers(layer, spacing)
+        img, lab = preview[0].data, preview[1].data
+        for rs, cs in self._regions:  # undo the previous lesions
+            img[rs, cs] = base[rs, cs]
+            lab[rs, cs] = 0
+        self._regions = []
+        white = white_level(base, breast) if self.mode.value == "presentation" else None
+        layout = None if self.layout_choice.value == "random" else self.layout_choice.value
+        half_mm = kw["extent_mm"][1] / 2 + 4.0
+        mr, mc = int(np.ceil(half_mm / spacing[0])), int(np.ceil(half_mm / spacing[1]))
+        seed_seq = np.random.SeedSequence(int(self.seed.value))
+        lesions = []
+        for centre, ss in zip(self._centres(spacing), seed_seq.spawn(64)):
+            rng = np.random.default_rng(ss.spawn(1)[0])
+            if centre is None:
+                try:
+                    centre = _pick_centre(breast, spacing, min(kw["extent_mm"][0] / 2, 5.0), rng)
+                except ValueError as err:
+                    self.status.value = str(err)
+                    return
+            ro = (int(centre[0]) - mr, int(centre[1]) - mc)
+            size = (2 * mr + 1, 2 * mc + 1)
+            region = extract_patch(base, ro, size, fill=0.0)
+            bregion = extract_patch(breast, ro, size, fill=False)
+            try:
+                les = synthesize(
+                    region, pixel_spacing=spacing, kind=self.kind.value, seed=ss,
+                    centre=(centre[0] - ro[0], centre[1] - ro[1]), breast=bregion,
+                    mode=self.mode.value, layout=layout, white=white, **kw,
+                )
+            except (ValueError, TypeError) as err:
+                self.status.value = str(err)
+                return
+            h, w = base.shape
+            r0, c0 = max(ro[0], 0), max(ro[1], 0)
+            r1, c1 = min(ro[0] + size[0], h), min(ro[1] + size[1], w)
+            rs, cs = slice(r0, r1), slice(c0, c1)
+            sub = (slice(r0 - ro[0], r1 - ro[0]), slice(c0 - ro[1], c1 - ro[1]))
+            changed = les.image[sub] != region[sub]
+            img[rs, cs][changed] = les.image[sub][changed]
+            lab[rs, cs] = np.maximum(lab[rs, cs], les.mask[sub])
+            self._regions.append((rs, cs))
+            les.lesion["region_origin"] = ro
+            lesions.append(les)
+        self.last_lesions = lesions
+        preview[0].refresh()
+        preview[1].refresh()
+        n = sum(les.lesion["n_placed"] for les in lesions)
+        self.status.value = f"{len(lesions)} lesion(s), {n} calcifications"
+
+    def _ensure_layers(self, layer, spacing):
+        colors = dict(CLASS_COLORS)
+        colors[None] = (0, 0, 0, 0)
+        if PREVIEW_NAME in self.viewer.layers and LABELS_NAME in self.viewer.layers:
+            img_layer, lab_layer = self.viewer.layers[PREVIEW_NAME], self.viewer.layers[LABELS_NAME]
+            if img_layer.data.shape == self._base.shape:
+                return img_layer, lab_layer
+            self.viewer.layers.remove(img_layer)
+            self.viewer.layers.remove(lab_layer)
+        img_layer = self.viewer.add_image(
+            self._base.copy(), name=PREVIEW_NAME, scale=spacing, colormap="gray",
+            contrast_limits=layer.contrast_limits, metadata={"pixel_spacing": spacing},
+        )
+        lab_layer = self.viewer.add_labels(
+            np.zeros(self._base.shape, dtype=np.uint8), name=LABELS_NAME, scale=spacing,
+            opacity=0.5, colormap=colors,
+        )
+        layer.visible = False
+        return img_layer, lab_layer
+
+    # -- export ---------------------------------------------------------------------------------
+    def export(self) -> None:
+        """Write balanced patches from the chosen image in a worker thread."""
+        from napari.qt.threading import thread_worker
+
+        from ...data.dataset import SyntheticPatchDataset, write_patches
+        from ...mammogram import Mammogram
+
+        try:
+            self._prepare_source()
+            kw = self.params()
+        except ValueError as err:
+            self.status.value = str(err)
+            return
+        spacing = self._spacing()
+        kind = self.kind.value
+        mammo = Mammogram(self._base, pixel_spacing=spacing,
+                          metadata={"breast_mask": self._breast})
+        ds = SyntheticPatchDataset(
+            [mammo], patch_size=int(self.patch_size.value), seed=int(self.seed.value),
+            length=int(self.n_patches.value), mode=self.mode.value,
+            lesion_params={kind: kw},
+        )
+        out = Path(self.out_dir.value)
+        n = int(self.n_patches.value)
+
+        @thread_worker(progress={"total": n})
+        def work():
+            yield from write_patches(ds, out, n=n)
+
+        worker = work()
+        self.progress.max, self.progress.value, self.progress.visible = n, 0, True
+        worker.yielded.connect(lambda i: setattr(self.progress, "value", i + 1))
+        worker.finished.connect(lambda: setattr(self.status, "value", f"wrote {n} to {out}"))
+        worker.errored.connect(lambda e: setattr(self.status, "value", f"export failed: {e}"))
+        self._worker = worker
+        worker.start()
