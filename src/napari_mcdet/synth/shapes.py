@@ -195,7 +195,7 @@ def _bounding_radius(prims: list) -> float:
 
 def _sphere(rho2: np.ndarray) -> np.ndarray:
     """Projected thickness of a unit sphere at squared normalised radius ``rho2``."""
-    return np.sqrt(np.clip(1.0 - rho2, 0.0, None))
+    return np.sqrt(np.maximum(1.0 - rho2, 0.0))
 
 
 def _thickness(prims: list, u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -210,7 +210,10 @@ def _thickness(prims: list, u: np.ndarray, v: np.ndarray) -> np.ndarray:
             _, u0, v0, u1, v1, r = p
             du, dv = u1 - u0, v1 - v0
             den = du * du + dv * dv
-            s = np.clip(((u - u0) * du + (v - v0) * dv) / den, 0, 1) if den > 0 else 0.0
+            s = (
+                np.minimum(np.maximum(((u - u0) * du + (v - v0) * dv) * (1 / den), 0), 1)
+                if den > 0 else 0.0
+            )
             val = _sphere(((u - u0 - s * du) ** 2 + (v - v0 - s * dv) ** 2) / (r * r))
         elif name == "shell":
             _, a, wall = p
@@ -284,6 +287,7 @@ def render(
     v = -x * sa + y * ca
     t = _thickness(calc.primitives, u, v)
     t4 = t.reshape(h, ss, w, ss)
-    thickness = t4.mean(axis=(1, 3), dtype=np.float32)
-    coverage = (t4 > 0).mean(axis=(1, 3), dtype=np.float32)
+    inv = np.float32(1.0 / (ss * ss))
+    thickness = t4.sum(axis=(1, 3)) * inv
+    coverage = np.count_nonzero(t4 > 0, axis=(1, 3)).astype(np.float32) * inv
     return thickness, coverage, (r0, c0)
