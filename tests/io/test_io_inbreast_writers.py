@@ -218,8 +218,10 @@ def test_labels_xml_round_trip_is_exact(tmp_path, rng):
     rois = read_inbreast_xml(path)
     assert {r.type for r in rois} == {15, 19}
     assert {r.name for r in rois} == {"Calcification", "Cluster"}
-    back = inbreast_labels(rois, lab.shape, point_radius_mm=0)
+    back = inbreast_labels(rois, lab.shape)  # the file says its points are one pixel
     np.testing.assert_array_equal(back, lab)
+    np.testing.assert_array_equal(inbreast_labels(rois, lab.shape, point_radius_mm=0), lab)
+    assert (inbreast_labels(rois, lab.shape, point_radius_mm=0.3) > 0).sum() > (lab > 0).sum()
     assert os.listdir(tmp_path) == ["a.xml"]  # no temporary file left behind
 
 

@@ -5,8 +5,8 @@
   the number that starts the file names), a labels layer (paper mapping: clusters malignant,
   isolated calcifications benign) and the original ROIs: a Shapes layer of the outlines and a
   Points layer of the single-point calcifications, with ``name`` / ``type`` features. Without the
-  image the annotations use INbreast's 0.07 mm spacing on the smallest INbreast image size
-  that holds them.
+  image the annotations use INbreast's 0.07 mm spacing on its usual 4084 x 3328 grid (or a grid
+  just large enough for points beyond it).
 - mini-MIAS ``mdbNNN.pgm``: the image (0.2 mm) plus, when ``Info.txt`` is beside it, a labels layer
   (circles) and a Shapes layer of the circles of every abnormality listed for the image.
 
@@ -30,8 +30,8 @@ LayerData = tuple[Any, dict[str, Any], str]
 PathOrPaths = str | os.PathLike | list | tuple
 
 _DICOM_SUFFIXES = (".dcm", ".dicom")
-#: INbreast image sizes (rows, cols) and pixel spacing.
-INBREAST_SHAPES = ((3328, 2560), (4084, 3328))
+#: INbreast image sizes (rows, cols), the most common first, and pixel spacing.
+INBREAST_SHAPES = ((4084, 3328), (3328, 2560))
 INBREAST_SPACING = (0.07, 0.07)
 
 

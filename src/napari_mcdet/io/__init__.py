@@ -21,7 +21,7 @@ from .inbreast import (
     read_inbreast_xml,
 )
 from .minimias import MiniMiasRecord, minimias_labels, read_minimias_info
-from .writers import labels_to_rois, write_inbreast_xml, write_mask
+from .writers import label_counts, labels_to_rois, write_inbreast_xml, write_mask
 
 __all__ = [
     "read_mammogram",
@@ -44,4 +44,5 @@ __all__ = [
     "write_inbreast_xml",
     "write_mask",
     "labels_to_rois",
+    "label_counts",
 ]

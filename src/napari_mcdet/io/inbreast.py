@@ -43,6 +43,7 @@ __all__ = [
     "index_inbreast",
     "birads_class",
     "draw_roi",
+    "POINT_RADIUS_MM",
     "ROI_POLYGON",
     "ROI_POINT",
     "ROI_ELLIPSE",
@@ -51,6 +52,8 @@ __all__ = [
     "OTHER_LESION_NAMES",
 ]
 
+#: Default radius (mm) of the disk drawn for a single-point calcification.
+POINT_RADIUS_MM = 0.15
 #: OsiriX ROI types seen in INbreast.
 ROI_ELLIPSE, ROI_POLYGON, ROI_POINT = 9, 15, 19
 CALCIFICATION_NAMES = frozenset({"calcification", "calcifications", "calcificacao", "micro"})
@@ -254,13 +257,15 @@ def draw_roi(
     shape: Sequence[int],
     *,
     pixel_spacing: tuple[float, float] = (0.07, 0.07),
-    point_radius_mm: float = 0.15,
+    point_radius_mm: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pixel indices ``(rr, cc)`` covered by one ROI inside an image of ``shape``.
 
     Polygons and ellipses: pixels whose centre lies inside (``skimage.draw.polygon``); a polygon
     too small to contain a pixel centre gives the pixels of its vertices. Single points: a disk of
-    ``point_radius_mm`` (0 -> the one nearest pixel). Two points: the line between them.
+    ``point_radius_mm`` (0 -> the one nearest pixel; None -> the ROI's own ``PointRadius_mm``
+    written by :func:`napari_mcdet.io.write_inbreast_xml`, else :data:`POINT_RADIUS_MM`). Two
+    points: the line between them.
     """
     from skimage.draw import line, polygon
 
@@ -278,6 +283,8 @@ def draw_roi(
     else:
         r0, c0 = pts[0]
         sr, sc = pixel_spacing
+        if point_radius_mm is None:
+            point_radius_mm = float(roi.extra.get("PointRadius_mm", POINT_RADIUS_MM))
         rad_r, rad_c = point_radius_mm / sr, point_radius_mm / sc
         centre = np.rint(pts[:1]).astype(np.int64)
         if rad_r > 0 and rad_c > 0:
@@ -298,7 +305,7 @@ def inbreast_labels(
     shape: Sequence[int],
     *,
     pixel_spacing: float | tuple[float, float] = (0.07, 0.07),
-    point_radius_mm: float = 0.15,
+    point_radius_mm: float | None = None,
     mapping: str = "paper",
     birads: str | int | None = None,
     fill_clusters: bool = True,
@@ -316,6 +323,9 @@ def inbreast_labels(
     point_radius_mm : float, optional
         Radius of the disk drawn for a single-point calcification (type 19), in mm. 0 draws the
         one nearest pixel (as the paper does; its metrics dilate benign ground truth instead).
+        None (default): 0.15 mm (:data:`POINT_RADIUS_MM`), or the value a file written by
+        :func:`napari_mcdet.io.write_inbreast_xml` records for its one-pixel marks (0), so that
+        such files read back exactly.
     mapping : {'paper', 'birads'}, optional
         ``'paper'``: clusters malignant, isolated calcifications benign (a calcification inside
         a cluster outline is malignant). ``'birads'``: every calcification and cluster gets the
@@ -340,7 +350,7 @@ def inbreast_labels(
     if len(shape) != 2 or min(shape) <= 0:
         raise ValueError(f"shape must be (rows, cols) of positive ints, got {shape}")
     spacing = _spacing_pair(pixel_spacing)
-    if point_radius_mm < 0:
+    if point_radius_mm is not None and point_radius_mm < 0:
         raise ValueError(f"point_radius_mm must be >= 0, got {point_radius_mm}")
     if mapping not in ("paper", "birads"):
         raise ValueError(f"mapping must be 'paper' or 'birads', got {mapping!r}")

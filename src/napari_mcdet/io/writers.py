@@ -12,8 +12,9 @@ Label image -> ROIs (:func:`labels_to_rois`), per class and per 8-connected comp
   component. This is checked for every component; a component with holes (which one INbreast
   polygon cannot express) is written as one rectangle per run of pixels in each row instead.
 
-Benign components are named ``Calcification`` and malignant ones ``Cluster``, so that
-:func:`napari_mcdet.io.inbreast_labels` (paper mapping, ``point_radius_mm=0``) reads the file back
+Benign components are named ``Calcification`` and malignant ones ``Cluster``, and single points
+carry an extra key ``PointRadius_mm`` = 0 (one pixel), so that
+:func:`napari_mcdet.io.inbreast_labels` (paper mapping, default arguments) reads the file back
 to the same label image.
 """
 
@@ -31,7 +32,14 @@ import numpy as np
 from ..classes import BENIGN, MALIGNANT
 from .inbreast import ROI_POINT, ROI_POLYGON, InbreastROI
 
-__all__ = ["atomic_write", "labels_to_rois", "write_inbreast_xml", "write_mask", "DEFAULT_NAMES"]
+__all__ = [
+    "atomic_write",
+    "label_counts",
+    "labels_to_rois",
+    "write_inbreast_xml",
+    "write_mask",
+    "DEFAULT_NAMES",
+]
 
 #: ROI names written for each class code.
 DEFAULT_NAMES: dict[int, str] = {BENIGN: "Calcification", MALIGNANT: "Cluster"}
@@ -77,6 +85,26 @@ def _check_labels(labels: Any) -> np.ndarray:
             f"labels hold codes {bad.tolist()}; only 0 background, 1 benign, 2 malignant are valid"
         )
     return labels
+
+
+def label_counts(labels: np.ndarray) -> dict[int, dict[str, int]]:
+    """Calcifications per class of a label image, as the writers will see them.
+
+    Returns
+    -------
+    dict
+        ``{1: {'components': n, 'pixels': p}, 2: {...}}``: 8-connected components (one per
+        calcification or cluster outline) and pixels of each class.
+    """
+    from scipy import ndimage
+
+    labels = _check_labels(labels)
+    out = {}
+    for code in (BENIGN, MALIGNANT):
+        mask = labels == code
+        n = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))[1] if mask.any() else 0
+        out[code] = {"components": int(n), "pixels": int(mask.sum())}
+    return out
 
 
 def _fill(contours: Sequence[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
@@ -142,8 +170,16 @@ def labels_to_rois(
             area = float(crop.sum()) * pixel_cm2
             if crop.sum() == 1:
                 r, c = np.argwhere(crop)[0]
+                # a one-pixel mark: recorded as such, so inbreast_labels draws one pixel
                 rois.append(
-                    InbreastROI(name, ROI_POINT, [[r + r0, c + c0]], index=len(rois), area=0.0)
+                    InbreastROI(
+                        name,
+                        ROI_POINT,
+                        [[r + r0, c + c0]],
+                        index=len(rois),
+                        area=0.0,
+                        extra={"PointRadius_mm": 0.0},
+                    )
                 )
                 continue
             contours = [pts[:-1] for pts in find_contours(crop.astype(np.float32), 0.5)]
@@ -164,7 +200,7 @@ def _roi_dict(roi: InbreastROI, index: int, spacing: tuple[float, float] | None)
         mm = ["(0.000000, 0.000000, 0.000000)"] * len(pts)
     else:
         mm = [f"({c * spacing[1]:.6f}, {r * spacing[0]:.6f}, 0.000000)" for r, c in pts]
-    return {
+    out = {
         "Area": float(roi.area),
         "Center": "(0.000000, 0.000000, 0.000000)",
         "Dev": 0.0,
@@ -179,6 +215,9 @@ def _roi_dict(roi: InbreastROI, index: int, spacing: tuple[float, float] | None)
         "Total": 0.0,
         "Type": int(roi.type),
     }
+    if len(pts) == 1 and "PointRadius_mm" in roi.extra:
+        out["PointRadius_mm"] = float(roi.extra["PointRadius_mm"])
+    return out
 
 
 def write_inbreast_xml(
