@@ -19,8 +19,12 @@ def phantom() -> list[tuple]:
     return [
         (
             m.pixels,
-            {"name": "phantom", "scale": m.pixel_spacing, "colormap": "gray",
-             "metadata": {"pixel_spacing": m.pixel_spacing, "source": "phantom"}},
+            {
+                "name": "phantom",
+                "scale": m.pixel_spacing,
+                "colormap": "gray",
+                "metadata": {"pixel_spacing": m.pixel_spacing, "source": "phantom"},
+            },
             "image",
         )
     ]
@@ -32,23 +36,44 @@ def phantom_with_lesions() -> list[tuple]:
 
     m = _phantom()
     breast = m.metadata["breast_mask"]
-    mal = synthesize(m.pixels, pixel_spacing=m.pixel_spacing, kind="malignant", seed=1,
-                     breast=breast, centre=(420.0, 260.0))
-    ben = synthesize(mal.image, pixel_spacing=m.pixel_spacing, kind="benign", seed=2,
-                     breast=breast, centre=(650.0, 200.0), white=mal.lesion["white"])
+    mal = synthesize(
+        m.pixels,
+        pixel_spacing=m.pixel_spacing,
+        kind="malignant",
+        seed=1,
+        breast=breast,
+        centre=(420.0, 260.0),
+    )
+    ben = synthesize(
+        mal.image,
+        pixel_spacing=m.pixel_spacing,
+        kind="benign",
+        seed=2,
+        breast=breast,
+        centre=(650.0, 200.0),
+        white=mal.lesion["white"],
+    )
     labels = np.maximum(mal.mask, ben.mask)
     return [
         (
             ben.image,
-            {"name": "phantom with lesions", "scale": m.pixel_spacing, "colormap": "gray",
-             "metadata": {"pixel_spacing": m.pixel_spacing, "source": "phantom"}},
+            {
+                "name": "phantom with lesions",
+                "scale": m.pixel_spacing,
+                "colormap": "gray",
+                "metadata": {"pixel_spacing": m.pixel_spacing, "source": "phantom"},
+            },
             "image",
         ),
         (
             labels,
-            {"name": "synthetic lesions", "scale": m.pixel_spacing, "opacity": 0.6,
-             "colormap": {k: v for k, v in CLASS_COLORS.items()} | {None: (0, 0, 0, 0)},
-             "metadata": {"lesions": [mal.lesion, ben.lesion]}},
+            {
+                "name": "synthetic lesions",
+                "scale": m.pixel_spacing,
+                "opacity": 0.6,
+                "colormap": {k: v for k, v in CLASS_COLORS.items()} | {None: (0, 0, 0, 0)},
+                "metadata": {"lesions": [mal.lesion, ben.lesion]},
+            },
             "labels",
         ),
     ]
