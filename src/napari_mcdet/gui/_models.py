@@ -1,0 +1,96 @@
+"""The "current model" shared by the widgets: trained or loaded in Train, used by Detect.
+
+A tiny registry, no algorithm: :data:`current_model` holds one
+:class:`~napari_mcdet.train.checkpoint.TrainedModel` (or None, meaning "the bundled default") and
+emits :attr:`CurrentModel.changed` when it is replaced. Torch is imported only when a model is
+loaded.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from psygnal import Signal
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..train.checkpoint import TrainedModel
+
+__all__ = ["CurrentModel", "current_model", "describe_model", "follow_current_model",
+           "load_current"]
+
+
+class CurrentModel:
+    """The model the Detect widget uses when "trained / loaded" is chosen.
+
+    Attributes
+    ----------
+    model : TrainedModel or None
+        None until a model is trained or loaded.
+    source : str
+        Where it came from (a checkpoint path or ``'trained: <out_dir>'``).
+    changed : psygnal.Signal(object)
+        Emitted with the new model (or None) when it changes.
+    """
+
+    changed = Signal(object)
+
+    def __init__(self) -> None:
+        self.model: TrainedModel | None = None
+        self.source: str = ""
+
+    def set(self, model: TrainedModel | None, *, source: str = "") -> None:
+        """Make ``model`` the current one and notify the widgets."""
+        self.model = model
+        self.source = source if model is not None else ""
+        self.changed.emit(model)
+
+    def clear(self) -> None:
+        """Forget the current model (the widgets fall back to the default)."""
+        self.set(None)
+
+
+#: The one registry of the session.
+current_model = CurrentModel()
+
+
+def follow_current_model(widget: Any, callback: Any) -> None:
+    """Connect ``callback`` to :attr:`CurrentModel.changed` until the Qt ``widget`` is destroyed.
+
+    The disconnection is bound to the callback, not to the widget (whose Python methods can no
+    longer be called once Qt has deleted it).
+    """
+    current_model.changed.connect(callback)
+    widget.destroyed.connect(partial(_disconnect, callback))
+
+
+def _disconnect(callback: Any, *_args: Any) -> None:
+    current_model.changed.disconnect(callback, missing_ok=True)
+
+
+def load_current(path: str | Path) -> TrainedModel:
+    """Load a checkpoint with :func:`~napari_mcdet.train.checkpoint.load_model` and make it current.
+
+    Raises whatever ``load_model`` raises (FileNotFoundError, CheckpointError) so the caller can
+    show it; the current model is unchanged then.
+    """
+    from ..train.checkpoint import load_model
+
+    model = load_model(path)
+    current_model.set(model, source=str(path))
+    return model
+
+
+def describe_model(model: Any, source: str = "") -> str:
+    """One line for a label: architecture, spacing, patch size, step and where it came from."""
+    if model is None:
+        return "none"
+    meta = getattr(model, "metadata", {}) or {}
+    sp = tuple(round(float(s), 4) for s in model.pixel_spacing)
+    where = Path(source).name if source and not source.startswith("trained") else source
+    step = meta.get("step")
+    text = f"{model.architecture}, {sp[0]:g} mm/px, patch {model.patch_size}"
+    if step:
+        text += f", step {step}"
+    return f"{text} ({where})" if where else text

@@ -1,0 +1,439 @@
+"""The "Detect calcifications" widget: run a model over an image layer and show what it found.
+
+No algorithm lives here: detection is :func:`napari_mcdet.detect` (tiling, blending, thresholds,
+calcifications and clusters), the Grad-CAM of a baseline classifier is
+:func:`napari_mcdet.infer.gradcam_map.gradcam_map`. The widget converts the image layer to a
+:class:`~napari_mcdet.mammogram.Mammogram`, runs the work in a napari worker thread (per-tile
+progress, Cancel stops before the next batch of tiles), and turns the result into layers:
+
+- ``benign probability`` and ``malignant probability``: image layers (green / red, additive);
+- ``detection labels``: the segmentation (0 / 1 benign / 2 malignant, the package's colours);
+- ``detected clusters``: rectangles with class and score as text;
+- ``detected calcifications``: points at the centroids, with their table as ``features``;
+- ``Grad-CAM (malignant)``: for a baseline classifier, instead of the above.
+
+All share the image layer's ``scale`` and ``translate``. Re-running updates these layers in
+place (image and labels data) or replaces them at the same position (points and shapes), so
+they never pile up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+import numpy as np
+from qtpy.QtCore import QObject, Signal
+from qtpy.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...classes import BENIGN, CLASS_COLORS, CLASS_NAMES, MALIGNANT
+from .._layers import labels_layer_kwargs, layer_spacing, layer_to_mammogram
+from .._models import current_model, describe_model, follow_current_model, load_current
+
+BENIGN_NAME = "benign probability"
+MALIGNANT_NAME = "malignant probability"
+LABELS_NAME = "detection labels"
+CLUSTERS_NAME = "detected clusters"
+POINTS_NAME = "detected calcifications"
+GRADCAM_NAME = "Grad-CAM (malignant)"
+OUTPUT_NAMES = (BENIGN_NAME, MALIGNANT_NAME, LABELS_NAME, CLUSTERS_NAME, POINTS_NAME,
+                GRADCAM_NAME)
+
+MODEL_DEFAULT = "default (bundled)"
+MODEL_CURRENT = "trained / loaded"
+CHECKPOINT_FILTER = "napari-mcdet checkpoint (*.safetensors);;All files (*)"
+
+
+class _Progress(QObject):
+    """Carries ``(done, total)`` from the worker thread to the GUI thread (queued signal)."""
+
+    tick = Signal(int, int)
+
+
+def records_to_columns(records: Any) -> dict[str, list]:
+    """A table of records (dataclasses, dicts, a DataFrame or a dict of columns) -> columns."""
+    if records is None:
+        return {}
+    if hasattr(records, "to_dict") and hasattr(records, "columns"):  # a pandas DataFrame
+        return {str(k): list(v) for k, v in records.to_dict(orient="list").items()}
+    if isinstance(records, dict):
+        return {str(k): list(v) for k, v in records.items()}
+    rows = [asdict(r) if is_dataclass(r) else dict(r) for r in records]
+    cols: dict[str, list] = {}
+    for i, row in enumerate(rows):
+        for k, v in row.items():
+            cols.setdefault(k, [None] * i).append(v)
+        for k in cols:
+            if len(cols[k]) < i + 1:
+                cols[k].append(None)
+    return cols
+
+
+_SPLIT = {"centroid": ("row", "col"), "bbox": ("r0", "c0", "r1", "c1")}
+
+
+def flat_features(columns: dict[str, list]) -> dict[str, list]:
+    """Columns napari can hold as ``features``: ``centroid``/``bbox`` split into scalar columns
+    (``centroid_row``... ``bbox_c1``), other sequence cells joined into text, class codes named."""
+    out: dict[str, list] = {}
+    for key, values in columns.items():
+        if key in _SPLIT and values:
+            arr = np.asarray(values, dtype=float).reshape(len(values), -1)
+            for j, suffix in enumerate(_SPLIT[key]):
+                out[f"{key}_{suffix}"] = arr[:, j].tolist()
+        elif any(isinstance(v, list | tuple | np.ndarray) for v in values):
+            out[key] = [" ".join(str(x) for x in np.ravel(v)) for v in values]
+        elif key == "class":
+            out[key] = [_class_name(v) for v in values]
+        else:
+            out[key] = list(values)
+    return out
+
+
+def _class_name(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return CLASS_NAMES[int(value)]
+
+
+class DetectWidget(QWidget):
+    """Detect calcifications (or a classifier's Grad-CAM) in an image layer.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+    """
+
+    def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.worker: Any = None
+        self.last_result: Any = None
+        self._default_model: Any = None
+
+        self.image_combo = QComboBox()
+        self.spacing_spin = QDoubleSpinBox()
+        self.spacing_spin.setDecimals(4)
+        self.spacing_spin.setRange(0.001, 5.0)
+        self.spacing_spin.setSingleStep(0.01)
+        self.spacing_spin.setValue(0.07)
+        self.spacing_spin.setSuffix(" mm")
+        self.spacing_spin.setToolTip("pixel spacing of the image, used when its layer scale "
+                                     "is (1, 1)")
+        self.model_combo = QComboBox()
+        self.model_combo.addItems([MODEL_DEFAULT, MODEL_CURRENT])
+        self.model_label = QLabel("")
+        self.model_label.setWordWrap(True)
+        self.load_button = QPushButton("Load model...")
+        self.run_button = QPushButton("Detect")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("tiles %v / %m")
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+
+        form = QFormLayout()
+        form.addRow("image", self.image_combo)
+        form.addRow("pixel spacing", self.spacing_spin)
+        form.addRow("model", self.model_combo)
+        form.addRow("", self.model_label)
+        buttons = QHBoxLayout()
+        for b in (self.load_button, self.run_button, self.cancel_button):
+            buttons.addWidget(b)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+
+        self._progress = _Progress()
+        self._progress.tick.connect(self._on_tick)
+        self.load_button.clicked.connect(self._on_load)
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.image_combo.currentIndexChanged.connect(self._on_image)
+        self.model_combo.currentIndexChanged.connect(self._update_model_label)
+        self.viewer.layers.events.inserted.connect(self._refresh_images)
+        self.viewer.layers.events.removed.connect(self._refresh_images)
+        follow_current_model(self, self._on_current_changed)
+        self._refresh_images()
+        if current_model.model is not None:
+            self.model_combo.setCurrentText(MODEL_CURRENT)
+        self._update_model_label()
+
+    # -- choices -------------------------------------------------------------------------------
+    def _image_layers(self) -> list:
+        from napari.layers import Image
+
+        return [
+            layer for layer in self.viewer.layers
+            if isinstance(layer, Image) and layer.ndim == 2 and not layer.rgb
+            and layer.name not in OUTPUT_NAMES
+        ]
+
+    def _refresh_images(self, _event: Any = None) -> None:
+        current = self.image_combo.currentText()
+        names = [layer.name for layer in self._image_layers()]
+        self.image_combo.blockSignals(True)
+        self.image_combo.clear()
+        self.image_combo.addItems(names)
+        if current in names:
+            self.image_combo.setCurrentText(current)
+        self.image_combo.blockSignals(False)
+        self._on_image()
+
+    def image_layer(self):
+        """The chosen image layer, or None."""
+        name = self.image_combo.currentText()
+        return self.viewer.layers[name] if name and name in self.viewer.layers else None
+
+    def _on_image(self, _index: int = 0) -> None:
+        layer = self.image_layer()
+        known = layer is not None and layer_spacing(layer) is not None
+        self.spacing_spin.setEnabled(not known)
+        if known:
+            self.spacing_spin.setValue(float(layer_spacing(layer)[0]))
+
+    def pixel_spacing(self) -> tuple[float, float]:
+        """The chosen layer's spacing (metadata or non-unit scale), else the spacing field."""
+        layer = self.image_layer()
+        spacing = layer_spacing(layer) if layer is not None else None
+        if spacing is not None:
+            return spacing
+        v = float(self.spacing_spin.value())
+        return (v, v)
+
+    # -- the model -----------------------------------------------------------------------------
+    def _on_current_changed(self, model: Any) -> None:
+        if model is not None:
+            self.model_combo.setCurrentText(MODEL_CURRENT)
+        self._update_model_label()
+
+    def _update_model_label(self, _index: int = 0) -> None:
+        if self.model_combo.currentText() == MODEL_CURRENT:
+            text = describe_model(current_model.model, current_model.source)
+            if current_model.model is None:
+                text = "no model trained or loaded yet: train one or press Load model"
+        else:
+            text = "the model shipped with napari-mcdet"
+        self.model_label.setText(text)
+
+    def load_model(self, path: str) -> Any:
+        """Load a checkpoint file and make it the current model (errors are shown, not raised).
+
+        Returns the TrainedModel, or None when the file could not be loaded.
+        """
+        from ...train.checkpoint import CheckpointError
+
+        try:
+            model = load_current(path)
+        except (CheckpointError, FileNotFoundError, OSError, ValueError) as err:
+            self._error(f"could not load the model: {err}")
+            return None
+        self.status.setText(f"loaded {path}")
+        return model
+
+    def _on_load(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load a model", "", CHECKPOINT_FILTER)
+        if path:
+            self.load_model(path)
+
+    def model(self) -> Any:
+        """The chosen TrainedModel (loading the bundled default on first use)."""
+        if self.model_combo.currentText() == MODEL_CURRENT:
+            if current_model.model is None:
+                raise ValueError("no model trained or loaded yet: train one, press Load model, "
+                                 "or choose the default model")
+            return current_model.model
+        if self._default_model is None:
+            from ...train.checkpoint import load_model
+
+            self._default_model = load_model()
+        return self._default_model
+
+    # -- running -------------------------------------------------------------------------------
+    def _error(self, text: str) -> None:
+        from napari.utils.notifications import show_error
+
+        self.status.setText(text)
+        show_error(text)
+
+    def run(self) -> Any:
+        """Start detection on the chosen layer in a worker thread; returns the worker."""
+        from napari.qt.threading import create_worker
+
+        from ...mammogram import Mammogram
+        from ...train.checkpoint import CheckpointError
+
+        if self.worker is not None:
+            self.status.setText("a detection is already running")
+            return None
+        layer = self.image_layer()
+        if layer is None:
+            self._error("add or open an image layer first")
+            return None
+        try:
+            mammo = layer_to_mammogram(layer)
+            model = self.model()
+        except (ValueError, CheckpointError, FileNotFoundError) as err:
+            self._error(str(err))
+            return None
+        mammo = Mammogram(mammo.pixels, pixel_spacing=self.pixel_spacing(),
+                          laterality=mammo.laterality, view=mammo.view, metadata=mammo.metadata)
+        gradcam = model.architecture != "mcdet"
+        state = {"stop": False}
+        tick = self._progress.tick.emit
+
+        def work():
+            from ...infer.detect import DetectionCancelled, detect
+            from ...infer.gradcam_map import gradcam_map
+
+            stop = lambda: state["stop"]  # noqa: E731
+            try:
+                if gradcam:
+                    return {"gradcam": gradcam_map(mammo, model, progress=tick, should_stop=stop)}
+                return detect(mammo, model, progress=tick, should_stop=stop)
+            except DetectionCancelled:
+                return None
+
+        worker = create_worker(work, _start_thread=False)
+        worker._mcdet_state = state
+        self.worker = worker
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.status.setText("Grad-CAM..." if gradcam else "detecting...")
+        worker.returned.connect(lambda result: self._on_returned(result, layer, state))
+        worker.errored.connect(lambda err: self._error(f"detection failed: {err}"))
+        worker.finished.connect(self._on_finished)
+        worker.start()
+        return worker
+
+    def cancel(self) -> None:
+        """Stop the running detection before its next batch of tiles; no layer is changed."""
+        if self.worker is not None:
+            self.worker._mcdet_state["stop"] = True
+            self.worker.quit()
+            self.status.setText("cancelling...")
+
+    def _on_tick(self, done: int, total: int) -> None:
+        self.progress.setRange(0, max(int(total), 1))
+        self.progress.setValue(int(done))
+
+    def _on_finished(self) -> None:
+        self.worker = None
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+
+    def _on_returned(self, result: Any, layer: Any, state: dict) -> None:
+        if state["stop"] or result is None:
+            self.status.setText("cancelled: the layers were left as they were")
+            return
+        if layer not in self.viewer.layers:
+            self.status.setText("the image layer was removed during detection")
+            return
+        self.last_result = result
+        if isinstance(result, dict) and "gradcam" in result:
+            self.show_gradcam(result["gradcam"], layer)
+            self.status.setText("Grad-CAM of the malignant class (tiles x their probability)")
+            return
+        self.show_result(result, layer)
+
+    # -- layers --------------------------------------------------------------------------------
+    def _geometry(self, layer: Any) -> dict[str, Any]:
+        return {"scale": tuple(np.asarray(layer.scale)[-2:]),
+                "translate": tuple(np.asarray(layer.translate)[-2:])}
+
+    def _put_image(self, name: str, data: np.ndarray, layer: Any, **kwargs: Any) -> Any:
+        geo = self._geometry(layer)
+        if name in self.viewer.layers:
+            out = self.viewer.layers[name]
+            out.data = data
+            out.scale, out.translate = geo["scale"], geo["translate"]
+            return out
+        return self.viewer.add_image(data, name=name, **geo, **kwargs)
+
+    def _replace(self, name: str, new: Any) -> Any:
+        """Insert ``new`` where a layer called ``name`` was (removing it), else on top."""
+        if name in self.viewer.layers:
+            index = self.viewer.layers.index(name)
+            self.viewer.layers.remove(name)
+            self.viewer.layers.insert(index, new)
+        else:
+            self.viewer.layers.append(new)
+        return new
+
+    def show_gradcam(self, heat: np.ndarray, layer: Any) -> Any:
+        """Push (or update) the Grad-CAM heat map layer."""
+        return self._put_image(GRADCAM_NAME, np.asarray(heat, np.float32), layer,
+                               colormap="inferno", blending="additive", opacity=0.6,
+                               contrast_limits=(0.0, 1.0),
+                               metadata={"pixel_spacing": layer_spacing(layer)})
+
+    def show_result(self, result: Any, layer: Any) -> None:
+        """Turn a detection result into the five output layers (updated or replaced)."""
+        from napari.layers import Points, Shapes
+
+        geo = self._geometry(layer)
+        probs = np.asarray(result.probabilities, np.float32)
+        for channel, (name, cmap) in enumerate(((BENIGN_NAME, "green"), (MALIGNANT_NAME, "red"))):
+            self._put_image(name, probs[channel], layer, colormap=cmap, blending="additive",
+                            contrast_limits=(0.0, 1.0), opacity=0.7)
+        labels = np.asarray(result.labels, np.uint8)
+        if LABELS_NAME in self.viewer.layers:
+            lab = self.viewer.layers[LABELS_NAME]
+            lab.data = labels
+            lab.scale, lab.translate = geo["scale"], geo["translate"]
+        else:
+            kw = labels_layer_kwargs(LABELS_NAME, scale=geo["scale"],
+                                     metadata={"pixel_spacing": layer_spacing(layer)})
+            self.viewer.add_labels(labels, translate=geo["translate"], **kw)
+
+        calc = records_to_columns(result.calcifications)
+        centroids = np.asarray(calc.get("centroid", []), float).reshape(-1, 2)
+        calc = flat_features(calc)
+        colors = [CLASS_COLORS[MALIGNANT if c == CLASS_NAMES[MALIGNANT] else BENIGN]
+                  for c in calc.get("class", [])]
+        points = Points(
+            centroids, name=POINTS_NAME, features=calc, size=8, symbol="ring",
+            border_color=np.asarray(colors).reshape(-1, 4) if colors else "yellow",
+            face_color="transparent", **geo,
+        )
+        self._replace(POINTS_NAME, points)
+
+        clus = records_to_columns(result.clusters)
+        boxes = np.asarray(clus.get("bbox", []), float).reshape(-1, 4)
+        clus = flat_features(clus)
+        # boxes are end-exclusive pixel indices; pixel k covers [k - 0.5, k + 0.5] in napari
+        rects = [np.array([[r0, c0], [r0, c1], [r1, c1], [r1, c0]]) - 0.5
+                 for r0, c0, r1, c1 in boxes]
+        ccolors = [CLASS_COLORS[MALIGNANT if c == CLASS_NAMES[MALIGNANT] else BENIGN]
+                   for c in clus.get("class", [])]
+        shapes = Shapes(
+            rects, shape_type="rectangle", name=CLUSTERS_NAME, features=clus,
+            edge_color=np.asarray(ccolors).reshape(-1, 4) if ccolors else "yellow",
+            face_color="transparent", edge_width=2,
+            text={"string": "{class} {score:.2f}", "size": 10, "color": "white",
+                  "anchor": "upper_left"} if rects else None,
+            ndim=2, **geo,
+        )
+        self._replace(CLUSTERS_NAME, shapes)
+        self.status.setText(
+            f"{len(centroids)} calcification(s), {len(rects)} cluster(s) found"
+        )

@@ -1,0 +1,130 @@
+"""Whole-image Grad-CAM of a baseline patch classifier (issue 7: heat maps beside our segmentation).
+
+The image is prepared exactly as for detection (:func:`napari_mcdet.infer.realsets.prepare_image`:
+resampled to the model's pixel spacing, normalised inside the breast), cut into overlapping tiles
+of the model's patch size by the one tiler (:mod:`napari_mcdet.data.tiling`), and each tile with
+enough breast gets a Grad-CAM map (:func:`napari_mcdet.nn.gradcam.grad_cam`) for the target class.
+
+Combination rule: Grad-CAM scales every tile's map to [0, 1] by its own maximum, which would light
+up normal tiles as brightly as suspicious ones; so each tile's map is multiplied by the
+classifier's softmax probability of the target class on that tile before blending. Tiles are
+blended with :func:`~napari_mcdet.data.tiling.blend_window` (weight-normalised average), pixels
+outside the breast are set to 0, and the map is resampled back to the input grid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ..classes import MALIGNANT
+from ..data.tiling import blend_window, extract_patch, tile_grid
+from ..mammogram import Mammogram
+
+__all__ = ["gradcam_map"]
+
+
+def gradcam_map(
+    image: Mammogram | np.ndarray,
+    model,
+    *,
+    pixel_spacing: float | tuple[float, float] | None = None,
+    target_class: int = MALIGNANT,
+    overlap: float = 0.25,
+    min_breast_fraction: float = 0.05,
+    batch_size: int = 8,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> np.ndarray:
+    """Grad-CAM heat map of a classifier over a whole mammogram, at the input's size.
+
+    Parameters
+    ----------
+    image : Mammogram or ndarray of shape (M, N)
+        Bright = dense. An array needs ``pixel_spacing``.
+    model : TrainedModel
+        From :func:`napari_mcdet.train.checkpoint.load_model`; a classifier (a baseline, or an
+        MCDetNet whose classification head is explained at its ``target_layer`` when it has one).
+    pixel_spacing : float or (float, float), optional
+        mm per pixel of ``image``; overrides the Mammogram's.
+    target_class : int
+        Class explained (default 2, malignant).
+    overlap : float
+        Tile overlap as a fraction of the patch side, ``0 <= overlap < 1``.
+    min_breast_fraction : float
+        Tiles with less breast than this stay 0 (not run).
+    batch_size : int
+        Tiles per forward/backward pass.
+    progress : callable, optional
+        ``progress(done, total)`` after each batch of tiles.
+    should_stop : callable, optional
+        Checked before each batch; when it returns True,
+        :class:`~napari_mcdet.infer.detect.DetectionCancelled` is raised (as :func:`detect` does).
+
+    Returns
+    -------
+    heat : ndarray of shape (M, N), float32 in [0, 1]
+    """
+    import torch
+
+    from ..infer.patches import predict_patches
+    from ..nn.gradcam import grad_cam
+    from .detect import DetectionCancelled
+    from .realsets import prepare_image
+
+    if isinstance(image, Mammogram):
+        mammo = image
+    else:
+        arr = np.asarray(image)
+        if arr.ndim != 2:
+            raise ValueError(f"image must be a 2-D array or a Mammogram, got shape {arr.shape}")
+        mammo = Mammogram(arr.astype(np.float32, copy=False))
+    spacing = mammo.pixel_spacing
+    if pixel_spacing is not None:
+        spacing = tuple(float(s) for s in np.broadcast_to(np.asarray(pixel_spacing, float), 2))
+    if spacing is None:
+        raise ValueError("the image has no pixel spacing: pass pixel_spacing=(row_mm, col_mm)")
+    if not 0 <= overlap < 1:
+        raise ValueError(f"overlap must be in [0, 1), got {overlap}")
+    network = model.network
+    if getattr(network, "target_layer", None) is None:
+        raise ValueError(f"the {model.architecture!r} network has no 'target_layer' for Grad-CAM; "
+                         "use a baseline classifier (napari_mcdet.nn.build_baseline)")
+    src = Mammogram(mammo.pixels, pixel_spacing=tuple(spacing))
+    net_spacing = tuple(float(s) for s in model.pixel_spacing)
+    img, breast, _ = prepare_image(src, pixel_spacing=net_spacing)
+
+    p = int(model.patch_size)
+    ov = int(round(p * overlap))
+    window = blend_window(p, ov)
+    acc = np.zeros(img.shape, np.float32)
+    wsum = np.zeros(img.shape, np.float32)
+    corners = [
+        (r, c) for r, c in tile_grid(img.shape, p, overlap=ov)
+        if extract_patch(breast, (r, c), p, fill=False).mean() >= min_breast_fraction
+    ]
+    total = len(corners)
+    if progress is not None:
+        progress(0, total)
+    for start in range(0, total, batch_size):
+        if should_stop is not None and should_stop():
+            raise DetectionCancelled(f"Grad-CAM cancelled after {start} of {total} tiles")
+        chunk = corners[start:start + batch_size]
+        tiles = np.stack([extract_patch(img, rc, p, fill=0.0) for rc in chunk])
+        probs, _ = predict_patches(network, tiles, batch_size=len(tiles), segmentation=False)
+        cams = grad_cam(network, torch.from_numpy(tiles[:, None]), target_class=target_class)
+        for (r, c), cam, pr in zip(chunk, cams, probs[:, target_class]):
+            h, w = min(p, img.shape[0] - r), min(p, img.shape[1] - c)
+            acc[r:r + h, c:c + w] += (cam * pr * window)[:h, :w]
+            wsum[r:r + h, c:c + w] += window[:h, :w]
+        if progress is not None:
+            progress(min(start + batch_size, total), total)
+    heat = np.divide(acc, wsum, out=np.zeros_like(acc), where=wsum > 0)
+    heat[~breast] = 0
+    if heat.shape != mammo.pixels.shape:
+        from skimage.transform import resize
+
+        heat = resize(heat, mammo.pixels.shape, order=1, preserve_range=True,
+                      anti_aliasing=False).astype(np.float32)
+    return np.clip(heat, 0.0, 1.0)

@@ -1,0 +1,148 @@
+"""The Detect widget in a real viewer: layers appear, re-run replaces them, cancel, Grad-CAM."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_mcdet.gui._models import current_model
+from napari_mcdet.gui.widgets.detect_widget import (
+    BENIGN_NAME,
+    CLUSTERS_NAME,
+    GRADCAM_NAME,
+    LABELS_NAME,
+    MALIGNANT_NAME,
+    MODEL_CURRENT,
+    POINTS_NAME,
+    DetectWidget,
+)
+
+SPACING = (0.1, 0.1)
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    from napari_mcdet.synth.lesions import synthesize
+    from napari_mcdet.synth.phantom import breast_phantom
+
+    m = breast_phantom((256, 200), pixel_spacing=SPACING[0], seed=0)
+    les = synthesize(m.pixels, pixel_spacing=SPACING, kind="malignant", seed=1,
+                     breast=m.metadata["breast_mask"], centre=(128.0, 100.0))
+    return les.image, les.mask
+
+
+@pytest.fixture(scope="module")
+def mcdet_checkpoint(tmp_path_factory):
+    import torch
+
+    from napari_mcdet.nn import MCDetConfig, MCDetNet
+    from napari_mcdet.train.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    net = MCDetNet(MCDetConfig(filters=(4, 8, 16, 32, 64)))
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
+    return save_checkpoint(path, net, pixel_spacing=(0.2, 0.2), patch_size=64)
+
+
+@pytest.fixture(scope="module")
+def baseline_checkpoint(tmp_path_factory):
+    import torch
+
+    from napari_mcdet.nn.baselines import build_baseline
+    from napari_mcdet.train.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    net = build_baseline("resnet22-separable")
+    path = tmp_path_factory.mktemp("ckpt") / "baseline.safetensors"
+    return save_checkpoint(path, net, pixel_spacing=(0.2, 0.2), patch_size=64)
+
+
+@pytest.fixture
+def widget(make_napari_viewer, qtbot, phantom):
+    current_model.clear()
+    viewer = make_napari_viewer()
+    viewer.add_image(phantom[0], name="mammo", scale=SPACING, translate=(5.0, 3.0))
+    w = DetectWidget(viewer)
+    qtbot.addWidget(w)
+    yield w
+    current_model.clear()
+
+
+def _run(widget, qtbot):
+    worker = widget.run()
+    assert worker is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
+    return worker
+
+
+def test_spacing_comes_from_the_layer(widget):
+    assert widget.image_combo.currentText() == "mammo"
+    assert widget.pixel_spacing() == SPACING
+    assert not widget.spacing_spin.isEnabled()
+
+
+def test_load_model_becomes_current(widget, mcdet_checkpoint):
+    assert widget.load_model(str(mcdet_checkpoint)) is not None
+    assert current_model.model is not None and current_model.model.architecture == "mcdet"
+    assert widget.model_combo.currentText() == MODEL_CURRENT
+    assert "mcdet" in widget.model_label.text()
+
+
+def test_bad_checkpoint_is_reported_not_raised(widget, tmp_path, mcdet_checkpoint):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(mcdet_checkpoint.read_bytes()[:100])
+    assert widget.load_model(str(bad)) is None
+    assert "could not load" in widget.status.text()
+    assert current_model.model is None
+
+
+def test_detect_layers_appear_and_rerun_replaces(widget, qtbot, mcdet_checkpoint, phantom):
+    viewer = widget.viewer
+    widget.load_model(str(mcdet_checkpoint))
+    _run(widget, qtbot)
+    for name in (BENIGN_NAME, MALIGNANT_NAME, LABELS_NAME, CLUSTERS_NAME, POINTS_NAME):
+        assert name in viewer.layers, widget.status.text()
+    shape = phantom[0].shape
+    for name in (BENIGN_NAME, MALIGNANT_NAME, LABELS_NAME):
+        layer = viewer.layers[name]
+        assert layer.data.shape == shape
+        np.testing.assert_allclose(layer.scale, SPACING)
+        np.testing.assert_allclose(layer.translate, (5.0, 3.0))
+    assert viewer.layers[BENIGN_NAME].blending == "additive"
+    probs = np.asarray(widget.last_result.probabilities)
+    np.testing.assert_array_equal(viewer.layers[MALIGNANT_NAME].data, probs[1])
+    np.testing.assert_array_equal(viewer.layers[LABELS_NAME].data, widget.last_result.labels)
+    assert list(viewer.layers[LABELS_NAME].features["class"]) == [
+        "soft tissue", "benign", "malignant"]
+    pts = viewer.layers[POINTS_NAME]
+    assert len(pts.data) == len(widget.last_result.calcifications)
+    np.testing.assert_allclose(pts.scale, SPACING)
+    n_layers = len(viewer.layers)
+    order = [layer.name for layer in viewer.layers]
+
+    _run(widget, qtbot)
+    assert len(viewer.layers) == n_layers
+    assert [layer.name for layer in viewer.layers] == order
+
+
+def test_cancel_leaves_the_layers_alone(widget, qtbot, mcdet_checkpoint):
+    viewer = widget.viewer
+    widget.load_model(str(mcdet_checkpoint))
+    worker = widget.run()
+    widget.cancel()  # before the first batch of tiles: nothing may change
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
+    assert worker.abort_requested
+    assert [layer.name for layer in viewer.layers] == ["mammo"]
+    assert "cancel" in widget.status.text()
+
+
+def test_baseline_shows_gradcam(widget, qtbot, baseline_checkpoint, phantom):
+    viewer = widget.viewer
+    widget.load_model(str(baseline_checkpoint))
+    _run(widget, qtbot)
+    assert GRADCAM_NAME in viewer.layers, widget.status.text()
+    heat = viewer.layers[GRADCAM_NAME]
+    assert heat.data.shape == phantom[0].shape
+    assert 0.0 <= heat.data.min() and heat.data.max() <= 1.0
+    np.testing.assert_allclose(heat.scale, SPACING)
+    assert MALIGNANT_NAME not in viewer.layers
