@@ -1,0 +1,85 @@
+"""Running a network on a stack of patches (the one place that does: validation, evaluation,
+comparison and tiled detection all call :func:`predict_patches`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from ..nn.outputs import combine_scales
+
+
+def predict_patches(
+    network: torch.nn.Module,
+    patches: np.ndarray,
+    *,
+    batch_size: int = 16,
+    device: str | torch.device | None = None,
+    segmentation: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+    channels_last: bool = False,
+    autocast: bool | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Class and segmentation probabilities of normalised patches.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        :class:`~napari_mcdet.nn.MCDetNet` or a baseline classifier, in eval mode.
+    patches : ndarray of shape (N, P, Q), float32
+        Normalised with :func:`napari_mcdet.data.normalize.normalize_image`.
+    batch_size : int
+    device : torch device, optional
+        Defaults to the device of the network's parameters.
+    segmentation : bool
+        Return the segmentation probabilities (when the network has them).
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each batch.
+    channels_last : bool
+        Feed the input in channels-last memory format (for a network prepared with
+        :func:`napari_mcdet.nn.inference.prepare_for_inference`).
+    autocast : bool, optional
+        Run the network under ``torch.autocast`` (float16 on CUDA, bfloat16 elsewhere); None
+        (default) means on CUDA only. Probabilities are always computed and returned in float32.
+
+    Returns
+    -------
+    class_probs : ndarray of shape (N, 3), float32 (soft tissue, benign, malignant)
+    seg_probs : ndarray of shape (N, 2, P, Q), float32, or None
+    """
+    patches = np.asarray(patches, dtype=np.float32)
+    if patches.ndim != 3:
+        raise ValueError(f"patches must be a (N, P, Q) stack, got shape {patches.shape}")
+    if device is None:
+        device = next(network.parameters()).device
+    device = torch.device(device)
+    if autocast is None:
+        autocast = device.type == "cuda"
+    amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+    n = len(patches)
+    cls_out = np.zeros((n, 3), np.float32)
+    seg_out = None
+    was_training = network.training
+    network.eval()
+    try:
+        with torch.inference_mode():
+            for start in range(0, n, batch_size):
+                x = torch.from_numpy(patches[start:start + batch_size, None]).to(device)
+                if channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=bool(autocast)):
+                    outputs = network(x)
+                cls, seg = combine_scales(outputs)
+                if cls is not None:
+                    cls_out[start:start + len(x)] = cls.cpu().numpy()
+                if segmentation and seg is not None:
+                    if seg_out is None:
+                        seg_out = np.zeros((n, seg.shape[1], *patches.shape[1:]), np.float32)
+                    seg_out[start:start + len(x)] = seg.cpu().numpy()
+                if progress is not None:
+                    progress(min(start + batch_size, n), n)
+    finally:
+        network.train(was_training)
+    return cls_out, seg_out

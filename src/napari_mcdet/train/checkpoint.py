@@ -1,0 +1,261 @@
+"""The one checkpoint format, and :func:`load_model`.
+
+A checkpoint is a single ``.safetensors`` file (safetensors never runs code when read):
+
+- tensors ``model.<name>``: the network's ``state_dict``;
+- optionally ``optim.<param index>.<key>`` and ``rng.torch``: the Adam state and the torch RNG,
+  for an exact resume;
+- string metadata ``napari_mcdet``: JSON with the format name and version, the architecture
+  (``'mcdet'`` or a baseline name) and its configuration, the pixel spacing (mm) and patch size
+  the model was trained at, the normalisation, class names, the training recipe, the package
+  version, the step reached and the metrics.
+
+Files are written atomically (a temporary file in the same folder, then ``os.replace``), so a
+crash or Ctrl-C never leaves a half-written checkpoint in place of a good one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .._version import __version__
+from ..classes import CLASS_NAMES
+
+FORMAT = "napari-mcdet-checkpoint"
+FORMAT_VERSION = 1
+#: The normalisation every model of this package expects (napari_mcdet.data.normalize).
+NORMALIZATION = "normalize_image-v1"
+DEFAULT_MODEL = "default.safetensors"
+
+
+class CheckpointError(ValueError):
+    """A file that is not a valid napari-mcdet checkpoint (named, with the reason and the fix)."""
+
+
+@dataclass
+class TrainedModel:
+    """A network with everything needed to use it on a new image.
+
+    Attributes
+    ----------
+    network : torch.nn.Module
+        In eval mode, on the CPU unless moved.
+    architecture : str
+        ``'mcdet'`` (:class:`~napari_mcdet.nn.MCDetNet`) or a baseline name.
+    config : dict
+        The architecture's configuration (``MCDetConfig.to_dict()`` or ``BaselineConfig``).
+    pixel_spacing : (float, float)
+        mm per pixel of the images the network was trained at; inputs are resampled to it.
+    patch_size : int
+        Training patch side, pixels at ``pixel_spacing``.
+    metadata : dict
+        Normalisation, class names, training recipe, package version, step, metrics, path.
+    """
+
+    network: nn.Module
+    architecture: str
+    config: dict[str, Any]
+    pixel_spacing: tuple[float, float]
+    patch_size: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_segmenter(self) -> bool:
+        return self.architecture == "mcdet" and bool(self.config.get("segmentation", True))
+
+
+def build_network(architecture: str, config: dict[str, Any]) -> nn.Module:
+    """Rebuild an untrained network from its architecture name and configuration."""
+    if architecture == "mcdet":
+        from ..nn import MCDetConfig, MCDetNet
+
+        return MCDetNet(MCDetConfig.from_dict(dict(config)))
+    from ..nn.baselines import BaselineConfig, build_baseline
+
+    cfg = BaselineConfig.from_dict({"name": architecture, **dict(config)})
+    return build_baseline(cfg.name, in_channels=cfg.in_channels, num_classes=cfg.num_classes)
+
+
+def architecture_of(network: nn.Module) -> tuple[str, dict[str, Any]]:
+    """``(architecture, config dict)`` of a network built by this package."""
+    from ..nn import MCDetNet
+
+    if isinstance(network, MCDetNet):
+        return "mcdet", network.config.to_dict()
+    from ..nn.baselines import BaselineConfig
+
+    cfg = getattr(network, "config", None)
+    if not isinstance(cfg, BaselineConfig):
+        raise TypeError(f"cannot checkpoint a {type(network).__name__}: build it with "
+                        "napari_mcdet.nn.MCDetNet or napari_mcdet.nn.build_baseline")
+    return cfg.name, cfg.to_dict()
+
+
+def _atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path: Path) -> None:
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_checkpoint(
+    path: str | Path,
+    network: nn.Module,
+    *,
+    pixel_spacing: tuple[float, float],
+    patch_size: int,
+    optimizer: torch.optim.Optimizer | None = None,
+    step: int = 0,
+    metrics: dict[str, Any] | None = None,
+    recipe: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write a checkpoint atomically; see the module docstring for the layout.
+
+    ``network`` may be wrapped in DistributedDataParallel; its ``module`` is saved.
+    """
+    path = Path(path)
+    net = getattr(network, "module", network)
+    architecture, config = architecture_of(net)
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    meta: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "architecture": architecture,
+        "config": config,
+        "pixel_spacing": [float(s) for s in pixel_spacing],
+        "patch_size": int(patch_size),
+        "normalization": NORMALIZATION,
+        "class_names": list(CLASS_NAMES),
+        "package_version": __version__,
+        "step": int(step),
+        "metrics": metrics or {},
+        "recipe": recipe or {},
+        **(extra or {}),
+    }
+    if optimizer is not None:
+        state = optimizer.state_dict()
+        for idx, pstate in state["state"].items():
+            for key, value in pstate.items():
+                t = value if torch.is_tensor(value) else torch.tensor(value)
+                tensors[f"optim.{idx}.{key}"] = t.detach().cpu().contiguous()
+        meta["optimizer"] = {"class": type(optimizer).__name__,
+                             "param_groups": state["param_groups"]}
+        tensors["rng.torch"] = torch.get_rng_state()
+    _atomic_save(tensors, {"napari_mcdet": json.dumps(meta)}, path)
+    return path
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a checkpoint's tensors and metadata, refusing anything that is not one.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    CheckpointError
+        A truncated or corrupt file, a pickle (``.pt``/``.pth``: never unpickled), or a
+        safetensors file written by something else.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such checkpoint: {path}")
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if head[:2] == b"PK" or head[:1] == b"\x80":
+        raise CheckpointError(
+            f"{path} is a pickled PyTorch file (.pt/.pth): napari-mcdet never unpickles files, "
+            "since a pickle can run arbitrary code. Convert it in a trusted session with "
+            "napari_mcdet.train.checkpoint.save_checkpoint, or train with `mcdet train`."
+        )
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(
+            f"{path} is not a readable safetensors checkpoint ({err}); the file may be truncated "
+            "or corrupt: copy it again or retrain"
+        ) from err
+    try:
+        meta = json.loads(raw["napari_mcdet"])
+    except (KeyError, json.JSONDecodeError) as err:
+        raise CheckpointError(
+            f"{path} is a safetensors file but not a napari-mcdet checkpoint (no 'napari_mcdet' "
+            "metadata); load weights from other tools into a network yourself, then save_checkpoint"
+        ) from err
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: unknown checkpoint format {meta.get('format')!r}")
+    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
+        raise CheckpointError(f"{path} was written by a newer napari-mcdet "
+                              f"({meta.get('package_version')}): upgrade the package")
+    return tensors, meta
+
+
+def model_state(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+
+
+def optimizer_state(
+    tensors: dict[str, torch.Tensor], meta: dict[str, Any]
+) -> dict[str, Any] | None:
+    """An optimizer ``state_dict`` rebuilt from a checkpoint, or None when it has none."""
+    if "optimizer" not in meta:
+        return None
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for k, v in tensors.items():
+        if k.startswith("optim."):
+            _, idx, key = k.split(".", 2)
+            state.setdefault(int(idx), {})[key] = v
+    return {"state": state, "param_groups": meta["optimizer"]["param_groups"]}
+
+
+def default_model_path() -> Path:
+    """Path of the bundled default model inside the installed package."""
+    return Path(str(resources.files("napari_mcdet.models").joinpath(DEFAULT_MODEL)))
+
+
+def load_model(
+    path: str | Path | None = None, *, device: str | torch.device = "cpu"
+) -> TrainedModel:
+    """Load a checkpoint (the bundled default model when ``path`` is None).
+
+    Never executes code from the file (safetensors only). Raises :class:`CheckpointError` with
+    the reason for a truncated, foreign or mismatched file.
+    """
+    path = Path(path) if path is not None else default_model_path()
+    tensors, meta = read_checkpoint(path)
+    try:
+        network = build_network(meta["architecture"], meta["config"])
+        network.load_state_dict(model_state(tensors), strict=True)
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise CheckpointError(
+            f"{path}: the weights do not match the architecture it declares ({err})"
+        ) from err
+    network.eval().to(device)
+    return TrainedModel(
+        network=network,
+        architecture=meta["architecture"],
+        config=meta["config"],
+        pixel_spacing=tuple(meta["pixel_spacing"]),
+        patch_size=int(meta["patch_size"]),
+        metadata={**{k: v for k, v in meta.items() if k not in ("config",)}, "path": str(path)},
+    )

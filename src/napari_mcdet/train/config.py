@@ -1,0 +1,169 @@
+"""The training configuration: one dataclass, saved as YAML or JSON beside the run."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ..nn.mcdetnet import MCDetConfig
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on (the recipe saved in every checkpoint).
+
+    Data
+    ----
+    negatives : list of str
+        Folders and/or files of normal (negative) mammograms (DICOM, PNG/TIFF, PGM).
+    split : str or None
+        A JSON file ``{"train": [...], "val": [...]}`` of file names; when given, only the files
+        listed under ``split_set`` are used for training (never score on training images).
+    split_set : str
+        Which list of ``split`` to train on.
+    pixel_spacing : float
+        mm per pixel the network works at; every image is resampled to it (mini-MIAS: 0.2).
+    source_spacing : float or None
+        Spacing of files that do not state one (PNG/PGM); mini-MIAS is recognised by name.
+    patch_size : int
+        Patch side in pixels at ``pixel_spacing`` (a multiple of 16; the paper: 512 at 0.07 mm).
+    lesion_mode : {'presentation', 'raw'}
+        Additive (log / for-presentation data) or multiplicative (raw) blending.
+    lesion_params : dict
+        ``{'benign': {...}, 'malignant': {...}}`` overrides of the synthesis parameters.
+    augment : bool
+        Flips/transpose and one intensity augmentation per patch.
+    num_workers : int
+        DataLoader worker processes.
+
+    Model and optimisation
+    ----------------------
+    architecture : str
+        ``'mcdet'`` or a baseline name (classification only).
+    model : dict
+        ``MCDetConfig`` fields (or ``BaselineConfig`` fields for a baseline).
+    lr : float
+        Adam learning rate (paper: 1e-4).
+    batch_size : int
+        Patches per process and per step (paper: 3). With ``accumulate`` and DDP, the global
+        batch is ``batch_size * accumulate * world_size``.
+    accumulate : int
+        Micro-batches per optimiser step (gradient accumulation).
+    steps : int
+        Optimiser steps in total.
+    epoch_steps : int
+        Steps between validations and checkpoints (an "epoch").
+
+    Validation
+    ----------
+    val_length : int
+        Size of the fixed synthetic validation set (its own seed, no augmentation).
+    val_seed : int
+    real_val : str or None
+        ``'minimias:<folder>'``: also score the paper's patch AUCs on real mini-MIAS images (the
+        calcification cases and the normal images of ``split``'s ``val`` list) each epoch.
+
+    Run
+    ---
+    seed : int
+    device : str
+        ``'auto'`` (CUDA, then MPS, then CPU with a warning), ``'cpu'``, ``'cuda:0'``...
+    amp : bool
+        Mixed precision (bfloat16/float16 autocast) on CUDA; ignored elsewhere.
+    out_dir : str
+        Where ``last.safetensors``, ``best.safetensors``, ``log.jsonl`` and ``config.yaml`` go.
+    """
+
+    negatives: list[str] = field(default_factory=list)
+    split: str | None = None
+    split_set: str = "train"
+    pixel_spacing: float = 0.2
+    source_spacing: float | None = None
+    patch_size: int = 128
+    lesion_mode: str = "presentation"
+    lesion_params: dict[str, Any] = field(default_factory=dict)
+    augment: bool = True
+    num_workers: int = 0
+    architecture: str = "mcdet"
+    model: dict[str, Any] = field(default_factory=lambda: MCDetConfig().to_dict())
+    lr: float = 1e-4
+    batch_size: int = 3
+    accumulate: int = 1
+    steps: int = 1000
+    epoch_steps: int = 100
+    val_length: int = 48
+    val_seed: int = 12345
+    real_val: str | None = None
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    out_dir: str = "runs/mcdet"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.negatives, str):
+            self.negatives = [self.negatives]
+        for name in ("patch_size", "batch_size", "accumulate", "steps", "epoch_steps"):
+            if int(getattr(self, name)) <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if self.architecture == "mcdet" and self.patch_size % 16:
+            raise ValueError(f"patch_size {self.patch_size} must be a multiple of 16 for MCDetNet; "
+                             f"try {max(16, round(self.patch_size / 16) * 16)}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown training configuration keys {unknown}; known: {sorted(known)}"
+            )
+        return cls(**d)
+
+    def save(self, path: str | Path) -> Path:
+        """Write as YAML (``.yaml``/``.yml``) or JSON (anything else)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        else:
+            path.write_text(json.dumps(self.to_dict(), indent=2))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainConfig:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no such training configuration: {path}")
+        text = path.read_text()
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError(f"{path} must hold a mapping of configuration keys")
+        base = path.parent
+        # relative data paths are relative to the configuration file
+        for key in ("split", "out_dir"):
+            if data.get(key) and not Path(data[key]).is_absolute():
+                data[key] = str((base / data[key]).resolve())
+        if data.get("negatives"):
+            negs = [data["negatives"]] if isinstance(data["negatives"], str) else data["negatives"]
+            data["negatives"] = [n if Path(n).is_absolute() else str((base / n).resolve())
+                                 for n in negs]
+        rv = data.get("real_val")
+        if rv and ":" in rv:
+            kind, folder = rv.split(":", 1)
+            if not Path(folder).is_absolute():
+                data["real_val"] = f"{kind}:{(base / folder).resolve()}"
+        return cls.from_dict(data)

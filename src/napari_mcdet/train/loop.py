@@ -1,0 +1,317 @@
+"""The training engine: one loop for the command line, the napari widget and ``torchrun``.
+
+:meth:`Trainer.run` is a generator that yields one progress event per optimiser step, so a GUI
+worker can show progress and stop at the next step (closing the generator saves a resumable
+``last.safetensors``), and the command line can catch Ctrl-C the same way.
+
+Determinism: patch ``i`` depends only on ``(seed, i)``; optimiser step ``s`` consumes the
+global indices ``[s * G, (s + 1) * G)`` with ``G = batch_size * accumulate * world_size``, so a
+run resumed at step ``s`` (weights, Adam state and the torch RNG restored) continues exactly as
+an uninterrupted run, and a DDP run over ``W`` processes matches a single process with
+``accumulate = W`` (same patches, same averaged gradients).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterator
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from ..data.dataset import SyntheticPatchDataset, list_images
+from ..nn.losses import MCDetLoss
+from .checkpoint import (
+    build_network,
+    model_state,
+    optimizer_state,
+    read_checkpoint,
+    save_checkpoint,
+)
+from .config import TrainConfig
+from .device import resolve_device
+from .distributed import DistInfo
+
+
+def resolve_images(config: TrainConfig, which: str | None = None) -> list[Path]:
+    """The image files a run uses: ``negatives`` (folders expanded), filtered by ``split``.
+
+    ``which`` selects the split list (``'train'`` or ``'val'``); default ``config.split_set``.
+    """
+    files: list[Path] = []
+    for entry in config.negatives:
+        p = Path(entry)
+        if p.is_dir():
+            files += list_images(p)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise FileNotFoundError(f"negative images not found: {p}")
+    if config.split:
+        from ..infer.realsets import read_split
+
+        names = set(read_split(config.split)[which or config.split_set])
+        files = [f for f in files if f.name in names]
+    if not files:
+        raise ValueError("no negative images to train on: check 'negatives' and 'split'")
+    return files
+
+
+class _Batches:
+    """Index batches for steps ``[start, stop)`` of one process (see the module docstring)."""
+
+    def __init__(self, config: TrainConfig, dist: DistInfo, start: int, stop: int) -> None:
+        self.b, self.acc = config.batch_size, config.accumulate
+        self.dist, self.start, self.stop = dist, start, stop
+
+    def __iter__(self):
+        g = self.b * self.acc * self.dist.world_size
+        for step in range(self.start, self.stop):
+            for a in range(self.acc):
+                first = step * g + (self.dist.rank * self.acc + a) * self.b
+                yield list(range(first, first + self.b))
+
+    def __len__(self) -> int:
+        return (self.stop - self.start) * self.acc
+
+
+class Trainer:
+    """Train a network on synthetic lesions blended into normal mammograms.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    resume : path, optional
+        A checkpoint written by a previous run (``last.safetensors``): weights, Adam state,
+        RNG and step are restored and training continues up to ``config.steps``.
+    dist : DistInfo, optional
+        Rank and world size under ``torchrun`` (see :func:`~.distributed.init_distributed`).
+    """
+
+    def __init__(self, config: TrainConfig, *, resume: str | Path | None = None,
+                 dist: DistInfo | None = None) -> None:
+        self.config = cfg = config
+        self.dist = dist or DistInfo()
+        self.out_dir = Path(cfg.out_dir)
+        if self.dist.enabled and torch.cuda.is_available() and cfg.device != "cpu":
+            self.device = torch.device(f"cuda:{self.dist.local_rank}")
+        else:
+            self.device = resolve_device(cfg.device, warn=self.dist.is_main)
+        torch.manual_seed(cfg.seed)
+        self.network = build_network(cfg.architecture, cfg.model).to(self.device)
+        self.segmentation = cfg.architecture == "mcdet" and cfg.model.get("segmentation", True)
+        self.optimizer = torch.optim.Adam(self.network.parameters(), lr=cfg.lr)
+        self.loss_fn = MCDetLoss()
+        self.step = 0
+        self.best: float = -math.inf
+        self.history: list[dict[str, Any]] = []
+        rng_state = None
+        if resume is not None:
+            tensors, meta = read_checkpoint(resume)
+            self.network.load_state_dict(model_state(tensors))
+            opt = optimizer_state(tensors, meta)
+            if opt is None:
+                raise ValueError(f"{resume} holds no optimizer state: it cannot be resumed "
+                                 "(it is a final model; start a new run from it instead)")
+            self.optimizer.load_state_dict(opt)
+            self.step = int(meta["step"])
+            self.best = float(meta.get("best", -math.inf))
+            rng_state = tensors.get("rng.torch")
+        self.ddp = None
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp = DistributedDataParallel(self.network, device_ids=ids)
+        files = resolve_images(cfg)
+        spacing = (cfg.pixel_spacing, cfg.pixel_spacing)
+        common = dict(patch_size=cfg.patch_size, pixel_spacing=spacing,
+                      source_spacing=cfg.source_spacing, mode=cfg.lesion_mode,
+                      lesion_params=cfg.lesion_params or None)
+        g = cfg.batch_size * cfg.accumulate * self.dist.world_size
+        self.train_set = SyntheticPatchDataset(files, seed=cfg.seed, length=cfg.steps * g,
+                                               augment=cfg.augment, **common)
+        val_files = resolve_images(cfg, "val") if cfg.split else files
+        self.val_set = SyntheticPatchDataset(val_files, seed=cfg.val_seed, length=cfg.val_length,
+                                             augment=False, **common)
+        self._loader = DataLoader(self.train_set, batch_sampler=_Batches(cfg, self.dist,
+                                                                         self.step, cfg.steps),
+                                  num_workers=cfg.num_workers,
+                                  persistent_workers=cfg.num_workers > 0)
+        # creating the iterator draws from the torch RNG: do it before restoring the RNG state
+        self._batches = iter(self._loader)
+        if rng_state is not None:
+            torch.set_rng_state(rng_state)
+        self._real = None
+        self._saved_step = self.step
+
+    # -- pieces ----------------------------------------------------------------------------
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.ddp if self.ddp is not None else self.network
+
+    def _autocast(self):
+        if self.config.amp and self.device.type == "cuda":
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            return torch.autocast("cuda", dtype=dtype)
+        return nullcontext()
+
+    def _forward_loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        x = batch["image"].to(self.device, non_blocking=True)
+        y = batch["label"].to(self.device, non_blocking=True)
+        with self._autocast():
+            out = self.model(x)
+        if isinstance(out, torch.Tensor):  # a baseline classifier: classification loss only
+            loss = torch.nn.functional.cross_entropy(out.float(), y)
+            nan = torch.tensor(float("nan"))
+            return {"loss": loss, "cls": loss.detach(), "seg": nan}
+        masks = batch["mask"].to(self.device, non_blocking=True) if self.segmentation else None
+        return self.loss_fn(out, y, masks)
+
+    def train_step(self) -> dict[str, float]:
+        """One optimiser step (``accumulate`` micro-batches); returns losses and timings."""
+        cfg = self.config
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        t0 = time.perf_counter()
+        wait = 0.0
+        totals = {"loss": 0.0, "cls": 0.0, "seg": 0.0}
+        for a in range(cfg.accumulate):
+            tw = time.perf_counter()
+            batch = next(self._batches)
+            wait += time.perf_counter() - tw
+            sync = self.ddp.no_sync() if (self.ddp is not None and a < cfg.accumulate - 1) \
+                else nullcontext()
+            with sync:
+                out = self._forward_loss(batch)
+                (out["loss"] / cfg.accumulate).backward()
+            for k in totals:
+                totals[k] += float(out[k].detach()) / cfg.accumulate
+        self.optimizer.step()
+        self.step += 1
+        dt = time.perf_counter() - t0
+        n = cfg.batch_size * cfg.accumulate * self.dist.world_size
+        return {**totals, "seconds": dt, "data_wait": wait / dt if dt else 0.0,
+                "patches_per_s": n / dt if dt else 0.0}
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Synthetic validation (loss, AUC_MCs, AUC_mlg) and, if configured, real patch AUCs."""
+        from ..infer.patches import predict_patches
+        from ..metrics.auc import patch_aucs
+
+        items = [self.val_set[i] for i in range(len(self.val_set))]
+        x = np.stack([it["image"][0].numpy() for it in items])
+        y = np.array([int(it["label"]) for it in items])
+        probs, _ = predict_patches(self.network, x, batch_size=8, segmentation=False)
+        aucs = patch_aucs(y, probs)
+        metrics = {"val_AUC_MCs": aucs["AUC_MCs"], "val_AUC_mlg": aucs["AUC_mlg"],
+                   "val_accuracy": float((probs.argmax(1) == y).mean())}
+        if self.config.real_val:
+            real = self.real_patch_set()
+            probs, _ = predict_patches(self.network, real[0], batch_size=8, segmentation=False)
+            aucs = patch_aucs(real[1], probs)
+            metrics.update({"real_AUC_MCs": aucs["AUC_MCs"], "real_AUC_mlg": aucs["AUC_mlg"]})
+        return metrics
+
+    def real_patch_set(self) -> tuple[np.ndarray, np.ndarray]:
+        """Patches and labels of the real validation images (cached)."""
+        if self._real is None:
+            self._real = real_validation_patches(self.config)
+        return self._real
+
+    def save(self, name: str, metrics: dict[str, Any] | None = None) -> Path | None:
+        """Write ``<out_dir>/<name>.safetensors`` (rank 0 only), with the optimizer state."""
+        if not self.dist.is_main:
+            return None
+        cfg = self.config
+        path = save_checkpoint(
+            self.out_dir / f"{name}.safetensors", self.network,
+            pixel_spacing=(cfg.pixel_spacing, cfg.pixel_spacing), patch_size=cfg.patch_size,
+            optimizer=self.optimizer, step=self.step, metrics=metrics or {},
+            recipe=cfg.to_dict(), extra={"best": self.best},
+        )
+        self._saved_step = self.step
+        return path
+
+    def _log(self, record: dict[str, Any]) -> None:
+        if not self.dist.is_main:
+            return
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.out_dir / "log.jsonl", "a") as fh:
+            fh.write(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v)
+                                 for k, v in record.items()}) + "\n")
+
+    # -- the loop --------------------------------------------------------------------------
+    def run(self) -> Iterator[dict[str, Any]]:
+        """Train up to ``config.steps``; yield one event dict per step.
+
+        Closing the generator early (a GUI cancel, Ctrl-C) saves ``last.safetensors`` at the last
+        completed step, from which ``resume`` continues exactly.
+        """
+        cfg = self.config
+        if self.dist.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            cfg.save(self.out_dir / "config.yaml")
+        try:
+            while self.step < cfg.steps:
+                event = {"step": self.step + 1, "steps": cfg.steps, **self.train_step()}
+                if self.step % cfg.epoch_steps == 0 or self.step == cfg.steps:
+                    if self.dist.is_main:
+                        metrics = self.validate()
+                        event.update(metrics)
+                        score = _score(metrics)
+                        if score > self.best:
+                            self.best = score
+                            self.save("best", metrics)
+                        self.save("last", metrics)
+                self._log(event)
+                self.history.append(event)
+                yield event
+        finally:
+            if self.step != self._saved_step:
+                self.save("last", {})
+
+
+def _score(metrics: dict[str, float]) -> float:
+    """Model selection: mean real AUC when available, else mean synthetic AUC."""
+    keys = ("real_AUC_MCs", "real_AUC_mlg") if "real_AUC_MCs" in metrics else (
+        "val_AUC_MCs", "val_AUC_mlg")
+    vals = [metrics[k] for k in keys if not math.isnan(metrics[k])]
+    return float(np.mean(vals)) if vals else -math.inf
+
+
+def real_validation_patches(config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The paper's evaluation patches of the real validation images named by ``real_val``."""
+    from ..infer.realsets import minimias_images, read_split
+    from ..metrics.patches import evaluation_patches, extract_evaluation_patches
+
+    kind, _, folder = (config.real_val or "").partition(":")
+    if kind != "minimias" or not folder:
+        raise ValueError(f"real_val must look like 'minimias:<folder>', got {config.real_val!r}")
+    normals = read_split(config.split)["val"] if config.split else []
+    spacing = (config.pixel_spacing, config.pixel_spacing)
+    images = minimias_images(folder, pixel_spacing=spacing, normals=normals)
+    xs, ys = [], []
+    for im in images:
+        plist = evaluation_patches(im.labels, size=config.patch_size, breast_mask=im.breast,
+                                   min_breast_fraction=0.2)
+        x, y = extract_evaluation_patches(im.image, plist)
+        xs.append(x)
+        ys.append(y)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def train(config: TrainConfig, *, resume: str | Path | None = None,
+          dist: DistInfo | None = None) -> Trainer:
+    """Run a whole training and return the trainer (history, network, paths)."""
+    trainer = Trainer(config, resume=resume, dist=dist)
+    for _ in trainer.run():
+        pass
+    return trainer

@@ -1,0 +1,103 @@
+import pickle
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from napari_mcdet.nn import MCDetConfig, MCDetNet, build_baseline
+from napari_mcdet.train.checkpoint import (
+    CheckpointError,
+    load_model,
+    read_checkpoint,
+    save_checkpoint,
+)
+
+
+def _net():
+    torch.manual_seed(0)
+    return MCDetNet(MCDetConfig(filters=(4, 8, 16, 32, 64)))
+
+
+def test_round_trip_keeps_weights_config_and_metadata(tmp_path):
+    net = _net()
+    path = save_checkpoint(tmp_path / "m.safetensors", net, pixel_spacing=(0.2, 0.2),
+                           patch_size=64, metrics={"AUC": 0.5}, recipe={"lr": 1e-4})
+    model = load_model(path)
+    assert model.architecture == "mcdet" and model.pixel_spacing == (0.2, 0.2)
+    assert model.patch_size == 64 and model.metadata["metrics"] == {"AUC": 0.5}
+    assert model.metadata["class_names"] == ["soft tissue", "benign", "malignant"]
+    assert model.config["filters"] == [4, 8, 16, 32, 64]
+    for (k, a), (_, b) in zip(net.state_dict().items(), model.network.state_dict().items()):
+        assert torch.equal(a, b), k
+    x = torch.randn(1, 1, 32, 32)
+    net.eval()
+    with torch.no_grad():
+        assert torch.equal(net(x)[0].seg_logits, model.network(x)[0].seg_logits)
+
+
+def test_baseline_round_trip(tmp_path):
+    net = build_baseline("resnet22-separable")
+    path = save_checkpoint(tmp_path / "b.safetensors", net, pixel_spacing=(0.2, 0.2),
+                           patch_size=64)
+    model = load_model(path)
+    assert model.architecture == "resnet22-separable" and not model.is_segmenter
+    sd = net.state_dict()
+    assert all(torch.equal(sd[k], v) for k, v in model.network.state_dict().items())
+
+
+def test_truncated_file_is_refused_with_a_reason(tmp_path):
+    path = save_checkpoint(tmp_path / "m.safetensors", _net(), pixel_spacing=(0.2, 0.2),
+                           patch_size=64)
+    data = path.read_bytes()
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_model(cut)
+
+
+class _Evil:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_pickle_that_would_run_code_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pt"
+    torch.save({"state": _Evil(marker)}, evil)  # a zip pickle, as torch.save writes
+    with pytest.raises(CheckpointError, match="never unpickles"):
+        load_model(evil)
+    raw = tmp_path / "evil.pkl"
+    raw.write_bytes(pickle.dumps(_Evil(marker)))
+    with pytest.raises(CheckpointError, match="never unpickles"):
+        load_model(raw)
+    assert not marker.exists()
+
+
+def test_foreign_safetensors_and_mismatched_weights_are_refused(tmp_path):
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(2)}, foreign)
+    with pytest.raises(CheckpointError, match="not a napari-mcdet checkpoint"):
+        load_model(foreign)
+    path = save_checkpoint(tmp_path / "m.safetensors", _net(), pixel_spacing=(0.2, 0.2),
+                           patch_size=64)
+    tensors, meta = read_checkpoint(path)
+    meta["config"]["filters"] = [8, 16, 32, 64, 128]
+    import json
+
+    save_file(tensors, tmp_path / "bad.safetensors", metadata={"napari_mcdet": json.dumps(meta)})
+    with pytest.raises(CheckpointError, match="do not match"):
+        load_model(tmp_path / "bad.safetensors")
+    with pytest.raises(FileNotFoundError):
+        load_model(tmp_path / "missing.safetensors")
+
+
+def test_save_is_atomic_and_leaves_no_temporary_files(tmp_path):
+    path = tmp_path / "m.safetensors"
+    save_checkpoint(path, _net(), pixel_spacing=(0.2, 0.2), patch_size=64)
+    first = path.read_bytes()
+    save_checkpoint(path, _net(), pixel_spacing=(0.2, 0.2), patch_size=32)
+    assert path.read_bytes() != first
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]

@@ -1,0 +1,103 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from napari_mcdet.train.checkpoint import load_model, read_checkpoint
+from napari_mcdet.train.config import TrainConfig
+from napari_mcdet.train.loop import Trainer, train
+
+
+def _weights(path):
+    return {k: v for k, v in load_file(str(path)).items() if k.startswith("model.")}
+
+
+def test_config_round_trip_and_errors(tmp_path, tiny_config):
+    for name in ("c.yaml", "c.json"):
+        path = tiny_config.save(tmp_path / name)
+        assert TrainConfig.load(path) == tiny_config
+    with pytest.raises(ValueError, match="unknown training configuration keys"):
+        TrainConfig.from_dict({"bogus": 1})
+    with pytest.raises(ValueError, match="multiple of 16"):
+        TrainConfig(patch_size=100)
+
+
+def test_a_few_steps_reduce_the_loss(tiny_config):
+    torch.set_num_threads(1)
+    cfg = TrainConfig.from_dict({**tiny_config.to_dict(), "steps": 30, "epoch_steps": 30,
+                                 "val_length": 6})
+    trainer = train(cfg)
+    losses = [e["loss"] for e in trainer.history]
+    assert np.mean(losses[-8:]) < np.mean(losses[:8])
+    out = Path(cfg.out_dir)
+    assert {"last.safetensors", "best.safetensors", "log.jsonl", "config.yaml"} <= {
+        p.name for p in out.iterdir()}
+    last = trainer.history[-1]
+    assert 0 <= last["val_AUC_MCs"] <= 1 and 0 <= last["data_wait"] <= 1
+    model = load_model(out / "best.safetensors")
+    assert model.metadata["recipe"]["steps"] == 30
+
+
+def test_resume_is_exact(tiny_config, tmp_path):
+    torch.set_num_threads(1)
+    straight = TrainConfig.from_dict({**tiny_config.to_dict(), "steps": 4,
+                                      "out_dir": str(tmp_path / "straight")})
+    train(straight)
+    first = TrainConfig.from_dict({**straight.to_dict(), "steps": 2,
+                                   "out_dir": str(tmp_path / "parts")})
+    train(first)
+    second = TrainConfig.from_dict({**first.to_dict(), "steps": 4})
+    train(second, resume=tmp_path / "parts" / "last.safetensors")
+    a = _weights(tmp_path / "straight" / "last.safetensors")
+    b = _weights(tmp_path / "parts" / "last.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert read_checkpoint(tmp_path / "parts" / "last.safetensors")[1]["step"] == 4
+
+
+def test_closing_the_run_saves_a_resumable_checkpoint(tiny_config):
+    trainer = Trainer(TrainConfig.from_dict({**tiny_config.to_dict(), "steps": 50}))
+    events = trainer.run()
+    for ev in events:
+        if ev["step"] == 2:
+            break
+    events.close()
+    _, meta = read_checkpoint(Path(tiny_config.out_dir) / "last.safetensors")
+    assert meta["step"] == 2 and "optimizer" in meta
+
+
+WORKER = Path(__file__).with_name("_ddp_worker.py")
+
+
+def test_ddp_two_cpu_processes_match_single_process_with_combined_batch(tiny_config, tmp_path):
+    cfg = TrainConfig.from_dict({**tiny_config.to_dict(), "steps": 3, "batch_size": 2,
+                                 "out_dir": str(tmp_path / "ddp")})
+    cfg_path = cfg.save(tmp_path / "ddp.yaml")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(WORKER), str(cfg_path), str(tmp_path)]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    r0, r1 = (load_file(str(tmp_path / f"rank{r}.safetensors")) for r in (0, 1))
+    params = {k for k in r0 if k.endswith(("weight", "bias", "gate"))
+              and not k.endswith(("running_mean", "running_var"))}
+    assert len(params) > 50
+    # parameters are identical on both ranks (BatchNorm running statistics are per rank: DDP
+    # broadcasts rank 0's buffers at the start of each forward pass, and rank 0 saves them)
+    for k in params:
+        assert torch.equal(r0[k], r1[k]), f"ranks differ at {k}"
+    # one process, the combined batch as 2 accumulated micro-batches of the same patches
+    torch.set_num_threads(1)
+    single = TrainConfig.from_dict({**cfg.to_dict(), "accumulate": 2,
+                                    "out_dir": str(tmp_path / "single")})
+    trainer = train(single)
+    ref = trainer.network.state_dict()
+    assert params == {name for name, _ in trainer.network.named_parameters()}
+    for k in params:
+        torch.testing.assert_close(r0[k], ref[k], rtol=1e-4, atol=1e-5, msg=k)
