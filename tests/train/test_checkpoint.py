@@ -101,3 +101,21 @@ def test_save_is_atomic_and_leaves_no_temporary_files(tmp_path):
     save_checkpoint(path, _net(), pixel_spacing=(0.2, 0.2), patch_size=32)
     assert path.read_bytes() != first
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
+
+
+def test_export_drops_optimizer_state_and_keeps_weights(tmp_path):
+    net = _net()
+    opt = torch.optim.Adam(net.parameters())
+    net(torch.randn(2, 1, 32, 32))[0].seg_logits.mean().backward()
+    opt.step()
+    full = save_checkpoint(tmp_path / "last.safetensors", net, pixel_spacing=(0.2, 0.2),
+                           patch_size=64, optimizer=opt, step=7)
+    from napari_mcdet.train.checkpoint import export_model
+
+    small = export_model(full, tmp_path / "final.safetensors", metrics={"AUC_MCs": 0.7})
+    assert small.stat().st_size < full.stat().st_size / 2
+    tensors, meta = read_checkpoint(small)
+    assert "optimizer" not in meta and not any(k.startswith("optim.") for k in tensors)
+    assert meta["metrics"]["AUC_MCs"] == 0.7 and meta["exported_from_step"] == 7
+    model = load_model(small)
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in model.network.state_dict().items())

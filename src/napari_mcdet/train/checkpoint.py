@@ -259,3 +259,17 @@ def load_model(
         patch_size=int(meta["patch_size"]),
         metadata={**{k: v for k, v in meta.items() if k not in ("config",)}, "path": str(path)},
     )
+
+
+def export_model(
+    src: str | Path, dst: str | Path, *, metrics: dict[str, Any] | None = None
+) -> Path:
+    """Re-save a training checkpoint as a final model: weights and metadata, without the
+    optimizer state and RNG (a third of the size); ``metrics`` are merged into its metadata."""
+    tensors, meta = read_checkpoint(src)
+    meta = {k: v for k, v in meta.items() if k != "optimizer"}
+    meta["metrics"] = {**meta.get("metrics", {}), **(metrics or {})}
+    meta["exported_from_step"] = meta.get("step")
+    weights = {k: v.contiguous() for k, v in tensors.items() if k.startswith("model.")}
+    _atomic_save(weights, {"napari_mcdet": json.dumps(meta)}, Path(dst))
+    return Path(dst)
