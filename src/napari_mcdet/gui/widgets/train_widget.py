@@ -1,0 +1,459 @@
+"""The "Train detector" widget: train MCDetNet on normal images, live, from napari.
+
+No algorithm lives here: training is :class:`napari_mcdet.train.loop.Trainer` (synthetic lesions,
+losses, validation, checkpoints), configured by :class:`napari_mcdet.train.config.TrainConfig`.
+The widget
+
+- builds the configuration from its fields (negatives, steps, batch, patch, learning rate, pixel
+  spacing, seed, device, output folder, network filters);
+- runs ``Trainer.run()`` (a generator of one event per step) in a napari worker thread, with a
+  progress bar and a live loss curve; **Cancel** stops at the next step and closes the generator,
+  which saves a resumable ``last.safetensors``;
+- when the run completes, loads ``best.safetensors`` (or ``last``) with
+  :func:`~napari_mcdet.train.checkpoint.load_model` and makes it the current model
+  (:data:`napari_mcdet.gui._models.current_model`), which the Detect widget then uses.
+
+Negatives from open image layers: the trainer reads files, so each chosen layer is resampled to
+the training pixel spacing (:func:`napari_mcdet.data.resample.resample_to_spacing`) and written as
+a 16-bit TIFF into ``<output folder>/negatives/``; ``negatives`` points at those files and
+``source_spacing`` is the training spacing. The files stay beside the checkpoints, so the run can
+be repeated or resumed from the command line (``mcdet train <output folder>/config.yaml``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .._layers import layer_spacing
+from .._models import current_model, describe_model, follow_current_model, load_current
+
+CHECKPOINT_FILTER = "napari-mcdet checkpoint (*.safetensors);;All files (*)"
+DEFAULT_FILTERS = "16, 32, 64, 128, 256"
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "image"
+
+
+def write_layer_negatives(
+    layers: list[Any], folder: str | Path, *, pixel_spacing: float,
+    fallback_spacing: float | None = None,
+) -> list[Path]:
+    """Write image layers as 16-bit TIFFs at ``pixel_spacing`` mm/pixel into ``folder``.
+
+    Each layer is resampled from its own spacing (``metadata['pixel_spacing']`` or a non-unit
+    scale, else ``fallback_spacing``) to ``pixel_spacing`` with
+    :func:`~napari_mcdet.data.resample.resample_to_spacing`, then stretched linearly from its
+    minimum and maximum to 0..65535 (training normalises every image per image anyway).
+
+    Returns
+    -------
+    paths : list of Path
+    """
+    import tifffile
+
+    from ...data.resample import resample_to_spacing
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for layer in layers:
+        data = np.asarray(layer.data)
+        if data.ndim != 2 or getattr(layer, "rgb", False):
+            raise ValueError(f"layer {layer.name!r} is not a 2-D grey image (shape {data.shape})")
+        spacing = layer_spacing(layer)
+        if spacing is None:
+            if fallback_spacing is None:
+                raise ValueError(f"layer {layer.name!r} has no pixel spacing: set its scale in mm "
+                                 "or the 'image spacing' field")
+            spacing = (fallback_spacing, fallback_spacing)
+        img = resample_to_spacing(data.astype(np.float32), spacing, pixel_spacing)
+        lo, hi = float(img.min()), float(img.max())
+        if hi <= lo:
+            raise ValueError(f"layer {layer.name!r} is constant: it cannot be a training image")
+        u16 = np.round((img - lo) / (hi - lo) * 65535.0).astype(np.uint16)
+        path = folder / f"{_safe_name(layer.name)}.tif"
+        tifffile.imwrite(path, u16)
+        paths.append(path)
+    return paths
+
+
+class TrainWidget(QWidget):
+    """Train the detector on normal images (open layers or a folder) and make it current.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+    """
+
+    def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.worker: Any = None
+        self.history: list[dict[str, Any]] = []
+        self.last_out_dir: Path | None = None
+        self.cancelled = False
+
+        self.use_layers = QRadioButton("open image layers")
+        self.use_folder = QRadioButton("folder")
+        self.use_layers.setChecked(True)
+        self.layer_list = QListWidget()
+        self.layer_list.setMaximumHeight(90)
+        self.folder_edit = QLineEdit()
+        self.folder_button = QPushButton("...")
+        self.image_spacing = self._dspin(0.001, 5.0, 0.07, 4, " mm")
+        self.image_spacing.setToolTip("spacing of layers or files that do not state one")
+
+        self.steps = self._ispin(1, 10_000_000, 1000)
+        self.epoch_steps = self._ispin(1, 1_000_000, 100)
+        self.batch_size = self._ispin(1, 1024, 3)
+        self.patch_size = self._ispin(16, 4096, 128)
+        self.patch_size.setSingleStep(16)
+        self.lr = self._dspin(1e-7, 1.0, 1e-4, 7, "")
+        self.pixel_spacing = self._dspin(0.01, 2.0, 0.2, 3, " mm")
+        self.seed = self._ispin(0, 2**31 - 1, 0)
+        self.val_length = self._ispin(3, 100_000, 48)
+        self.filters = QLineEdit(DEFAULT_FILTERS)
+        self.filters.setToolTip("MCDetNet channels at its five levels (the paper: 32..512)")
+        self.device = QComboBox()
+        self.out_edit = QLineEdit(str(Path.home() / "mcdet-runs" / "run"))
+        self.out_button = QPushButton("...")
+        self.resume = QCheckBox("resume from last.safetensors in the output folder")
+
+        self.start_button = QPushButton("Start")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.load_button = QPushButton("Load model...")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setFormat("step %v / %m")
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.model_label = QLabel("")
+        self.model_label.setWordWrap(True)
+
+        src = QHBoxLayout()
+        src.addWidget(self.use_layers)
+        src.addWidget(self.use_folder)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder_edit)
+        folder_row.addWidget(self.folder_button)
+        out_row = QHBoxLayout()
+        out_row.addWidget(self.out_edit)
+        out_row.addWidget(self.out_button)
+        form = QFormLayout()
+        form.addRow("negatives from", src)
+        form.addRow("layers", self.layer_list)
+        form.addRow("folder", folder_row)
+        form.addRow("image spacing", self.image_spacing)
+        form.addRow("steps", self.steps)
+        form.addRow("validate every", self.epoch_steps)
+        form.addRow("batch size", self.batch_size)
+        form.addRow("patch size (px)", self.patch_size)
+        form.addRow("learning rate", self.lr)
+        form.addRow("training spacing", self.pixel_spacing)
+        form.addRow("seed", self.seed)
+        form.addRow("validation patches", self.val_length)
+        form.addRow("network filters", self.filters)
+        form.addRow("device", self.device)
+        form.addRow("output folder", out_row)
+        form.addRow("", self.resume)
+        buttons = QHBoxLayout()
+        for b in (self.start_button, self.cancel_button, self.load_button):
+            buttons.addWidget(b)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        self._make_plot(layout)
+        layout.addWidget(QLabel("current model:"))
+        layout.addWidget(self.model_label)
+        layout.addStretch(1)
+
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.load_button.clicked.connect(self._on_load)
+        self.folder_button.clicked.connect(self._pick_folder)
+        self.out_button.clicked.connect(self._pick_out)
+        self.viewer.layers.events.inserted.connect(self._refresh_layers)
+        self.viewer.layers.events.removed.connect(self._refresh_layers)
+        follow_current_model(self, self._on_current_changed)
+        self._refresh_layers()
+        self._fill_devices()
+        self._on_current_changed(current_model.model)
+
+    # -- small builders ------------------------------------------------------------------------
+    @staticmethod
+    def _ispin(lo: int, hi: int, value: int) -> QSpinBox:
+        s = QSpinBox()
+        s.setRange(lo, hi)
+        s.setValue(value)
+        return s
+
+    @staticmethod
+    def _dspin(lo: float, hi: float, value: float, decimals: int, suffix: str) -> QDoubleSpinBox:
+        s = QDoubleSpinBox()
+        s.setDecimals(decimals)
+        s.setRange(lo, hi)
+        s.setValue(value)
+        s.setSingleStep(10 ** -min(decimals, 3))
+        s.setSuffix(suffix)
+        return s
+
+    def _make_plot(self, layout: QVBoxLayout) -> None:
+        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+        from matplotlib.figure import Figure
+
+        self.figure = Figure(figsize=(4, 2.4), tight_layout=True)
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setMinimumHeight(180)
+        self.ax = self.figure.add_subplot(111)
+        self._style_axes()
+        layout.addWidget(self.canvas)
+
+    def _style_axes(self) -> None:
+        self.ax.set_xlabel("step")
+        self.ax.set_ylabel("loss")
+        self.ax.grid(True, alpha=0.3)
+
+    def _fill_devices(self) -> None:
+        from ...train.device import available_devices
+
+        self.device.clear()
+        self.device.addItems(available_devices())
+
+    def _refresh_layers(self, _event: Any = None) -> None:
+        from napari.layers import Image
+
+        checked = set(self.selected_layer_names())
+        known = {self.layer_list.item(i).text() for i in range(self.layer_list.count())}
+        self.layer_list.clear()
+        for layer in self.viewer.layers:
+            if isinstance(layer, Image) and layer.ndim == 2 and not layer.rgb:
+                item = QListWidgetItem(layer.name)
+                item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
+                on = layer.name in checked or layer.name not in known
+                item.setCheckState(Qt.Checked if on else Qt.Unchecked)
+                self.layer_list.addItem(item)
+
+    def selected_layer_names(self) -> list[str]:
+        """Names of the checked image layers."""
+        return [self.layer_list.item(i).text() for i in range(self.layer_list.count())
+                if self.layer_list.item(i).checkState() == Qt.Checked]
+
+    def _pick_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Folder of normal mammograms")
+        if path:
+            self.folder_edit.setText(path)
+            self.use_folder.setChecked(True)
+
+    def _pick_out(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Output folder")
+        if path:
+            self.out_edit.setText(path)
+
+    # -- the model -----------------------------------------------------------------------------
+    def _on_current_changed(self, model: Any) -> None:
+        self.model_label.setText(describe_model(model, current_model.source)
+                                 if model is not None else "the bundled default")
+
+    def load_model(self, path: str) -> Any:
+        """Load a checkpoint and make it the current model; errors are shown, not raised."""
+        from ...train.checkpoint import CheckpointError
+
+        try:
+            model = load_current(path)
+        except (CheckpointError, FileNotFoundError, OSError, ValueError) as err:
+            self._error(f"could not load the model: {err}")
+            return None
+        self.status.setText(f"loaded {path}")
+        return model
+
+    def _on_load(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load a model", "", CHECKPOINT_FILTER)
+        if path:
+            self.load_model(path)
+
+    def _error(self, text: str) -> None:
+        from napari.utils.notifications import show_error
+
+        self.status.setText(text)
+        show_error(text)
+
+    # -- configuration -------------------------------------------------------------------------
+    def config(self) -> Any:
+        """The :class:`TrainConfig` of the fields (writes layer negatives to the output folder)."""
+        from ...nn.mcdetnet import MCDetConfig
+        from ...train.config import TrainConfig
+
+        out_dir = Path(self.out_edit.text()).expanduser()
+        if not self.out_edit.text().strip():
+            raise ValueError("choose an output folder")
+        spacing = float(self.pixel_spacing.value())
+        try:
+            filters = tuple(int(f) for f in self.filters.text().replace(",", " ").split())
+        except ValueError as err:
+            raise ValueError(f"network filters must be 5 integers, e.g. {DEFAULT_FILTERS}") from err
+        if len(filters) != 5:
+            raise ValueError(f"network filters must be 5 integers, e.g. {DEFAULT_FILTERS}")
+        model = MCDetConfig(filters=filters).to_dict()
+        if self.use_layers.isChecked():
+            names = self.selected_layer_names()
+            if not names:
+                raise ValueError("check at least one image layer of a normal mammogram, or "
+                                 "choose a folder")
+            layers = [self.viewer.layers[n] for n in names]
+            paths = write_layer_negatives(layers, out_dir / "negatives", pixel_spacing=spacing,
+                                          fallback_spacing=float(self.image_spacing.value()))
+            negatives, source_spacing = [str(p) for p in paths], spacing
+        else:
+            folder = self.folder_edit.text().strip()
+            if not folder or not Path(folder).is_dir():
+                raise ValueError(f"no such folder of normal mammograms: {folder!r}")
+            negatives, source_spacing = [folder], float(self.image_spacing.value())
+        return TrainConfig(
+            negatives=negatives, pixel_spacing=spacing, source_spacing=source_spacing,
+            patch_size=int(self.patch_size.value()), model=model, lr=float(self.lr.value()),
+            batch_size=int(self.batch_size.value()), steps=int(self.steps.value()),
+            epoch_steps=min(int(self.epoch_steps.value()), int(self.steps.value())),
+            val_length=int(self.val_length.value()), seed=int(self.seed.value()),
+            device=self.device.currentText() or "auto", out_dir=str(out_dir),
+        )
+
+    # -- running -------------------------------------------------------------------------------
+    def start(self) -> Any:
+        """Start training in a worker thread; returns the worker (None when the input is bad)."""
+        from napari.qt.threading import create_worker
+
+        from ...train.checkpoint import CheckpointError
+
+        if self.worker is not None:
+            self.status.setText("a training is already running")
+            return None
+        try:
+            cfg = self.config()
+        except (ValueError, TypeError, FileNotFoundError, OSError) as err:
+            self._error(str(err))
+            return None
+        resume = Path(cfg.out_dir) / "last.safetensors"
+        resume_from = resume if self.resume.isChecked() and resume.is_file() else None
+        state = {"stop": False}
+
+        def work():
+            from ...train.loop import Trainer
+
+            trainer = Trainer(cfg, resume=resume_from)
+            run = trainer.run()
+            try:
+                for event in run:
+                    yield event
+                    if state["stop"]:
+                        break
+            finally:
+                run.close()  # saves a resumable last.safetensors when stopped early
+            return trainer
+
+        self.history = []
+        self.cancelled = False
+        self._state = state
+        self.last_out_dir = Path(cfg.out_dir)
+        worker = create_worker(work, _start_thread=False)
+        self.worker = worker
+        self.progress.setRange(0, cfg.steps)
+        self.progress.setValue(0)
+        self.start_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.status.setText(f"training on {self.device.currentText()}... "
+                            f"({len(cfg.negatives)} negative source(s))")
+        worker.yielded.connect(self._on_event)
+        worker.returned.connect(self._on_returned)
+        worker.errored.connect(lambda err: self._error(
+            f"training failed: {err}" if not isinstance(err, CheckpointError) else str(err)))
+        worker.finished.connect(self._on_finished)
+        worker.start()
+        return worker
+
+    def cancel(self) -> None:
+        """Stop after the current step; ``last.safetensors`` is saved and the run can resume."""
+        if self.worker is not None:
+            self._state["stop"] = True
+            self.cancelled = True
+            self.status.setText("stopping after this step...")
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        self.history.append(event)
+        self.progress.setRange(0, int(event.get("steps", 1)))
+        self.progress.setValue(int(event.get("step", 0)))
+        text = f"step {event.get('step')}/{event.get('steps')}  loss {event.get('loss', 0):.4f}"
+        if "patches_per_s" in event:
+            text += f"  {event['patches_per_s']:.1f} patches/s"
+        if "val_AUC_MCs" in event:
+            text += (f"  val AUC_MCs {event['val_AUC_MCs']:.3f}"
+                     f"  AUC_mlg {event.get('val_AUC_mlg', float('nan')):.3f}")
+        self.status.setText(text)
+        self._plot()
+
+    def _plot(self) -> None:
+        steps = [e["step"] for e in self.history]
+        self.ax.clear()
+        self._style_axes()
+        for key, style in (("loss", "-"), ("cls", ":"), ("seg", "--")):
+            vals = [e.get(key) for e in self.history]
+            if any(v is not None for v in vals):
+                self.ax.plot(steps, [np.nan if v is None else v for v in vals], style,
+                             label=key, lw=1)
+        val = [(e["step"], e["val_AUC_MCs"]) for e in self.history if "val_AUC_MCs" in e]
+        if val:
+            ax2 = self.ax.twinx()
+            ax2.plot(*zip(*val), "o-", color="tab:red", ms=3, label="val AUC_MCs")
+            ax2.set_ylim(0, 1)
+            ax2.set_ylabel("val AUC")
+        self.ax.legend(loc="upper right", fontsize=7)
+        self.canvas.draw_idle()
+
+    def _on_returned(self, trainer: Any) -> None:
+        out = Path(trainer.out_dir)
+        if self.cancelled:
+            self.status.setText(f"cancelled at step {trainer.step}: {out / 'last.safetensors'} "
+                                "kept (tick 'resume' to continue)")
+            return
+        best = out / "best.safetensors"
+        path = best if best.is_file() else out / "last.safetensors"
+        from ...train.checkpoint import CheckpointError, load_model
+
+        try:
+            model = load_model(path)
+        except (CheckpointError, FileNotFoundError, OSError) as err:
+            self._error(f"training finished but its checkpoint could not be loaded: {err}")
+            return
+        current_model.set(model, source=f"trained: {path}")
+        self.status.setText(f"done at step {trainer.step}: {path} is now the current model")
+
+    def _on_finished(self) -> None:
+        self.worker = None
+        self.start_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)

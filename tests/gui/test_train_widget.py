@@ -1,0 +1,90 @@
+"""The Train widget in a real viewer: a tiny training completes and becomes the current model;
+a cancelled run stops early and keeps a resumable last.safetensors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_mcdet.gui._models import current_model
+from napari_mcdet.gui.widgets.train_widget import TrainWidget, write_layer_negatives
+from napari_mcdet.train.checkpoint import read_checkpoint
+
+
+@pytest.fixture
+def widget(make_napari_viewer, qtbot, tmp_path):
+    from napari_mcdet.synth.phantom import breast_phantom
+
+    current_model.clear()
+    viewer = make_napari_viewer()
+    m = breast_phantom((256, 200), pixel_spacing=0.1, seed=0)
+    viewer.add_image(m.pixels, name="normal phantom", scale=(0.1, 0.1))
+    w = TrainWidget(viewer)
+    qtbot.addWidget(w)
+    w.steps.setValue(3)
+    w.epoch_steps.setValue(3)
+    w.batch_size.setValue(2)
+    w.patch_size.setValue(32)
+    w.val_length.setValue(6)
+    w.filters.setText("4, 8, 16, 32, 64")
+    w.device.setCurrentText("cpu")
+    w.out_edit.setText(str(tmp_path / "run"))
+    yield w
+    current_model.clear()
+
+
+def test_layer_negatives_are_written_at_the_training_spacing(widget, tmp_path):
+    layer = widget.viewer.layers["normal phantom"]
+    (path,) = write_layer_negatives([layer], tmp_path / "neg", pixel_spacing=0.2)
+    from napari_mcdet.io.images import read_mammogram
+
+    m = read_mammogram(path)
+    assert m.pixels.shape == (128, 100)
+    assert m.pixels.max() == 65535
+
+
+def test_config_from_fields(widget):
+    assert widget.selected_layer_names() == ["normal phantom"]
+    cfg = widget.config()
+    assert cfg.patch_size == 32 and cfg.steps == 3 and cfg.batch_size == 2
+    assert cfg.model["filters"] in ([4, 8, 16, 32, 64], (4, 8, 16, 32, 64))
+    assert cfg.source_spacing == cfg.pixel_spacing == 0.2
+    assert cfg.device == "cpu"
+    widget.filters.setText("4, 8")
+    with pytest.raises(ValueError, match="5 integers"):
+        widget.config()
+
+
+def test_tiny_training_completes_and_becomes_current(widget, qtbot, tmp_path):
+    seen = []
+    current_model.changed.connect(seen.append)
+    try:
+        worker = widget.start()
+        assert worker is not None, widget.status.text()
+        qtbot.waitUntil(lambda: widget.worker is None, timeout=240_000)
+    finally:
+        current_model.changed.disconnect(seen.append)
+    assert [e["step"] for e in widget.history] == [1, 2, 3], widget.status.text()
+    assert all(np.isfinite(e["loss"]) for e in widget.history)
+    assert current_model.model is not None and seen and seen[-1] is current_model.model
+    assert current_model.model.architecture == "mcdet"
+    assert current_model.model.patch_size == 32
+    assert (tmp_path / "run" / "last.safetensors").is_file()
+    assert widget.progress.value() == 3
+    assert widget.ax.lines  # the loss curve was drawn
+
+
+def test_cancel_stops_early_and_keeps_last(widget, qtbot, tmp_path):
+    widget.steps.setValue(200)
+    worker = widget.start()
+    assert worker is not None, widget.status.text()
+    worker.yielded.connect(lambda _e: widget.cancel())
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=240_000)
+    assert 1 <= len(widget.history) < 200
+    last = tmp_path / "run" / "last.safetensors"
+    assert last.is_file()
+    _, meta = read_checkpoint(last)
+    assert meta["step"] == len(widget.history)
+    assert "optimizer" in meta  # resumable
+    assert current_model.model is None  # a cancelled run does not replace the current model
+    assert "cancelled" in widget.status.text()
