@@ -1,0 +1,423 @@
+"""The "Score against ground truth" widget: the paper's metrics for one image, in napari.
+
+No metric is computed here: :func:`score_layers_data` only gathers arrays from the layers and
+calls :mod:`napari_mcdet.metrics` (``pixel_metrics`` with the 10 x 10 benign dilation, ``froc``
+for calcifications and clusters, ``patch_aucs`` on the paper's evaluation patches run through
+the model with :func:`napari_mcdet.infer.patches.predict_patches`). The widget runs it in a worker,
+shows a table and the ROC / FROC curves, and exports CSV or JSON.
+
+Inputs (layers made by the Detect widget, the reader, or the Annotations widget):
+
+- the prediction: a labels layer (0 / 1 benign / 2 malignant), by default ``detection labels``;
+- calcification detections: a points layer with a ``score`` feature (``detected calcifications``),
+  optional; cluster detections: a shapes layer with ``bbox_r0..bbox_c1`` and ``score`` features
+  (``detected clusters``), optional;
+- the ground truth: a labels layer of the same shape;
+- the image and the current (or default) model, for the patch AUCs.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...classes import BENIGN, MALIGNANT
+from .._layers import layer_spacing
+from .._models import current_model
+from .detect_widget import CLUSTERS_NAME, LABELS_NAME, OUTPUT_NAMES, POINTS_NAME
+
+NONE = "(none)"
+EXPORT_FILTERS = "CSV (*.csv);;JSON (*.json)"
+
+
+def points_detections(layer: Any) -> np.ndarray:
+    """``(K, 3)`` (row, col, score) pixels from a points layer with a ``score`` feature."""
+    if layer is None or len(layer.data) == 0:
+        return np.zeros((0, 3))
+    if "score" not in layer.features:
+        raise ValueError(f"points layer {layer.name!r} has no 'score' feature")
+    pts = np.asarray(layer.data, float)[:, -2:]
+    return np.column_stack([pts, np.asarray(layer.features["score"], float)])
+
+
+def box_detections(layer: Any) -> np.ndarray:
+    """``(K, 5)`` (r0, c0, r1, c1, score) from a shapes layer's ``bbox_*`` and ``score``
+    features."""
+    if layer is None or len(layer.data) == 0:
+        return np.zeros((0, 5))
+    keys = ["bbox_r0", "bbox_c0", "bbox_r1", "bbox_c1", "score"]
+    missing = [k for k in keys if k not in layer.features]
+    if missing:
+        raise ValueError(f"shapes layer {layer.name!r} lacks the features {missing}")
+    return np.column_stack([np.asarray(layer.features[k], float) for k in keys])
+
+
+def score_layers_data(
+    prediction: np.ndarray,
+    ground_truth: np.ndarray,
+    *,
+    calcifications: np.ndarray | None = None,
+    clusters: np.ndarray | None = None,
+    image: np.ndarray | None = None,
+    pixel_spacing: tuple[float, float] | None = None,
+    model: Any = None,
+) -> dict[str, Any]:
+    """The metrics of one image, from plain arrays (no Qt): a JSON-friendly report.
+
+    Parameters
+    ----------
+    prediction, ground_truth : ndarray of shape (M, N), labels 0 / 1 / 2
+    calcifications : ndarray of shape (K, 3), optional
+        (row, col, score) pixels -> calcification FROC (regions: benign and malignant).
+    clusters : ndarray of shape (K, 5), optional
+        (r0, c0, r1, c1, score) pixels -> cluster FROC (regions: malignant).
+    image : ndarray of shape (M, N), optional
+        With ``pixel_spacing`` and ``model``: patch AUCs on the paper's evaluation patches at the
+        model's grid (only when those patches hold more than one class).
+    model : TrainedModel, optional
+
+    Returns
+    -------
+    report : dict
+        ``pixel`` (Table 4 summary and counts), ``patch_auc``, ``froc_calcifications``,
+        ``froc_clusters`` (each ``FrocResult.as_dict()``), ``notes``; curves under ``_curves``
+        (objects, dropped on export).
+    """
+    from ...metrics import froc, pixel_metrics
+
+    prediction = np.asarray(prediction)
+    ground_truth = np.asarray(ground_truth)
+    if prediction.shape != ground_truth.shape:
+        raise ValueError(f"the prediction {prediction.shape} and the ground truth "
+                         f"{ground_truth.shape} must have the same shape")
+    pm = pixel_metrics([prediction], [ground_truth])
+    report: dict[str, Any] = {"pixel": pm.as_dict(), "notes": [], "_curves": {}}
+    if calcifications is not None:
+        r = froc([calcifications], [ground_truth], classes=(BENIGN, MALIGNANT))
+        report["froc_calcifications"] = r.as_dict()
+        report["_curves"]["calcifications"] = r
+    if clusters is not None:
+        r = froc([clusters], [ground_truth], classes=(MALIGNANT,))
+        report["froc_clusters"] = r.as_dict()
+        report["_curves"]["clusters"] = r
+    if image is not None and model is not None and pixel_spacing is not None:
+        report.update(_patch_aucs(image, ground_truth, pixel_spacing, model, report))
+    return report
+
+
+def _patch_aucs(image, ground_truth, pixel_spacing, model, report) -> dict[str, Any]:
+    from ...infer.patches import predict_patches
+    from ...infer.realsets import prepare_image
+    from ...mammogram import Mammogram
+    from ...metrics import extract_evaluation_patches, patch_aucs, patch_roc
+    from ...metrics.auc import TASK_NAMES, TASKS
+
+    img, breast, labels = prepare_image(
+        Mammogram(np.asarray(image, np.float32), pixel_spacing=tuple(pixel_spacing)),
+        pixel_spacing=tuple(float(s) for s in model.pixel_spacing),
+        labels=np.asarray(ground_truth, np.uint8))
+    from ...metrics import evaluation_patches
+
+    plist = evaluation_patches(labels, size=int(model.patch_size), breast_mask=breast)
+    x, y = extract_evaluation_patches(img, plist)
+    if len(np.unique(y)) < 2:
+        report["notes"].append("patch AUCs need evaluation patches of two classes; this image "
+                               f"has only class {int(y[0])}")
+        return {}
+    probs, _ = predict_patches(model.network, x, segmentation=False)
+    report["_curves"].update({TASK_NAMES[t]: patch_roc(y, probs, task=t) for t in TASKS})
+    return {"patch_auc": {**patch_aucs(y, probs),
+                          "n_patches": int(len(y)),
+                          "n_per_class": {str(k): int((y == k).sum()) for k in (0, 1, 2)}}}
+
+
+def report_rows(report: dict[str, Any]) -> list[tuple[str, float | int | str]]:
+    """Flatten a report into ``(metric, value)`` rows for the table and the CSV."""
+    rows: list[tuple[str, Any]] = []
+    for k, v in report["pixel"]["summary"].items():
+        rows.append((f"pixel {k}", v))
+    for k, v in report.get("patch_auc", {}).items():
+        if not isinstance(v, dict):
+            rows.append((f"patch {k}", v))
+    for key, label in (("froc_calcifications", "calcification"), ("froc_clusters", "cluster")):
+        if key in report:
+            r = report[key]
+            for fp, s in r["sensitivity_at_fp"].items():
+                rows.append((f"{label} sensitivity @ {fp} FP/image", s))
+            rows.append((f"{label} detections", r["n_detections"]))
+            rows.append((f"{label} regions", r["n_regions"]))
+            rows.append((f"{label} true positives", r["n_true_positives"]))
+            rows.append((f"{label} false positives", r["n_false_positives"]))
+    return rows
+
+
+def export_report(report: dict[str, Any], path: str | Path) -> Path:
+    """Write a report as JSON (``.json``) or as ``metric,value`` CSV (anything else)."""
+    from ...metrics.report import to_jsonable
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    public = {k: v for k, v in report.items() if not k.startswith("_")}
+    if path.suffix.lower() == ".json":
+        text = json.dumps(to_jsonable(public), indent=2)
+        path.write_text(text)
+        return path
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["metric", "value"])
+        for name, value in report_rows(report):
+            w.writerow([name, value])
+    return path
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return "n/a" if math.isnan(v) else f"{v:.4f}"
+    return str(v)
+
+
+class ScoreWidget(QWidget):
+    """Score a detection against a ground-truth labels layer: table, curves, export.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+    """
+
+    def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.worker: Any = None
+        self.report: dict[str, Any] | None = None
+
+        self.image_combo = QComboBox()
+        self.pred_combo = QComboBox()
+        self.points_combo = QComboBox()
+        self.shapes_combo = QComboBox()
+        self.gt_combo = QComboBox()
+        self.patch_auc = QCheckBox("patch AUCs with the current model")
+        self.patch_auc.setChecked(True)
+        self.run_button = QPushButton("Score")
+        self.export_button = QPushButton("Export...")
+        self.export_button.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.table = QTableWidget(0, 2)
+        self.table.setHorizontalHeaderLabels(["metric", "value"])
+        self.table.horizontalHeader().setStretchLastSection(True)
+
+        form = QFormLayout()
+        form.addRow("image", self.image_combo)
+        form.addRow("detection labels", self.pred_combo)
+        form.addRow("calcification points", self.points_combo)
+        form.addRow("cluster boxes", self.shapes_combo)
+        form.addRow("ground truth", self.gt_combo)
+        form.addRow("", self.patch_auc)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.export_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(self.table)
+        self._make_plot(layout)
+
+        self.run_button.clicked.connect(self.run)
+        self.export_button.clicked.connect(self._on_export)
+        self.viewer.layers.events.inserted.connect(self._refresh)
+        self.viewer.layers.events.removed.connect(self._refresh)
+        self._refresh()
+
+    def _make_plot(self, layout: QVBoxLayout) -> None:
+        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+        from matplotlib.figure import Figure
+
+        self.figure = Figure(figsize=(5, 2.4), tight_layout=True)
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setMinimumHeight(200)
+        layout.addWidget(self.canvas)
+
+    # -- layer choices -------------------------------------------------------------------------
+    def _fill(self, combo: QComboBox, names: list[str], preferred: str | None,
+              optional: bool = False) -> None:
+        current = combo.currentText()
+        combo.blockSignals(True)
+        combo.clear()
+        combo.addItems(([NONE] if optional else []) + names)
+        if current in names:
+            combo.setCurrentText(current)
+        elif preferred in names:
+            combo.setCurrentText(preferred)
+        combo.blockSignals(False)
+
+    def _refresh(self, _event: Any = None) -> None:
+        from napari.layers import Image, Labels, Points, Shapes
+
+        layers = list(self.viewer.layers)
+        images = [lyr.name for lyr in layers if isinstance(lyr, Image) and lyr.ndim == 2
+                  and not lyr.rgb and lyr.name not in OUTPUT_NAMES]
+        labels = [lyr.name for lyr in layers if isinstance(lyr, Labels)]
+        self._fill(self.image_combo, images, None, optional=True)
+        if self.image_combo.currentText() == NONE and images:
+            self.image_combo.setCurrentText(images[0])
+        self._fill(self.pred_combo, labels, LABELS_NAME)
+        gt_pref = next((n for n in labels if n != LABELS_NAME), None)
+        self._fill(self.gt_combo, labels, gt_pref)
+        self._fill(self.points_combo, [lyr.name for lyr in layers if isinstance(lyr, Points)],
+                   POINTS_NAME, optional=True)
+        self._fill(self.shapes_combo, [lyr.name for lyr in layers if isinstance(lyr, Shapes)],
+                   CLUSTERS_NAME, optional=True)
+        for combo, pref in ((self.points_combo, POINTS_NAME), (self.shapes_combo, CLUSTERS_NAME)):
+            if combo.currentText() == NONE and pref in self.viewer.layers:
+                combo.setCurrentText(pref)
+
+    def _layer(self, combo: QComboBox) -> Any:
+        name = combo.currentText()
+        return self.viewer.layers[name] if name and name != NONE and name in self.viewer.layers \
+            else None
+
+    def inputs(self) -> dict[str, Any]:
+        """The arrays :func:`score_layers_data` gets from the chosen layers."""
+        pred, gt = self._layer(self.pred_combo), self._layer(self.gt_combo)
+        if pred is None or gt is None:
+            raise ValueError("choose a detection labels layer and a ground-truth labels layer")
+        if pred is gt:
+            raise ValueError("the detection and the ground truth are the same layer")
+        kw: dict[str, Any] = {
+            "prediction": np.asarray(pred.data), "ground_truth": np.asarray(gt.data),
+            "calcifications": (points_detections(self._layer(self.points_combo))
+                               if self._layer(self.points_combo) is not None else None),
+            "clusters": (box_detections(self._layer(self.shapes_combo))
+                         if self._layer(self.shapes_combo) is not None else None),
+        }
+        image = self._layer(self.image_combo)
+        if self.patch_auc.isChecked() and image is not None:
+            spacing = layer_spacing(image)
+            model = current_model.model
+            if model is None:
+                from ...train.checkpoint import default_model_path, load_model
+
+                if default_model_path().is_file():
+                    model = load_model()
+            if spacing is not None and model is not None:
+                kw.update(image=np.asarray(image.data), pixel_spacing=spacing, model=model)
+        return kw
+
+    # -- running -------------------------------------------------------------------------------
+    def run(self) -> Any:
+        """Compute the metrics in a worker thread; returns the worker."""
+        from napari.qt.threading import create_worker
+
+        from ...train.checkpoint import CheckpointError
+
+        if self.worker is not None:
+            return None
+        try:
+            kw = self.inputs()
+        except (ValueError, CheckpointError, FileNotFoundError) as err:
+            self._error(str(err))
+            return None
+        worker = create_worker(score_layers_data, **kw, _start_thread=False)
+        self.worker = worker
+        self.progress.setRange(0, 0)  # busy
+        self.run_button.setEnabled(False)
+        self.status.setText("scoring...")
+        worker.returned.connect(self.show_report)
+        worker.errored.connect(lambda err: self._error(f"scoring failed: {err}"))
+        worker.finished.connect(self._on_finished)
+        worker.start()
+        return worker
+
+    def _on_finished(self) -> None:
+        self.worker = None
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        self.run_button.setEnabled(True)
+
+    def _error(self, text: str) -> None:
+        from napari.utils.notifications import show_error
+
+        self.status.setText(text)
+        show_error(text)
+
+    def show_report(self, report: dict[str, Any]) -> None:
+        """Fill the table and the curves from a report."""
+        self.report = report
+        rows = report_rows(report)
+        self.table.setRowCount(len(rows))
+        for i, (name, value) in enumerate(rows):
+            self.table.setItem(i, 0, QTableWidgetItem(name))
+            self.table.setItem(i, 1, QTableWidgetItem(_fmt(value)))
+        self.export_button.setEnabled(True)
+        self.status.setText("; ".join(report.get("notes", [])) or "scored")
+        self._plot(report.get("_curves", {}))
+
+    def table_values(self) -> dict[str, str]:
+        """``{metric: shown text}`` of the table."""
+        return {self.table.item(i, 0).text(): self.table.item(i, 1).text()
+                for i in range(self.table.rowCount())}
+
+    def _plot(self, curves: dict[str, Any]) -> None:
+        from ...metrics import FrocResult, RocCurve
+
+        self.figure.clear()
+        rocs = {k: c for k, c in curves.items() if isinstance(c, RocCurve)}
+        frocs = {k: c for k, c in curves.items() if isinstance(c, FrocResult)}
+        axes = self.figure.subplots(1, 2)
+        ax = axes[0]
+        ax.plot([0, 1], [0, 1], color="0.7", lw=1, ls="--")
+        for name, c in rocs.items():
+            if c.fpr.size:
+                ax.plot(c.fpr, c.tpr, lw=1.5, label=f"{name} {_fmt(c.auc)}")
+        ax.set(title="patch ROC", xlabel="FPR", ylabel="TPR", xlim=(0, 1), ylim=(0, 1.01))
+        ax = axes[1]
+        for name, r in frocs.items():
+            if not np.all(np.isnan(r.sensitivity)):
+                ax.step(r.fp_per_image, r.sensitivity, where="post", lw=1.5, label=name)
+        ax.set(title="FROC", xlabel="FP / image", ylabel="sensitivity", ylim=(0, 1.01))
+        for ax in axes:
+            ax.grid(True, alpha=0.3)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=6, loc="lower right")
+        self.canvas.draw_idle()
+
+    # -- export --------------------------------------------------------------------------------
+    def export(self, path: str | Path) -> Path:
+        """Write the last report as CSV or JSON (by extension); no dialog."""
+        if self.report is None:
+            raise ValueError("nothing to export: press Score first")
+        out = export_report(self.report, path)
+        self.status.setText(f"wrote {out}")
+        return out
+
+    def _on_export(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export the scores", "scores.csv",
+                                              EXPORT_FILTERS)
+        if path:
+            try:
+                self.export(path)
+            except (ValueError, OSError) as err:
+                self._error(f"export failed: {err}")

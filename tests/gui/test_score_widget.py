@@ -1,0 +1,143 @@
+"""The Score widget in a real viewer: the table equals napari_mcdet.metrics on the same arrays,
+and the export parses back."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from napari_mcdet.gui._models import current_model
+from napari_mcdet.gui.widgets.detect_widget import (
+    CLUSTERS_NAME,
+    LABELS_NAME,
+    POINTS_NAME,
+    DetectWidget,
+)
+from napari_mcdet.gui.widgets.score_widget import ScoreWidget, report_rows
+from napari_mcdet.infer.detect import Detection, find_calcifications, group_clusters
+from napari_mcdet.metrics import froc, patch_aucs, pixel_metrics
+
+SPACING = (0.1, 0.1)
+SHAPE = (256, 200)
+
+
+def _ground_truth():
+    gt = np.zeros(SHAPE, np.uint8)
+    for r, c in ((100, 80), (106, 90), (112, 84), (118, 96)):
+        gt[r:r + 3, c:c + 3] = 2  # a malignant cluster
+    gt[180:183, 60:63] = 1
+    gt[40:42, 150:152] = 1
+    return gt
+
+
+def _detection():
+    """A real Detection: some hits, one miss, one false positive, scores from probabilities."""
+    labels = np.zeros(SHAPE, np.uint8)
+    for r, c in ((100, 80), (106, 90), (113, 85)):
+        labels[r:r + 2, c:c + 2] = 2
+    labels[180:182, 60:62] = 1
+    labels[20:22, 20:22] = 1  # false positive
+    rng = np.random.default_rng(0)
+    probs = np.zeros((2, *SHAPE), np.float32)
+    probs[0][labels == 1] = rng.uniform(0.5, 1, (labels == 1).sum())
+    probs[1][labels == 2] = rng.uniform(0.5, 1, (labels == 2).sum())
+    calcs = find_calcifications(labels, probs, pixel_spacing=SPACING)
+    clusters = group_clusters(calcs, pixel_spacing=SPACING)
+    return Detection(probabilities=probs, labels=labels, calcifications=calcs,
+                     clusters=clusters, tile_scores=[], pixel_spacing=SPACING,
+                     thresholds={"benign": 0.5, "malignant": 0.5})
+
+
+@pytest.fixture
+def setup(make_napari_viewer, qtbot):
+    from napari_mcdet.synth.phantom import breast_phantom
+
+    current_model.clear()
+    viewer = make_napari_viewer()
+    image = viewer.add_image(breast_phantom(SHAPE, pixel_spacing=0.1, seed=0).pixels,
+                             name="mammo", scale=SPACING)
+    det = _detection()
+    DetectWidget(viewer).show_result(det, image)
+    viewer.add_labels(_ground_truth(), name="ground truth", scale=SPACING)
+    w = ScoreWidget(viewer)
+    qtbot.addWidget(w)
+    yield viewer, w, det
+    current_model.clear()
+
+
+def _score(w, qtbot):
+    assert w.run() is not None, w.status.text()
+    qtbot.waitUntil(lambda: w.worker is None, timeout=60_000)
+    assert w.report is not None, w.status.text()
+
+
+def test_defaults_pick_the_detect_layers(setup):
+    _, w, _ = setup
+    assert w.pred_combo.currentText() == LABELS_NAME
+    assert w.gt_combo.currentText() == "ground truth"
+    assert w.points_combo.currentText() == POINTS_NAME
+    assert w.shapes_combo.currentText() == CLUSTERS_NAME
+
+
+def test_table_equals_direct_metrics(setup, qtbot):
+    _, w, det = setup
+    _score(w, qtbot)
+    gt = _ground_truth()
+    pixel = pixel_metrics([det.labels], [gt]).summary()
+    calc = froc([det.calcification_points()], [gt], classes=(1, 2))
+    clus = froc([det.cluster_boxes()], [gt], classes=(2,))
+    shown = w.table_values()
+    for key, value in pixel.items():
+        assert shown[f"pixel {key}"] == ("n/a" if np.isnan(value) else f"{value:.4f}")
+    for fp, s in zip(calc.fp_rates, calc.sensitivity_at):
+        assert shown[f"calcification sensitivity @ {fp:g} FP/image"] == f"{s:.4f}"
+    for fp, s in zip(clus.fp_rates, clus.sensitivity_at):
+        assert shown[f"cluster sensitivity @ {fp:g} FP/image"] == f"{s:.4f}"
+    assert shown["calcification false positives"] == str(calc.n_false_positives) == "1"
+    assert shown["calcification regions"] == "6"
+    assert w.figure.axes  # curves drawn
+
+
+def test_export_csv_and_json_parse_back(setup, qtbot, tmp_path):
+    _, w, _ = setup
+    _score(w, qtbot)
+    rows = dict(report_rows(w.report))
+    with open(w.export(tmp_path / "s.csv"), newline="") as fh:
+        parsed = {r["metric"]: r["value"] for r in csv.DictReader(fh)}
+    assert parsed.keys() == rows.keys()
+    assert float(parsed["pixel DSC_M"]) == pytest.approx(rows["pixel DSC_M"])
+    data = json.loads(w.export(tmp_path / "s.json").read_text())
+    assert data["pixel"]["summary"]["DSC_M"] == pytest.approx(rows["pixel DSC_M"])
+    assert "froc_clusters" in data and "_curves" not in data
+
+
+def test_patch_aucs_with_the_current_model(setup, qtbot, tmp_path):
+    import torch
+
+    from napari_mcdet.infer.patches import predict_patches
+    from napari_mcdet.infer.realsets import prepare_image
+    from napari_mcdet.mammogram import Mammogram
+    from napari_mcdet.metrics import evaluation_patches, extract_evaluation_patches
+    from napari_mcdet.nn import MCDetConfig, MCDetNet
+    from napari_mcdet.train.checkpoint import save_checkpoint
+
+    viewer, w, _ = setup
+    torch.manual_seed(0)
+    net = MCDetNet(MCDetConfig(filters=(4, 8, 16, 32, 64)))
+    path = save_checkpoint(tmp_path / "m.safetensors", net, pixel_spacing=(0.2, 0.2),
+                           patch_size=32)
+    w2 = DetectWidget(viewer)
+    qtbot.addWidget(w2)
+    model = w2.load_model(str(path))
+    _score(w, qtbot)
+    mammo = Mammogram(viewer.layers["mammo"].data, pixel_spacing=SPACING)
+    img, breast, lab = prepare_image(mammo, pixel_spacing=(0.2, 0.2), labels=_ground_truth())
+    x, y = extract_evaluation_patches(img, evaluation_patches(lab, size=32, breast_mask=breast))
+    probs, _ = predict_patches(model.network, x, segmentation=False)
+    expected = patch_aucs(y, probs)
+    shown = w.table_values()
+    assert shown["patch AUC_MCs"] == f"{expected['AUC_MCs']:.4f}"
+    assert shown["patch AUC_mlg"] == f"{expected['AUC_mlg']:.4f}"
