@@ -1,0 +1,170 @@
+"""`mcdet compare` end to end on mini-MIAS with a tiny budget; determinism; configuration errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from napari_mcdet.compare import (  # noqa: E402
+    CompareConfig,
+    evaluation_set,
+    flat_table,
+    run_comparison,
+    subsample_negatives,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # two OpenMP threads spin badly on the shared 2-core machine
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _tiny(shared_data: Path, tmp_path: Path, models: list[dict], gradcam: list[str]) -> Path:
+    """A tiny study: 3 training normals, 2 'val' normals, 32-px patches, 2 steps."""
+    import yaml
+
+    split = {"train": ["mdb003.pgm", "mdb004.pgm", "mdb006.pgm"],
+             "val": ["mdb007.pgm", "mdb014.pgm"]}
+    (tmp_path / "split.json").write_text(json.dumps(split))
+    mias = str(shared_data / "mini-mias")
+    cfg = {
+        "data": f"minimias:{mias}",
+        "seed": 0,
+        "eval_negatives": 10,
+        "train": {"negatives": [mias], "split": "split.json", "patch_size": 32,
+                  "batch_size": 2, "steps": 50, "lr": 1e-3, "val_length": 3,
+                  "device": "cpu", "amp": False},
+        "models": models,
+        "gradcam": gradcam,
+        "figure_cases": 2,
+        "out_dir": "out",
+    }
+    path = tmp_path / "compare.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def test_compare_command_end_to_end(shared_data, tmp_path, capsys):
+    from napari_mcdet.cli import main
+    from napari_mcdet.train.loop import real_validation_patches
+
+    models = [{"name": "ResNet-22 optimized", "architecture": "resnet22-separable"},
+              {"name": "ConvNeXt-V2 Yocto", "architecture": "convnextv2-yocto"},
+              {"name": "MuTMuS", "variant": "MuTMuS"}]
+    path = _tiny(shared_data, tmp_path, models, ["ResNet-22 optimized", "ConvNeXt-V2 Yocto"])
+    out = tmp_path / "res"
+    assert main(["compare", str(path), "--out", str(out), "--steps", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "table2.md" in printed and "MuTMuS" in printed
+    for name in ("table2", "table3", "table4"):
+        assert (out / f"{name}.md").is_file() and (out / f"{name}.csv").is_file()
+    for png in ("roc_mcs.png", "roc_mlg.png", "figure2.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    t2 = (out / "table2.csv").read_text().splitlines()
+    assert t2[0].startswith("run,mini-MIAS AUC_MCs,mini-MIAS AUC_mlg")
+    assert [r.split(",")[0] for r in t2[1:]] == [m["name"] for m in models]
+    # every model got real AUCs in [0, 1]
+    for row in t2[1:]:
+        auc = [float(v) for v in row.split(",")[1:3]]
+        assert all(0.0 <= a <= 1.0 for a in auc)
+    t3 = (out / "table3.csv").read_text()
+    assert "MuTMuS,yes,yes," in t3
+    t4 = (out / "table4.md").read_text()
+    assert "ResNet-22 optimized (Grad-CAM)" in t4 and "ConvNeXt-V2 Yocto (Grad-CAM)" in t4
+    assert "MuTMuS (segmentation)" in t4
+    report = json.loads((out / "report.json").read_text())
+    assert report["models"]["MuTMuS"]["parameters"] == 1_435_178
+    assert report["evaluation"]["classes"]["soft tissue"] == 10
+    # the models were trained with the one engine, 2 steps each, and are loadable
+    from napari_mcdet.train.checkpoint import load_model
+
+    m = load_model(report["models"]["ConvNeXt-V2 Yocto"]["checkpoint"])
+    assert m.architecture == "convnextv2-yocto" and m.metadata["step"] == 2
+    # the evaluation patches are exactly those of the training engine's real-validation protocol
+    config = CompareConfig.load(path)
+    tc = config.train_config(config.models[0], tmp_path / "unused")
+    tc.real_val = config.data
+    ev = evaluation_set(tc)
+    x, y = real_validation_patches(tc)
+    np.testing.assert_array_equal(ev.patches, x)
+    np.testing.assert_array_equal(ev.labels, y)
+    assert ev.label_maps.shape == x.shape
+    assert all((ev.label_maps[i] > 0).any() == (y[i] > 0) for i in range(len(y)))
+
+
+def test_compare_same_seed_same_tables(shared_data, tmp_path):
+    models = [{"name": "ResNet-22 optimized", "architecture": "resnet22-separable"},
+              {"name": "MoTMoS", "variant": "MoTMoS"}]
+    config = CompareConfig.load(_tiny(shared_data, tmp_path, models, ["ResNet-22 optimized"]))
+    texts = []
+    for run in ("a", "b"):
+        written = run_comparison(config, out_dir=tmp_path / run, steps=2)
+        texts.append([written[k].read_text() for k in ("table2_csv", "table3_csv",
+                                                        "table4_csv")])
+    assert texts[0] == texts[1]
+    assert "MoTMoS,no,no," in texts[0][1]
+
+
+def test_subsample_keeps_every_lesion_and_is_seeded():
+    labels = np.array([0] * 50 + [1, 2, 2] + [0] * 50)
+    a = subsample_negatives(labels, max_negatives=10, seed=3)
+    assert set(np.flatnonzero(labels > 0)) <= set(a)
+    assert np.sum(labels[a] == 0) == 10 and np.all(np.diff(a) > 0)
+    np.testing.assert_array_equal(a, subsample_negatives(labels, max_negatives=10, seed=3))
+    assert len(subsample_negatives(labels, max_negatives=None, seed=0)) == len(labels)
+
+
+def test_flat_table_formats():
+    rows = {"A": {"x": "yes", "y": 0.123456}, "B": {"x": "no", "y": float("nan")}}
+    md = flat_table(rows)
+    assert "| A | yes | 0.12 |" in md and "| B | no | - |" in md
+    assert flat_table(rows, fmt="csv") == "run,x,y\nA,yes,0.123456\nB,no,\n"
+
+
+def _base(**over):
+    d = {"data": "minimias:/nowhere", "train": {"split": "s.json"},
+         "models": [{"name": "R", "architecture": "resnet22"},
+                    {"name": "M", "variant": "MuTMuS"}]}
+    d.update(over)
+    return d
+
+
+@pytest.mark.parametrize("over, match", [
+    ({"models": []}, "no models"),
+    ({"models": [{"name": "A", "architecture": "resnet22"}] * 2}, "unique"),
+    ({"data": "inbreast:/x"}, "minimias"),
+    ({"train": {}}, "split"),
+    ({"train": {"split": "s.json", "split_set": "val"}}, "another list"),
+    ({"train": {"split": "s.json", "seed": 3}}, "set per model"),
+    ({"gradcam": ["M"]}, "baseline classifier"),
+    ({"gradcam": ["nope"]}, "not a model"),
+    ({"segmenter": "R"}, "no segmentation"),
+    ({"models": [{"name": "X", "architecture": "vgg"}]}, "unknown architecture"),
+    ({"models": [{"name": "X", "architecture": "resnet22", "variant": "MuTMuS"}]}, "variant"),
+    ({"models": [{"name": "X", "variant": "MuTMuS", "colour": 1}]}, "unknown model entry"),
+    ({"eval_negatives": 0}, "eval_negatives"),
+    ({"colour": 1}, "unknown comparison keys"),
+])
+def test_config_errors(over, match):
+    with pytest.raises(ValueError, match=match):
+        CompareConfig.from_dict(_base(**over))
+
+
+def test_shipped_config_loads():
+    config = CompareConfig.load(REPO / "configs" / "compare_minimias.yaml")
+    keys = {m.key for m in config.models}
+    assert {"resnet22", "resnet22-separable", "convnextv2-atto", "convnextv2-zepto",
+            "convnextv2-yocto", "MuTMuS", "MoTMuS", "MuTMoS", "MoTMoS"} <= keys
+    assert len(config.gradcam) == 2
+    assert Path(config.train["split"]).name == "minimias_split.json"
