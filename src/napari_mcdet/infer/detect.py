@@ -1,0 +1,641 @@
+"""Whole-mammogram detection: tiled inference, thresholds, calcifications and clusters.
+
+``detect(image, model)`` runs in five steps (see ``docs/detection.md``):
+
+1. **Prepare** the image exactly as training does
+   (:func:`napari_mcdet.infer.realsets.prepare_image`): resample to the model's pixel spacing,
+   breast mask, per-image normalisation.
+2. **Tile** the prepared image with the one tiler (:func:`napari_mcdet.data.tiling.tile_grid`,
+   tiles of the model's patch size, 25 % overlap by default); tiles with too little breast are
+   skipped; the others run in batches through :func:`napari_mcdet.infer.patches.predict_patches`
+   (``torch.inference_mode``, BatchNorm folded, channels-last, autocast on CUDA; per-scale outputs
+   combined by :func:`napari_mcdet.nn.outputs.combine_scales`).
+3. **Blend** the tiles' segmentation probabilities with
+   :func:`~napari_mcdet.data.tiling.blend_window` into float32 accumulators (weighted sum / sum of
+   weights); pixels outside the breast are set to 0.
+4. **Back** to the input grid: probabilities by linear interpolation, then per-class thresholds
+   (Li's, computed on the breast pixels of the model grid, or fixed) -> labels (malignant wins
+   where both classes pass).
+5. **Objects**: 8-connected components of the labels -> calcifications; single-linkage grouping of
+   their centroids (in mm) -> clusters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..classes import BENIGN, MALIGNANT
+from ..data.tiling import blend_window, extract_patch, tile_grid
+from ..mammogram import Mammogram
+
+#: Default tile overlap, as a fraction of the tile side.
+DEFAULT_OVERLAP = 0.25
+#: Default minimum fraction of breast pixels for a tile to be run.
+DEFAULT_MIN_BREAST_FRACTION = 0.05
+#: Floor under Li's threshold: on a whole breast, where calcifications cover a tiny fraction of
+#: the pixels, Li's minimum cross-entropy threshold can fall inside the background's noise.
+DEFAULT_MIN_THRESHOLD = 0.1
+
+
+class DetectionCancelled(RuntimeError):
+    """Raised by :func:`detect` when ``should_stop()`` returned True (checked between batches)."""
+
+
+@dataclass
+class Detection:
+    """The result of :func:`detect`, on the input image's grid.
+
+    Attributes
+    ----------
+    probabilities : ndarray of shape (2, M, N), float32
+        Benign and malignant probabilities in [0, 1] (channel order of
+        :data:`napari_mcdet.classes.SEG_CHANNELS`); 0 outside the breast and in skipped tiles.
+    labels : ndarray of shape (M, N), uint8
+        0 background, 1 benign, 2 malignant.
+    calcifications : list of dict
+        One per connected component of ``labels > 0``: ``id``, ``centroid`` (row, col) pixels,
+        ``bbox`` (r0, c0, r1, c1) pixels end exclusive, ``area_px``, ``area_mm2``, ``class`` (1/2,
+        the majority label of its pixels, malignant on ties), ``score`` (the highest probability of
+        that class inside it), ``benign_score``, ``malignant_score`` (highest probability of each).
+    clusters : list of dict
+        Groups of at least ``cluster_min_count`` calcifications linked by centroid distances of at
+        most ``cluster_distance_mm`` (single linkage): ``id``, ``bbox`` (r0, c0, r1, c1) covering
+        the members' boxes, ``centroid`` (row, col), ``n_calcifications``, ``calcification_ids``,
+        ``benign_score`` / ``malignant_score`` (highest member score of each class), ``class``
+        (2 when ``malignant_score > benign_score``, else 1) and ``score`` (that class's score).
+    tile_scores : list of dict
+        One per tile run: ``bbox`` (r0, c0, r1, c1) in input pixels, ``probabilities``
+        (soft tissue, benign, malignant) from the classification heads, ``breast_fraction``.
+    pixel_spacing : (float, float)
+        Input spacing (row_mm, col_mm).
+    thresholds : dict
+        ``{'benign': t_b, 'malignant': t_m}`` actually applied (probability units).
+    model_name : str
+    model_metadata : dict
+    model_pixel_spacing : (float, float)
+        Grid the network ran at.
+    tile, overlap : int
+        Tile side and overlap, pixels of the model grid.
+    n_tiles, n_tiles_run : int
+        Tiles covering the image, and tiles run (the others had too little breast).
+    """
+
+    probabilities: np.ndarray
+    labels: np.ndarray
+    calcifications: list[dict[str, Any]]
+    clusters: list[dict[str, Any]]
+    tile_scores: list[dict[str, Any]]
+    pixel_spacing: tuple[float, float]
+    thresholds: dict[str, float]
+    model_name: str = ""
+    model_metadata: dict[str, Any] = field(default_factory=dict, repr=False)
+    model_pixel_spacing: tuple[float, float] = (0.0, 0.0)
+    tile: int = 0
+    overlap: int = 0
+    n_tiles: int = 0
+    n_tiles_run: int = 0
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.labels.shape  # type: ignore[return-value]
+
+    def calcification_points(self) -> np.ndarray:
+        """``(K, 3)`` array of ``(row, col, score)`` for :func:`napari_mcdet.metrics.froc`."""
+        return np.array([[*c["centroid"], c["score"]] for c in self.calcifications],
+                        dtype=np.float64).reshape(-1, 3)
+
+    def cluster_boxes(self) -> np.ndarray:
+        """``(K, 5)`` array of ``(r0, c0, r1, c1, score)`` for :func:`napari_mcdet.metrics.froc`."""
+        return np.array([[*c["bbox"], c["score"]] for c in self.clusters],
+                        dtype=np.float64).reshape(-1, 5)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts and settings, JSON-friendly (no arrays)."""
+        return {
+            "shape": list(self.shape),
+            "pixel_spacing": list(self.pixel_spacing),
+            "model": self.model_name,
+            "model_pixel_spacing": list(self.model_pixel_spacing),
+            "tile": self.tile,
+            "overlap": self.overlap,
+            "n_tiles": self.n_tiles,
+            "n_tiles_run": self.n_tiles_run,
+            "thresholds": dict(self.thresholds),
+            "n_calcifications": len(self.calcifications),
+            "n_clusters": len(self.clusters),
+            "max_probability": {"benign": float(self.probabilities[0].max(initial=0.0)),
+                                "malignant": float(self.probabilities[1].max(initial=0.0))},
+        }
+
+
+# -- input checks ---------------------------------------------------------------------------
+def _spacing_pair(value: Any) -> tuple[float, float]:
+    r, c = (value, value) if np.isscalar(value) else tuple(value)
+    r, c = float(r), float(c)
+    if not (np.isfinite(r) and np.isfinite(c) and r > 0 and c > 0):
+        raise ValueError(f"pixel_spacing must be positive millimetres per pixel, got {value}")
+    return r, c
+
+
+def _as_mammogram(image: Any, pixel_spacing: Any) -> Mammogram:
+    """Validate the input and return a Mammogram with a pixel spacing."""
+    if isinstance(image, Mammogram):
+        pixels = image.pixels
+        spacing = image.pixel_spacing if pixel_spacing is None else pixel_spacing
+        source = image.metadata.get("source", "the mammogram")
+    else:
+        pixels = np.asarray(image)
+        spacing = pixel_spacing
+        source = "the array"
+    if pixels.ndim != 2:
+        raise ValueError(
+            f"{source} must be a 2-D grey-level image (M, N), got shape {pixels.shape}; convert "
+            "RGB to grey (e.g. skimage.color.rgb2gray) or pick one frame/slice first"
+        )
+    if pixels.size == 0 or min(pixels.shape) < 2:
+        raise ValueError(f"{source} is empty or degenerate, shape {pixels.shape}")
+    if (not np.issubdtype(pixels.dtype, np.number)
+            or np.issubdtype(pixels.dtype, np.complexfloating)):
+        raise TypeError(f"{source} must hold real numbers, got dtype {pixels.dtype}")
+    if np.issubdtype(pixels.dtype, np.floating) and not np.isfinite(pixels).all():
+        raise ValueError(f"{source} contains NaN or infinite values: replace them "
+                         "(e.g. np.nan_to_num) before detection")
+    if pixels.min() == pixels.max():
+        raise ValueError(f"{source} is constant ({pixels.flat[0]}): there is nothing to detect; "
+                         "check that the file was read correctly")
+    if spacing is None:
+        raise ValueError(
+            f"{source} has no pixel spacing: pass pixel_spacing=(row_mm, col_mm) (for example "
+            "0.07 for INbreast, 0.2 for mini-MIAS, about 0.05 for digitised film; on the command "
+            "line: --spacing MM)"
+        )
+    meta = dict(image.metadata) if isinstance(image, Mammogram) else {}
+    return Mammogram(pixels, pixel_spacing=_spacing_pair(spacing), metadata=meta)
+
+
+def _resolve_model(model: Any, device: Any):
+    from ..train.checkpoint import TrainedModel, load_model
+
+    if model is None or isinstance(model, str | Path):
+        model = load_model(model)
+    if not isinstance(model, TrainedModel):
+        raise TypeError(
+            "model must be a TrainedModel (napari_mcdet.load_model(path)), a checkpoint path or "
+            f"None for the bundled default, got {type(model).__name__}"
+        )
+    if not model.is_segmenter:
+        raise ValueError(
+            f"model {model.architecture!r} has no segmentation head: detection needs an MCDetNet "
+            "trained with segmentation (the default model); baselines only classify patches"
+        )
+    return model
+
+
+def _overlap_pixels(overlap: float | int, tile: int) -> int:
+    if isinstance(overlap, float | np.floating) and 0 <= overlap < 1:
+        px = int(round(overlap * tile))
+    elif float(overlap).is_integer() and 0 <= int(overlap) < tile:
+        px = int(overlap)
+    else:
+        raise ValueError(f"overlap must be a fraction in [0, 1) of the tile or whole pixels in "
+                         f"[0, {tile}), got {overlap}")
+    return min(px, tile - 1)
+
+
+# -- tiles --------------------------------------------------------------------------------
+class TileAccumulator:
+    """Smooth blending of overlapping tiles into a float32 map.
+
+    Each tile's values are weighted by :func:`~napari_mcdet.data.tiling.blend_window` and summed;
+    :meth:`result` divides by the summed weights, so every covered pixel gets the weighted average
+    of the tiles that cover it (a tile of ones everywhere gives exactly 1: each pixel counted
+    once in total). Tiles may hang over the image border (images smaller than a tile): the part
+    outside is dropped. Pixels no tile covers are 0.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Map size (rows, cols), pixels.
+    tile : int or (int, int)
+        Tile size, pixels.
+    overlap : int or (int, int)
+        Overlap used to build the tile grid (sets the window's ramps), pixels.
+    channels : int
+        Channels accumulated.
+    """
+
+    def __init__(self, shape: tuple[int, int], tile: int | tuple[int, int],
+                 overlap: int | tuple[int, int], *, channels: int = 2) -> None:
+        self.shape = (int(shape[0]), int(shape[1]))
+        self.window = blend_window(tile, overlap)
+        self.sum = np.zeros((channels, *self.shape), np.float32)
+        self.weight = np.zeros(self.shape, np.float32)
+
+    def add(self, origin: tuple[int, int], values: np.ndarray) -> None:
+        """Add one tile ``values`` (C, th, tw) whose top-left corner is ``origin`` (row, col)."""
+        r0, c0 = int(origin[0]), int(origin[1])
+        th, tw = self.window.shape
+        if values.shape[-2:] != (th, tw):
+            raise ValueError(f"tile values {values.shape} do not match the window {(th, tw)}")
+        rr0, cc0 = max(r0, 0), max(c0, 0)
+        rr1, cc1 = min(r0 + th, self.shape[0]), min(c0 + tw, self.shape[1])
+        if rr1 <= rr0 or cc1 <= cc0:
+            return
+        w = self.window[rr0 - r0:rr1 - r0, cc0 - c0:cc1 - c0]
+        v = values[..., rr0 - r0:rr1 - r0, cc0 - c0:cc1 - c0]
+        self.sum[:, rr0:rr1, cc0:cc1] += v * w
+        self.weight[rr0:rr1, cc0:cc1] += w
+
+    def result(self) -> np.ndarray:
+        """Weight-normalised map (C, M, N), float32, computed in place (spends the sum)"""
+        covered = self.weight > 0
+        np.divide(self.sum, self.weight, out=self.sum, where=covered)
+        self.sum[:, ~covered] = 0.0
+        return self.sum
+
+
+def run_tiles(
+    image: np.ndarray,
+    network: Any,
+    *,
+    tile: int,
+    overlap: int,
+    breast: np.ndarray | None = None,
+    min_breast_fraction: float = DEFAULT_MIN_BREAST_FRACTION,
+    batch_size: int = 8,
+    device: Any = None,
+    channels_last: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[np.ndarray, list[dict[str, Any]], int]:
+    """Run a network over a prepared image in overlapping tiles and blend the results.
+
+    Parameters
+    ----------
+    image : ndarray of shape (M, N), float32
+        Normalised image at the network's grid (smaller than a tile: padded with 0).
+    network : torch.nn.Module
+        Ready for inference (``prepare_for_inference``); its outputs as MCDetNet's.
+    tile, overlap : int
+        Tile side and overlap, pixels.
+    breast : ndarray of shape (M, N), bool, optional
+        Tiles with less than ``min_breast_fraction`` breast pixels are not run.
+    batch_size : int
+    device : torch device, optional
+    channels_last : bool
+        Feed channels-last input.
+    progress : callable, optional
+        ``progress(tiles done, tiles to run)`` after each batch (and once with 0 at the start).
+    should_stop : callable, optional
+        Checked before each batch; when it returns True, :class:`DetectionCancelled` is raised.
+
+    Returns
+    -------
+    probabilities : ndarray of shape (2, M, N), float32
+        Blended segmentation probabilities (0 where no tile ran).
+    tiles : list of dict
+        Per tile run: ``origin`` (row, col), ``probabilities`` (3,), ``breast_fraction``.
+    n_tiles : int
+        Tiles in the grid (run or skipped).
+    """
+    from .patches import predict_patches
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if not 0.0 <= min_breast_fraction <= 1.0:
+        raise ValueError(f"min_breast_fraction must be in [0, 1], got {min_breast_fraction}")
+    grid = tile_grid(image.shape, tile, overlap=overlap)
+    todo = []
+    for origin in grid:
+        frac = 1.0 if breast is None else float(
+            extract_patch(breast, origin, tile, fill=False).mean())
+        if breast is None or (frac >= min_breast_fraction and frac > 0):
+            todo.append((origin, frac))
+    acc = TileAccumulator(image.shape, tile, overlap, channels=2)
+    records: list[dict[str, Any]] = []
+    total = len(todo)
+    if progress is not None:
+        progress(0, total)
+    for start in range(0, total, batch_size):
+        if should_stop is not None and should_stop():
+            raise DetectionCancelled(f"detection cancelled after {start} of {total} tiles")
+        chunk = todo[start:start + batch_size]
+        x = np.stack([extract_patch(image, o, tile, fill=0.0) for o, _ in chunk])
+        cls, seg = predict_patches(network, x, batch_size=len(chunk), device=device,
+                                   channels_last=channels_last)
+        if seg is None:
+            raise ValueError("the network returned no segmentation: detection needs an MCDetNet "
+                             "with its segmentation task switched on")
+        for k, (origin, frac) in enumerate(chunk):
+            acc.add(origin, seg[k])
+            records.append({"origin": origin, "probabilities": cls[k].tolist(),
+                            "breast_fraction": frac})
+        if progress is not None:
+            progress(min(start + batch_size, total), total)
+    return acc.result(), records, len(grid)
+
+
+# -- thresholds, objects -------------------------------------------------------------------
+def _li_threshold(values: np.ndarray) -> float:
+    from skimage.filters import threshold_li
+
+    values = values[np.isfinite(values)]
+    if values.size == 0 or values.min() == values.max():
+        return float(values.max()) if values.size else 1.0  # nothing strictly above
+    step = max(1, values.size // 1_000_000)
+    return float(threshold_li(values[::step]))
+
+
+def class_thresholds(
+    probabilities: np.ndarray,
+    threshold: str | float | Sequence[str | float] = "li",
+    *,
+    mask: np.ndarray | None = None,
+    min_threshold: float = DEFAULT_MIN_THRESHOLD,
+) -> dict[str, float]:
+    """Per-class thresholds: Li's (on the pixels of ``mask``, at least ``min_threshold``) or fixed.
+
+    Parameters
+    ----------
+    probabilities : ndarray of shape (2, M, N)
+    threshold : 'li', float, or a pair of them (benign, malignant)
+    mask : ndarray of shape (M, N), bool, optional
+        Pixels Li's threshold is computed on (the breast inside the tiles run); all when None.
+    min_threshold : float
+        Floor under Li's threshold (not under fixed ones), probability units.
+
+    Returns
+    -------
+    thresholds : dict
+        ``{'benign': t, 'malignant': t}``.
+    """
+    if isinstance(threshold, str) or np.isscalar(threshold):
+        pair = (threshold, threshold)
+    else:
+        pair = tuple(threshold)
+        if len(pair) != 2:
+            raise ValueError(f"threshold must be 'li', a float, or a (benign, malignant) pair, "
+                             f"got {threshold!r}")
+    out = {}
+    for name, ch, t in zip(("benign", "malignant"), probabilities, pair):
+        if isinstance(t, str):
+            if t != "li":
+                raise ValueError(f"threshold must be 'li' or a float in [0, 1], got {t!r}")
+            li = _li_threshold(ch[mask] if mask is not None else ch.ravel())
+            out[name] = max(li, float(min_threshold))
+        else:
+            t = float(t)
+            if not 0.0 <= t <= 1.0:
+                raise ValueError(f"a fixed threshold must be in [0, 1], got {t}")
+            out[name] = t
+    return out
+
+
+def labels_from_probabilities(
+    probabilities: np.ndarray, thresholds: dict[str, float]
+) -> np.ndarray:
+    """Labels (M, N) uint8: 1 where benign > t_b, 2 where malignant > t_m (malignant wins)."""
+    labels = np.zeros(probabilities.shape[1:], np.uint8)
+    labels[probabilities[0] > thresholds["benign"]] = BENIGN
+    labels[probabilities[1] > thresholds["malignant"]] = MALIGNANT
+    return labels
+
+
+def find_calcifications(
+    labels: np.ndarray, probabilities: np.ndarray, *, pixel_spacing: tuple[float, float]
+) -> list[dict[str, Any]]:
+    """Calcifications: the 8-connected components of ``labels > 0`` (see :class:`Detection`)."""
+    from scipy import ndimage as ndi
+    from skimage.measure import label, regionprops
+
+    comp = label(labels > 0, connectivity=2)
+    n = int(comp.max())
+    if n == 0:
+        return []
+    index = np.arange(1, n + 1)
+    b_max = ndi.maximum(probabilities[0], comp, index)
+    m_max = ndi.maximum(probabilities[1], comp, index)
+    n_mal = ndi.sum(labels == MALIGNANT, comp, index)
+    pixel_mm2 = float(pixel_spacing[0] * pixel_spacing[1])
+    out = []
+    for k, p in enumerate(regionprops(comp)):
+        area = int(p.area)
+        cls = MALIGNANT if 2 * n_mal[k] >= area else BENIGN
+        out.append({
+            "id": k,
+            "centroid": (float(p.centroid[0]), float(p.centroid[1])),
+            "bbox": tuple(int(v) for v in p.bbox),
+            "area_px": area,
+            "area_mm2": area * pixel_mm2,
+            "class": int(cls),
+            "score": float(m_max[k] if cls == MALIGNANT else b_max[k]),
+            "benign_score": float(b_max[k]),
+            "malignant_score": float(m_max[k]),
+        })
+    return out
+
+
+def group_clusters(
+    calcifications: Sequence[dict[str, Any]],
+    *,
+    pixel_spacing: tuple[float, float],
+    distance_mm: float = 10.0,
+    min_count: int = 3,
+) -> list[dict[str, Any]]:
+    """Clusters: single-linkage groups of calcification centroids (see :class:`Detection`).
+
+    Two calcifications are linked when their centroids are at most ``distance_mm`` apart (in
+    mm, from ``pixel_spacing``); a cluster is a connected group of at least ``min_count``.
+    Computed with a KD-tree (``scipy.spatial.cKDTree.query_pairs``) and connected components of
+    the link graph, which is exactly single-linkage clustering cut at ``distance_mm``.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    if distance_mm <= 0:
+        raise ValueError(f"cluster distance must be positive mm, got {distance_mm}")
+    if min_count < 1:
+        raise ValueError(f"cluster_min_count must be >= 1, got {min_count}")
+    n = len(calcifications)
+    if n < min_count:
+        return []
+    pts = np.array([c["centroid"] for c in calcifications], dtype=np.float64)
+    mm = pts * np.asarray(pixel_spacing, dtype=np.float64)
+    pairs = cKDTree(mm).query_pairs(distance_mm, output_type="ndarray")
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    _, group = connected_components(graph, directed=False)
+    out = []
+    for g in np.unique(group):
+        members = np.flatnonzero(group == g)
+        if members.size < min_count:
+            continue
+        boxes = np.array([calcifications[i]["bbox"] for i in members])
+        b = max(calcifications[i]["benign_score"] for i in members)
+        m = max(calcifications[i]["malignant_score"] for i in members)
+        cls = MALIGNANT if m > b else BENIGN
+        out.append({
+            "bbox": (int(boxes[:, 0].min()), int(boxes[:, 1].min()),
+                     int(boxes[:, 2].max()), int(boxes[:, 3].max())),
+            "centroid": tuple(float(v) for v in pts[members].mean(0)),
+            "n_calcifications": int(members.size),
+            "calcification_ids": [int(calcifications[i]["id"]) for i in members],
+            "class": int(cls),
+            "score": float(m if cls == MALIGNANT else b),
+            "benign_score": float(b),
+            "malignant_score": float(m),
+        })
+    out.sort(key=lambda c: -c["score"])
+    for k, c in enumerate(out):
+        c["id"] = k
+    return out
+
+
+def _resize(probabilities: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Linear interpolation of (C, h, w) float32 maps to (C, M, N), float32 throughout."""
+    from scipy import ndimage as ndi
+
+    if probabilities.shape[1:] == tuple(shape):
+        return probabilities
+    h, w = probabilities.shape[1:]
+    out = np.empty((probabilities.shape[0], *shape), np.float32)
+    for c in range(probabilities.shape[0]):
+        # grid_mode: pixel edges aligned, as skimage.transform.resize (resample_to_spacing) does
+        ndi.zoom(probabilities[c], (shape[0] / h, shape[1] / w), output=out[c], order=1,
+                 mode="nearest", grid_mode=True, prefilter=False)
+    np.clip(out, 0.0, 1.0, out=out)
+    return out
+
+
+def _tile_bbox(origin: tuple[int, int], tile: int, scale: tuple[float, float],
+               shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    r0, c0 = origin
+    return (max(0, int(np.floor(r0 * scale[0]))), max(0, int(np.floor(c0 * scale[1]))),
+            min(shape[0], int(np.ceil((r0 + tile) * scale[0]))),
+            min(shape[1], int(np.ceil((c0 + tile) * scale[1]))))
+
+
+def detect(
+    image: Mammogram | np.ndarray,
+    model: Any = None,
+    *,
+    pixel_spacing: float | tuple[float, float] | None = None,
+    tile: int | None = None,
+    overlap: float | int = DEFAULT_OVERLAP,
+    batch_size: int = 8,
+    device: Any = None,
+    threshold: str | float | Sequence[str | float] = "li",
+    min_threshold: float = DEFAULT_MIN_THRESHOLD,
+    min_breast_fraction: float = DEFAULT_MIN_BREAST_FRACTION,
+    cluster_distance_mm: float = 10.0,
+    cluster_min_count: int = 3,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Detection:
+    """Detect and classify microcalcifications over a whole mammogram.
+
+    Parameters
+    ----------
+    image : Mammogram or ndarray of shape (M, N)
+        Bright = dense. A plain array needs ``pixel_spacing``.
+    model : TrainedModel or path, optional
+        :func:`napari_mcdet.load_model` result or a checkpoint path; the bundled default when None.
+    pixel_spacing : float or (float, float), keyword-only, optional
+        (row_mm, col_mm) of ``image``; overrides a Mammogram's own spacing when given.
+    tile : int, keyword-only, optional
+        Tile side at the model's grid, pixels; the model's training patch size by default.
+    overlap : float or int, keyword-only
+        Overlap between tiles: a fraction of the tile in [0, 1) (default 0.25) or whole pixels.
+    batch_size : int, keyword-only
+        Tiles per forward pass.
+    device : str or torch.device, keyword-only, optional
+        ``'cpu'``, ``'cuda'``...; the best available when None.
+    threshold : 'li', float or (benign, malignant) pair, keyword-only
+        Per-class threshold on the probabilities: Li's minimum cross-entropy threshold computed on
+        the breast pixels of the tiles run (default), or a fixed probability (e.g. one chosen on
+        validation data).
+    min_threshold : float, keyword-only
+        Floor under Li's threshold (0.1): on a whole breast the calcifications are a tiny
+        fraction of the pixels and Li's threshold alone can fall inside the background noise.
+    min_breast_fraction : float, keyword-only
+        Tiles with a smaller fraction of breast pixels are skipped (probabilities 0).
+    cluster_distance_mm : float, keyword-only
+        Single-linkage distance between calcification centroids, mm (10 = 1 cm).
+    cluster_min_count : int, keyword-only
+        Calcifications needed to form a cluster (3).
+    progress : callable, keyword-only, optional
+        ``progress(tiles done, tiles to run)``, called at the start and after every batch.
+    should_stop : callable, keyword-only, optional
+        Called before every batch; when it returns True, :class:`DetectionCancelled` is raised
+        (nothing is returned: catch it to handle a user's cancel).
+
+    Returns
+    -------
+    detection : Detection
+        Probabilities, labels, calcifications, clusters and tile scores on the input grid.
+
+    Raises
+    ------
+    ValueError
+        No pixel spacing, a non-2-D (RGB, stack) image, NaN/inf values, a constant image, bad
+        options, or a model without a segmentation head.
+    DetectionCancelled
+        ``should_stop()`` returned True.
+    """
+    import torch
+
+    from ..nn.inference import prepare_for_inference
+    from ..train.device import resolve_device
+    from .realsets import prepare_image
+
+    mammo = _as_mammogram(image, pixel_spacing)
+    model = _resolve_model(model, device)
+    dev = resolve_device("auto" if device is None else device, warn=False)
+    tile = int(model.patch_size if tile is None else tile)
+    if tile < 16:
+        raise ValueError(f"tile must be at least 16 pixels, got {tile}")
+    ov = _overlap_pixels(overlap, tile)
+    spacing = mammo.pixel_spacing
+    model_spacing = tuple(float(s) for s in model.pixel_spacing)
+
+    prepared, breast, _ = prepare_image(mammo, pixel_spacing=model_spacing)
+    network = prepare_for_inference(model.network, device=dev, channels_last=dev.type != "mps")
+    with torch.inference_mode():
+        probs, records, n_tiles = run_tiles(
+            prepared, network, tile=tile, overlap=ov, breast=breast,
+            min_breast_fraction=min_breast_fraction, batch_size=batch_size, device=dev,
+            channels_last=dev.type != "mps", progress=progress, should_stop=should_stop)
+    del network
+    probs[:, ~breast] = 0.0
+    run_mask = np.zeros(breast.shape, bool)
+    for rec in records:
+        r, c = rec["origin"]
+        run_mask[max(r, 0):r + tile, max(c, 0):c + tile] = True
+    run_mask &= breast
+    thresholds = class_thresholds(probs, threshold, mask=run_mask if run_mask.any() else None,
+                                  min_threshold=min_threshold)
+    del prepared, breast, run_mask
+
+    shape = mammo.shape
+    scale = (shape[0] / probs.shape[1], shape[1] / probs.shape[2])
+    probs = _resize(probs, shape)
+    labels = labels_from_probabilities(probs, thresholds)
+    calcs = find_calcifications(labels, probs, pixel_spacing=spacing)
+    clusters = group_clusters(calcs, pixel_spacing=spacing, distance_mm=cluster_distance_mm,
+                              min_count=cluster_min_count)
+    tiles = [{"bbox": _tile_bbox(rec["origin"], tile, scale, shape),
+              "probabilities": rec["probabilities"], "breast_fraction": rec["breast_fraction"]}
+             for rec in records]
+    meta = dict(model.metadata)
+    name = Path(str(meta.get("path", "model"))).stem
+    return Detection(
+        probabilities=probs, labels=labels, calcifications=calcs, clusters=clusters,
+        tile_scores=tiles, pixel_spacing=spacing, thresholds=thresholds, model_name=name,
+        model_metadata=meta, model_pixel_spacing=model_spacing, tile=tile, overlap=ov,
+        n_tiles=n_tiles, n_tiles_run=len(records),
+    )

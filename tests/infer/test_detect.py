@@ -1,0 +1,268 @@
+"""Tiled whole-image detection: tiling/blending, input checks, objects, cancel, real model.
+
+Speed: a randomly initialised tiny MCDetNet (filters 4..64) saved as a checkpoint; images are
+small, so each detect call runs a handful of 64 x 64 tiles. A network trained for a few dozen
+steps inside a test was tried and rejected (minutes on the shared 2-core machine); detection
+quality is tested on the object stage with a probability map built from the synthetic ground
+truth, and loosely on the bundled default model when it is present.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from napari_mcdet.classes import BENIGN, MALIGNANT
+from napari_mcdet.data.tiling import tile_grid
+from napari_mcdet.infer.detect import (
+    Detection,
+    DetectionCancelled,
+    TileAccumulator,
+    class_thresholds,
+    detect,
+    find_calcifications,
+    group_clusters,
+    labels_from_probabilities,
+)
+from napari_mcdet.mammogram import Mammogram
+from napari_mcdet.nn import MCDetConfig, MCDetNet
+from napari_mcdet.train.checkpoint import default_model_path, load_model, save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    save_checkpoint(path, MCDetNet(MCDetConfig(filters=(4, 8, 16, 32, 64))),
+                    pixel_spacing=(0.2, 0.2), patch_size=64)
+    return load_model(path)
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    from napari_mcdet.synth.phantom import breast_phantom
+
+    return breast_phantom((160, 128), pixel_spacing=0.2, seed=1)
+
+
+# -- tiling and blending ------------------------------------------------------------------
+@pytest.mark.parametrize("shape,tile,overlap", [((300, 217), 64, 16), ((128, 128), 64, 0),
+                                                ((97, 250), 32, 8), ((64, 64), 64, 16)])
+def test_blending_counts_every_pixel_once(shape, tile, overlap):
+    acc = TileAccumulator(shape, tile, overlap, channels=1)
+    for origin in tile_grid(shape, tile, overlap=overlap):
+        acc.add(origin, np.ones((1, tile, tile), np.float32))
+    out = acc.result()
+    assert out.dtype == np.float32 and out.shape == (1, *shape)
+    np.testing.assert_allclose(out, 1.0, rtol=0, atol=1e-6)
+
+
+def test_blending_reproduces_a_map_cut_into_tiles(rng):
+    shape, tile, overlap = (150, 190), 48, 12
+    truth = rng.random(shape).astype(np.float32)
+    acc = TileAccumulator(shape, tile, overlap, channels=1)
+    for r, c in tile_grid(shape, tile, overlap=overlap):
+        acc.add((r, c), truth[None, r:r + tile, c:c + tile])
+    np.testing.assert_allclose(acc.result()[0], truth, atol=1e-6)
+
+
+def test_blending_image_smaller_than_a_tile():
+    shape, tile = (20, 30), 64
+    grid = tile_grid(shape, tile, overlap=16)
+    assert grid == [(0, 0)]
+    acc = TileAccumulator(shape, tile, 16, channels=2)
+    acc.add(grid[0], np.full((2, tile, tile), 0.25, np.float32))
+    out = acc.result()
+    assert out.shape == (2, 20, 30)
+    np.testing.assert_allclose(out, 0.25, atol=1e-7)
+
+
+def test_pixels_no_tile_covers_are_zero():
+    acc = TileAccumulator((100, 100), 50, 0, channels=1)
+    acc.add((0, 0), np.ones((1, 50, 50), np.float32))
+    out = acc.result()[0]
+    assert out[:50, :50].min() == 1.0 and out[50:].max() == 0 and out[:, 50:].max() == 0
+
+
+# -- detect on a small image ----------------------------------------------------------------
+def test_detect_outputs_on_input_grid(tiny_model, phantom):
+    calls = []
+    det = detect(phantom, tiny_model, threshold=0.5, device="cpu",
+                 progress=lambda d, t: calls.append((d, t)))
+    assert isinstance(det, Detection)
+    assert det.probabilities.dtype == np.float32 and det.probabilities.shape == (2, 160, 128)
+    assert 0 <= det.probabilities.min() and det.probabilities.max() <= 1
+    assert det.labels.dtype == np.uint8 and det.labels.shape == (160, 128)
+    assert set(np.unique(det.labels)) <= {0, 1, 2}
+    assert calls[0][0] == 0 and calls[-1] == (det.n_tiles_run, det.n_tiles_run)
+    assert 0 < det.n_tiles_run <= det.n_tiles
+    assert len(det.tile_scores) == det.n_tiles_run
+    for t in det.tile_scores:
+        r0, c0, r1, c1 = t["bbox"]
+        assert 0 <= r0 < r1 <= 160 and 0 <= c0 < c1 <= 128
+        assert np.isclose(sum(t["probabilities"]), 1, atol=1e-5)
+    assert det.pixel_spacing == (0.2, 0.2) and det.model_name == "tiny"
+    assert det.thresholds == {"benign": 0.5, "malignant": 0.5}
+    # outside the breast: 0
+    from napari_mcdet.data.breast import breast_mask
+
+    assert det.probabilities[:, ~breast_mask(phantom.pixels)].max() == 0
+
+
+def test_detect_resamples_to_the_model_and_back(tiny_model, phantom):
+    # the same phantom declared at 0.1 mm: the network runs on a half-size grid
+    det = detect(phantom.pixels, tiny_model, pixel_spacing=(0.1, 0.1), device="cpu")
+    assert det.probabilities.shape == (2, 160, 128) and det.labels.shape == (160, 128)
+    assert det.pixel_spacing == (0.1, 0.1) and det.model_pixel_spacing == (0.2, 0.2)
+    for c in det.calcifications:
+        assert np.isclose(c["area_mm2"], c["area_px"] * 0.01)
+
+
+def test_detect_image_smaller_than_a_tile(tiny_model):
+    from napari_mcdet.synth.phantom import breast_phantom
+
+    small = breast_phantom((40, 50), pixel_spacing=0.2, seed=2)
+    det = detect(small, tiny_model, device="cpu")
+    assert det.probabilities.shape == (2, 40, 50)
+    assert det.n_tiles == 1
+
+
+def test_detect_same_input_same_output(tiny_model, phantom):
+    a = detect(phantom, tiny_model, device="cpu")
+    b = detect(phantom, tiny_model, device="cpu")
+    np.testing.assert_array_equal(a.probabilities, b.probabilities)
+
+
+def test_detect_cancel(tiny_model, phantom):
+    with pytest.raises(DetectionCancelled, match="cancelled"):
+        detect(phantom, tiny_model, device="cpu", batch_size=1, should_stop=lambda: True)
+    seen = []
+
+    def stop_after_first():
+        seen.append(1)
+        return len(seen) > 1
+
+    with pytest.raises(DetectionCancelled, match="after 1 of"):
+        detect(phantom, tiny_model, device="cpu", batch_size=1, should_stop=stop_after_first)
+
+
+@pytest.mark.parametrize("image,spacing,match", [
+    (np.random.default_rng(0).random((50, 60)), None, "pixel_spacing"),
+    (np.random.default_rng(0).random((50, 60, 3)), 0.2, "2-D"),
+    (np.random.default_rng(0).random((4, 50, 60)), 0.2, "2-D"),
+    (np.full((50, 60), 7.0), 0.2, "constant"),
+    (np.where(np.eye(50, 60) > 0, np.nan, 1.0), 0.2, "NaN"),
+    (np.random.default_rng(0).random((50, 60)), -0.1, "positive"),
+])
+def test_detect_rejects_bad_input(tiny_model, image, spacing, match):
+    with pytest.raises(ValueError, match=match):
+        detect(image, tiny_model, pixel_spacing=spacing)
+
+
+def test_detect_rejects_bad_options(tiny_model, phantom):
+    with pytest.raises(ValueError, match="overlap"):
+        detect(phantom, tiny_model, overlap=1.5)
+    with pytest.raises(ValueError, match="threshold"):
+        detect(phantom, tiny_model, threshold="otsu")
+    with pytest.raises(TypeError, match="TrainedModel"):
+        detect(phantom, object())
+
+
+def test_mammogram_without_spacing_names_the_fix(tiny_model, phantom):
+    with pytest.raises(ValueError, match="pixel_spacing=|--spacing"):
+        detect(Mammogram(phantom.pixels), tiny_model)
+
+
+# -- thresholds and objects -----------------------------------------------------------------
+def test_thresholds_li_fixed_and_pairs(rng):
+    p = np.zeros((2, 64, 64), np.float32)
+    p[:, 10:14, 10:14] = 0.9
+    p += rng.random(p.shape).astype(np.float32) * 0.05
+    li = class_thresholds(p)
+    assert 0.05 < li["benign"] < 0.9 and 0.05 < li["malignant"] < 0.9
+    # Li alone falls inside the noise on such a sparse map: the floor keeps it above
+    assert class_thresholds(p, min_threshold=0.0)["benign"] < 0.05
+    assert class_thresholds(p, (0.3, "li"))["benign"] == 0.3
+    lab = labels_from_probabilities(p, {"benign": 0.5, "malignant": 0.5})
+    assert (lab == MALIGNANT).sum() == 16  # malignant wins where both pass
+    lab = labels_from_probabilities(p, {"benign": 0.5, "malignant": 0.95})
+    assert (lab == BENIGN).sum() == 16
+
+
+def test_objects_find_synthetic_lesion_from_its_ground_truth():
+    """The object stage on a probability map made from the synthetic mask: recall/precision.
+
+    Bounds: >= 80 % of the placed calcifications hit by a detected calcification centroid
+    (touching calcifications merge into one component, so not 100 %), >= 90 % of detections
+    on the lesion, and exactly one malignant cluster holding the lesion's centre.
+    """
+    from scipy import ndimage as ndi
+
+    from napari_mcdet.synth.lesions import synthesize
+    from napari_mcdet.synth.phantom import breast_phantom
+
+    ph = breast_phantom((400, 320), pixel_spacing=0.1, seed=4)
+    les = synthesize(ph, kind="malignant", seed=5, count=(12, 12))
+    mask = les.mask
+    prob = np.zeros((2, *mask.shape), np.float32)
+    prob[1] = ndi.gaussian_filter((mask == MALIGNANT).astype(np.float32), 0.7)
+    prob[1] /= prob[1].max()
+    prob[0] = 0.3 * prob[1]
+    th = class_thresholds(prob, 0.2)
+    labels = labels_from_probabilities(prob, th)
+    calcs = find_calcifications(labels, prob, pixel_spacing=(0.1, 0.1))
+    truth = [c["centroid_px"] for c in les.calcifications]
+    comp = ndi.label(labels > 0, structure=np.ones((3, 3)))[0]
+    recall = np.mean([comp[int(round(r)), int(round(c))] > 0 for r, c in truth])
+    on_lesion = np.mean([ndi.binary_dilation(mask > 0, iterations=2)[
+        int(round(c["centroid"][0])), int(round(c["centroid"][1]))] for c in calcs])
+    assert recall >= 0.8 and on_lesion >= 0.9
+    assert all(c["class"] == MALIGNANT and c["area_mm2"] > 0 for c in calcs)
+    clusters = group_clusters(calcs, pixel_spacing=(0.1, 0.1))
+    assert len(clusters) == 1 and clusters[0]["class"] == MALIGNANT
+    r0, c0, r1, c1 = clusters[0]["bbox"]
+    assert r0 <= les.centre[0] <= r1 and c0 <= les.centre[1] <= c1
+
+
+def test_group_clusters_single_linkage():
+    sp = (0.1, 0.1)  # 100 px = 10 mm
+    pts = [(0, 0), (0, 90), (0, 180), (500, 500), (500, 600), (900, 0), (900, 50), (900, 95)]
+
+    def rec(i, p, m=0.6):
+        return {"id": i, "centroid": p, "bbox": (p[0], p[1], p[0] + 1, p[1] + 1),
+                "benign_score": 0.5, "malignant_score": m}
+
+    calcs = [rec(i, p, 0.9 if i >= 5 else 0.4) for i, p in enumerate(pts)]
+    clusters = group_clusters(calcs, pixel_spacing=sp, distance_mm=10, min_count=3)
+    # chain (0,0)-(0,90)-(0,180) links by single linkage; the pair at row 500 is too small
+    assert sorted(c["n_calcifications"] for c in clusters) == [3, 3]
+    top = clusters[0]
+    assert top["class"] == MALIGNANT and top["score"] == 0.9
+    assert top["calcification_ids"] == [5, 6, 7]
+    assert clusters[1]["class"] == BENIGN and clusters[1]["bbox"] == (0, 0, 1, 181)
+    assert group_clusters(calcs, pixel_spacing=sp, distance_mm=10, min_count=2)[-1][
+        "n_calcifications"] == 2
+    assert group_clusters(calcs[:2], pixel_spacing=sp) == []
+
+
+# -- the bundled model, loosely ---------------------------------------------------------------
+@pytest.mark.skipif(not default_model_path().is_file(), reason="bundled default model not built")
+def test_default_model_ranks_a_synthetic_lesion_above_tissue():
+    """Loose bound for a briefly trained model: the mean malignant+benign probability on the
+    lesion's (dilated) pixels exceeds the mean over the other breast pixels."""
+    from scipy import ndimage as ndi
+
+    from napari_mcdet.data.breast import breast_mask
+    from napari_mcdet.synth.lesions import synthesize
+    from napari_mcdet.synth.phantom import breast_phantom
+
+    model = load_model()
+    sp = model.pixel_spacing
+    ph = breast_phantom((2 * model.patch_size, 2 * model.patch_size), pixel_spacing=sp, seed=7)
+    les = synthesize(ph, kind="malignant", seed=8)
+    det = detect(les.image, model, pixel_spacing=sp, device="cpu")
+    p = det.probabilities.sum(0)
+    lesion = ndi.binary_dilation(les.mask > 0, iterations=1)
+    tissue = breast_mask(ph.pixels) & ~ndi.binary_dilation(lesion, iterations=10)
+    assert p[lesion].mean() > p[tissue].mean()
