@@ -1,0 +1,240 @@
+"""``mcdet demo``: the plugin's main job in one command, on the sample mammogram or your image.
+
+Without ``--headless`` it opens napari with the image, the plugin's widgets docked and the
+default model's detection layers (made by the Detect widget, see
+:func:`napari_mcdet.gui._demo.open_demo`). With ``--headless`` it runs the same pipeline (same
+image, same model, same :func:`napari_mcdet.detect` call with the widget's settings) without
+napari or Qt and prints what it found; on the sample phantom it also says how many of the
+synthetic calcifications and lesions were recovered.
+
+napari is imported only in the windowed path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..mammogram import Mammogram
+
+#: How far (mm) a detected pixel may lie from a synthetic calcification to count as recovering it.
+RECOVERY_TOLERANCE_MM = 0.5
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "demo",
+        help="the sample mammogram (or IMAGE) in napari with the default model's detection",
+        description=(
+            "Open napari with a sample mammogram (a breast phantom with one malignant cluster "
+            "and one benign lesion, always the same) or IMAGE, the plugin's widgets docked, and "
+            "the detection layers of the bundled default model (or --model). With --headless, "
+            "run the same pipeline without a window and print what was found. Without a screen: "
+            "xvfb-run -a mcdet demo."
+        ),
+    )
+    p.add_argument("image", nargs="?", default=None, metavar="IMAGE",
+                   help="a DICOM, INbreast XML, mini-MIAS PGM, PNG or TIFF mammogram "
+                        "(default: the sample phantom with synthetic calcifications)")
+    p.add_argument("--headless", action="store_true",
+                   help="no window: run detection and print the findings")
+    p.add_argument("--model", default=None, metavar="CKPT",
+                   help="checkpoint (.safetensors) to use instead of the bundled default model")
+    p.add_argument("--spacing", type=float, default=None, metavar="MM",
+                   help="pixel spacing in mm for an IMAGE whose file carries none "
+                        "(e.g. 0.2 for mini-MIAS PNGs, 0.07 for INbreast)")
+    p.add_argument("--device", default=None,
+                   help="cpu, cuda, cuda:1, mps (default: the best available)")
+    p.set_defaults(func=run)
+
+
+# -- shared by both paths ----------------------------------------------------------------------
+def sample_mammogram() -> tuple[Mammogram, np.ndarray, list[dict[str, Any]]]:
+    """The demo's sample: the File > Open Sample "Breast phantom with synthetic calcifications".
+
+    Returns
+    -------
+    mammogram : Mammogram
+        1024 x 768 pixels at 0.1 mm, seeded (always the same image).
+    truth : ndarray of shape (1024, 768), uint8
+        The synthetic calcifications' labels (0 / 1 benign / 2 malignant).
+    lesions : list of dict
+        The lesions' descriptions (``kind``, ``label``, ``bbox``, ``n_placed``...).
+    """
+    from ..gui._sample_data import phantom_with_lesions  # numpy and core only, no napari
+
+    (image, image_kw, _), (truth, truth_kw, _) = phantom_with_lesions()
+    spacing = tuple(float(s) for s in image_kw["metadata"]["pixel_spacing"])
+    mammo = Mammogram(np.asarray(image, np.float32), pixel_spacing=spacing,
+                      metadata={"source": "phantom with lesions"})
+    return mammo, np.asarray(truth, np.uint8), list(truth_kw["metadata"]["lesions"])
+
+
+def read_image(path: str | Path, *, spacing: float | None = None) -> Mammogram:
+    """Read IMAGE with :func:`napari_mcdet.read_mammogram`, ``spacing`` (mm) overriding its own."""
+    from ..io.images import read_mammogram
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such image: {path}")
+    mammo = read_mammogram(path)
+    if spacing is not None:
+        if not spacing > 0:
+            raise ValueError(f"--spacing must be a positive number of mm, got {spacing}")
+        mammo = Mammogram(mammo.pixels, pixel_spacing=(spacing, spacing),
+                          laterality=mammo.laterality, view=mammo.view, metadata=mammo.metadata)
+    if mammo.pixel_spacing is None:
+        raise ValueError(f"{path.name} carries no pixel spacing: pass --spacing MM "
+                         "(e.g. 0.2 for mini-MIAS, 0.07 for INbreast)")
+    return mammo
+
+
+def demo_model_path(model: str | Path | None = None) -> Path:
+    """The checkpoint the demo uses: ``model``, else the bundled default (which must exist)."""
+    from ..train.checkpoint import default_model_path
+
+    if model is not None:
+        path = Path(model)
+        if not path.is_file():
+            raise FileNotFoundError(f"no such checkpoint: {path}")
+        return path
+    path = default_model_path()
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"the bundled default model is missing ({path}): reinstall napari-mcdet from a "
+            "release wheel, or pass --model CKPT with a checkpoint of your own (mcdet train)"
+        )
+    return path
+
+
+def lesion_recovery(truth: np.ndarray, detected: np.ndarray, lesions: list[dict[str, Any]],
+                    *, pixel_spacing: tuple[float, float],
+                    tolerance_mm: float = RECOVERY_TOLERANCE_MM) -> dict[str, Any]:
+    """How many synthetic calcifications and lesions a detection recovered.
+
+    A calcification (8-connected component of ``truth > 0``) is recovered when a detected pixel
+    (``detected > 0``) lies within ``tolerance_mm`` of it; a lesion when at least one of its
+    calcifications (those whose centroid falls in its ``bbox``) is.
+
+    Parameters
+    ----------
+    truth, detected : ndarray of shape (M, N), int
+        Class labels (0 background, 1 benign, 2 malignant).
+    lesions : list of dict
+        Synthetic lesions with ``bbox`` (r0, c0, r1, c1) pixels and ``kind``.
+    pixel_spacing : (float, float)
+        mm per pixel (row, col).
+    tolerance_mm : float
+
+    Returns
+    -------
+    dict
+        ``calcifications``: (recovered, total); ``lesions``: list of (kind, recovered
+        calcifications, total, recovered?); ``false_detections``: detected objects (8-connected
+        components of ``detected > 0``) farther than ``tolerance_mm`` from every synthetic
+        calcification.
+    """
+    from scipy import ndimage as ndi
+
+    eight = np.ones((3, 3), bool)
+    found, n_found = ndi.label(detected > 0, structure=eight)
+    if n_found and (truth > 0).any():
+        to_truth = ndi.distance_transform_edt(truth == 0, sampling=pixel_spacing)
+        near = np.asarray(ndi.minimum(to_truth, found, index=np.arange(1, n_found + 1)))
+        false = int((near > tolerance_mm).sum())
+    else:
+        false = int(n_found)
+    comps, n = ndi.label(truth > 0, structure=eight)
+    if n == 0:
+        return {"calcifications": (0, 0), "lesions": [], "false_detections": false}
+    if not (detected > 0).any():
+        hit = np.zeros(n, bool)
+    else:
+        dist = ndi.distance_transform_edt(detected == 0, sampling=pixel_spacing)
+        hit = np.asarray(ndi.minimum(dist, comps, index=np.arange(1, n + 1))) <= tolerance_mm
+    cents = np.asarray(ndi.center_of_mass(truth > 0, comps, np.arange(1, n + 1))).reshape(-1, 2)
+    out = []
+    for lesion in lesions:
+        r0, c0, r1, c1 = lesion["bbox"]
+        inside = ((cents[:, 0] >= r0) & (cents[:, 0] <= r1)
+                  & (cents[:, 1] >= c0) & (cents[:, 1] <= c1))
+        k = int(hit[inside].sum())
+        out.append((str(lesion.get("kind", "lesion")), k, int(inside.sum()), k > 0))
+    return {"calcifications": (int(hit.sum()), int(n)), "lesions": out,
+            "false_detections": false}
+
+
+# -- the two paths -----------------------------------------------------------------------------
+def run(args: argparse.Namespace) -> int:
+    if args.headless:
+        return run_headless(args.image, model=args.model, spacing=args.spacing,
+                            device=args.device)
+    return run_window(args.image, model=args.model, spacing=args.spacing)
+
+
+def run_headless(image: str | Path | None = None, *, model: str | Path | None = None,
+                 spacing: float | None = None, device: str | None = None) -> int:
+    """Detect on the sample (or ``image``) without napari and print the findings."""
+    from ..infer.detect import detect
+    from ..train.checkpoint import load_model
+
+    path = demo_model_path(model)
+    if image is None:
+        mammo, truth, lesions = sample_mammogram()
+        name = "sample phantom with synthetic calcifications"
+    else:
+        mammo, truth, lesions = read_image(image, spacing=spacing), None, []
+        name = Path(image).name
+    trained = load_model(path)
+    print(f"image  {name}: {mammo.shape[0]} x {mammo.shape[1]} pixels at "
+          f"{mammo.pixel_spacing[0]:g} mm")
+    print(f"model  {path.name if model is not None else 'bundled default'} "
+          f"({trained.architecture}, {trained.pixel_spacing[0]:g} mm/px, "
+          f"patch {trained.patch_size}, step {trained.metadata.get('step', '?')})")
+    det = detect(mammo, trained, device=device)
+    s = det.summary()
+    print(f"found  {s['n_calcifications']} calcification(s), {s['n_clusters']} cluster(s) "
+          f"({det.n_tiles_run}/{det.n_tiles} tiles run; Li thresholds benign "
+          f"{det.thresholds['benign']:.3f}, malignant {det.thresholds['malignant']:.3f})")
+    from ..classes import CLASS_NAMES
+
+    for c in det.clusters[:5]:
+        r, col = c["centroid"]
+        print(f"  cluster {c['id']}: {CLASS_NAMES[c['class']]} score {c['score']:.3f}, "
+              f"{c['n_calcifications']} calcifications, centre ({r:.0f}, {col:.0f}) px")
+    if len(det.clusters) > 5:
+        print(f"  ... and {len(det.clusters) - 5} more cluster(s)")
+    if truth is not None:
+        rec = lesion_recovery(truth, det.labels, lesions, pixel_spacing=mammo.pixel_spacing)
+        got, total = rec["calcifications"]
+        n_les = sum(1 for les in rec["lesions"] if les[3])
+        print(f"truth  recovered {n_les}/{len(rec['lesions'])} synthetic lesion(s), "
+              f"{got}/{total} synthetic calcification(s) (within {RECOVERY_TOLERANCE_MM} mm)")
+        for kind, k, n, _ in rec["lesions"]:
+            print(f"  {kind} lesion: {k}/{n} calcifications recovered")
+        print(f"  {rec['false_detections']} detected object(s) away from every synthetic "
+              "calcification (false positives on this phantom)")
+    return 0
+
+
+def run_window(image: str | Path | None = None, *, model: str | Path | None = None,
+               spacing: float | None = None) -> int:
+    """Open napari with the demo (blocks until the window is closed)."""
+    demo_model_path(model)  # fail before opening a window when the model is missing
+    mammo = read_image(image, spacing=spacing) if image is not None else None
+    try:
+        import napari
+    except ImportError:
+        print("mcdet demo: error: the window needs napari: pip install 'napari-mcdet[napari]', "
+              "or run mcdet demo --headless", file=sys.stderr)
+        return 2
+    from ..gui._demo import open_demo
+
+    viewer = napari.Viewer(title="napari-mcdet demo")
+    open_demo(viewer, mammo, model=model)
+    napari.run()
+    return 0

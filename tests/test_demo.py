@@ -1,0 +1,125 @@
+"""``mcdet demo``: headless (prints what it found) and in a real viewer (widgets, layers)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from napari_mcdet.cli import main
+from napari_mcdet.commands.demo import demo_model_path, lesion_recovery, sample_mammogram
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    """A small, randomly initialised MCDetNet (the demo's pipeline, not its accuracy)."""
+    import torch
+
+    from napari_mcdet.nn import MCDetConfig, MCDetNet
+    from napari_mcdet.train.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    net = MCDetNet(MCDetConfig(filters=(4, 8, 16, 32, 64)))
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
+    return save_checkpoint(path, net, pixel_spacing=(0.2, 0.2), patch_size=64)
+
+
+def test_sample_is_the_phantom_with_two_lesions():
+    m1, truth, lesions = sample_mammogram()
+    assert m1.shape == truth.shape == (1024, 768)
+    assert m1.pixel_spacing == (0.1, 0.1)
+    assert sorted(les["kind"] for les in lesions) == ["benign", "malignant"]
+    assert set(np.unique(truth)) == {0, 1, 2}
+
+
+def test_lesion_recovery_counts():
+    truth = np.zeros((40, 40), np.uint8)
+    truth[5:7, 5:7] = 2       # calcification A (lesion 1)
+    truth[5:7, 15:17] = 2     # calcification B (lesion 1)
+    truth[30:32, 30:32] = 1   # calcification C (lesion 2)
+    lesions = [{"kind": "malignant", "bbox": (0, 0, 20, 20)},
+               {"kind": "benign", "bbox": (25, 25, 40, 40)}]
+    det = np.zeros_like(truth)
+    det[6, 7] = 2             # touches A (0 mm away after 1 px at 0.1 mm)
+    det[20, 0] = 1            # far from everything: a false detection
+    rec = lesion_recovery(truth, det, lesions, pixel_spacing=(0.1, 0.1))
+    assert rec["calcifications"] == (1, 3)
+    assert rec["lesions"] == [("malignant", 1, 2, True), ("benign", 0, 1, False)]
+    assert rec["false_detections"] == 1
+    empty = lesion_recovery(truth, np.zeros_like(truth), lesions, pixel_spacing=(0.1, 0.1))
+    assert empty["calcifications"] == (0, 3) and empty["false_detections"] == 0
+
+
+def test_missing_model_is_a_clear_error(tmp_path, capsys):
+    with pytest.raises(FileNotFoundError, match="no such checkpoint"):
+        demo_model_path(tmp_path / "none.safetensors")
+    assert main(["demo", "--headless", "--model", str(tmp_path / "none.safetensors")]) == 2
+    assert "no such checkpoint" in capsys.readouterr().err
+
+
+def test_headless_prints_what_it_found(tiny_checkpoint, capsys):
+    assert main(["demo", "--headless", "--model", str(tiny_checkpoint), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "sample phantom" in out and "1024 x 768" in out
+    assert "calcification(s)" in out and "cluster(s)" in out
+    assert "synthetic lesion(s)" in out and "malignant lesion:" in out
+
+
+def test_headless_on_an_image_needs_its_spacing(tiny_checkpoint, tmp_path, capsys):
+    from skimage.io import imsave
+
+    m, _, _ = sample_mammogram()
+    png = tmp_path / "mammo.png"
+    imsave(png, (m.pixels[::2, ::2] * 255).clip(0, 255).astype(np.uint8), check_contrast=False)
+    assert main(["demo", str(png), "--headless", "--model", str(tiny_checkpoint)]) == 2
+    assert "--spacing" in capsys.readouterr().err
+    assert main(["demo", str(png), "--headless", "--model", str(tiny_checkpoint),
+                 "--spacing", "0.2"]) == 0
+    out = capsys.readouterr().out
+    assert "mammo.png: 512 x 384 pixels at 0.2 mm" in out
+    assert "synthetic" not in out
+
+
+def test_headless_does_not_import_napari(tiny_checkpoint):
+    code = (
+        "import sys\n"
+        "from napari_mcdet.cli import main\n"
+        f"rc = main(['demo', '--headless', '--model', {str(tiny_checkpoint)!r}])\n"
+        "bad = [m for m in ('napari', 'qtpy', 'PyQt5', 'magicgui') if m in sys.modules]\n"
+        "assert rc == 0 and not bad, (rc, bad)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+
+
+# -- in a real viewer ---------------------------------------------------------------------------
+def test_open_demo_in_a_viewer(make_napari_viewer, qtbot, tiny_checkpoint):
+    from napari_mcdet.gui._demo import open_demo, widget_names
+    from napari_mcdet.gui._models import current_model
+    from napari_mcdet.gui.widgets.detect_widget import (
+        CLUSTERS_NAME,
+        LABELS_NAME,
+        MALIGNANT_NAME,
+        POINTS_NAME,
+    )
+
+    current_model.clear()
+    viewer = make_napari_viewer()
+    try:
+        widget = open_demo(viewer, model=tiny_checkpoint)
+        assert widget.worker is not None
+        qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
+        names = [layer.name for layer in viewer.layers]
+        assert names[:2] == ["phantom with lesions", "synthetic lesions"]
+        for name in (MALIGNANT_NAME, LABELS_NAME, CLUSTERS_NAME, POINTS_NAME):
+            assert name in names, widget.status.text()
+        assert viewer.layers[LABELS_NAME].data.shape == (1024, 768)
+        np.testing.assert_allclose(viewer.layers[LABELS_NAME].scale, (0.1, 0.1))
+        docked = set(viewer.window.dock_widgets)
+        assert len(widget_names()) == 5
+        for name in widget_names():
+            assert f"{name} (napari-mcdet)" in docked
+    finally:
+        current_model.clear()
