@@ -1,0 +1,115 @@
+"""``mcdet evaluate``: the paper's tables, FROC and plots for a model on annotated images."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+#: The committed split of the mini-MIAS normals (repository configs/).
+DEFAULT_SPLIT = Path(__file__).resolve().parents[3] / "configs" / "minimias_split.json"
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "evaluate",
+        help="score a model: patch AUCs, pixel metrics, FROC, image-level AUC",
+        description=(
+            "Score a model on a mini-MIAS folder (calcification cases + the split's 'val' "
+            "normals), an INbreast folder (AllDICOMs/ + AllXML/) or a folder with images/ and "
+            "masks/ (0/1/2). Writes table2.md/.csv (patch AUCs), table4.md/.csv (pixel metrics), "
+            "froc.md, roc.png, froc.png and report.json into --out."
+        ),
+    )
+    p.add_argument("folder", help="mini-MIAS, INbreast or images/+masks/ folder")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--model", default=None,
+                   help="checkpoint (.safetensors); default: the bundled default model")
+    p.add_argument("--kind", choices=("auto", "minimias", "inbreast", "masks"), default="auto",
+                   help="data set layout (auto: Info.txt -> minimias, AllDICOMs/ -> inbreast, "
+                        "images/ -> masks)")
+    p.add_argument("--split", default=None,
+                   help=f"mini-MIAS split file (default: {DEFAULT_SPLIT.name} of the repository "
+                        "when present); its --split-set normals are scored")
+    p.add_argument("--split-set", default="val", help="which list of the split (val)")
+    p.add_argument("--limit", type=int, default=None,
+                   help="score only the first N images (quick checks)")
+    p.add_argument("--spacing", type=float, default=None,
+                   help="pixel spacing in mm for a masks folder whose images carry none")
+    p.add_argument("--mapping", choices=("paper", "birads"), default="paper",
+                   help="INbreast label mapping (paper: clusters malignant, isolated benign)")
+    p.add_argument("--name", default=None, help="data set name in the tables (default: folder)")
+    p.add_argument("--run", default=None, help="row name in the tables (default: model file)")
+    p.add_argument("--tile", type=int, default=None, help="detection tile side, model pixels")
+    p.add_argument("--batch-size", type=int, default=8, help="patches per forward pass (8)")
+    p.add_argument("--device", default=None, help="cpu, cuda, mps (default: best)")
+    p.set_defaults(func=run)
+
+
+def _kind(folder: Path, kind: str) -> str:
+    if kind != "auto":
+        return kind
+    if (folder / "Info.txt").is_file():
+        return "minimias"
+    if (folder / "AllDICOMs").is_dir():
+        return "inbreast"
+    if (folder / "images").is_dir():
+        return "masks"
+    raise ValueError(f"cannot tell the layout of {folder}: expected Info.txt (mini-MIAS), "
+                     "AllDICOMs/ (INbreast) or images/ + masks/; or pass --kind")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ..infer.evaluate import (
+        evaluate,
+        inbreast_dataset,
+        mask_dataset,
+        minimias_dataset,
+        write_evaluation,
+    )
+    from ..metrics.report import froc_table, table2, table4
+    from ..train.checkpoint import load_model
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no such folder: {folder}")
+    kind = _kind(folder, args.kind)
+    if kind == "minimias":
+        split = args.split or (DEFAULT_SPLIT if DEFAULT_SPLIT.is_file() else None)
+        cases = minimias_dataset(folder, split=split, split_set=args.split_set)
+        cluster_classes = (1, 2)
+    elif kind == "inbreast":
+        cases = inbreast_dataset(folder, mapping=args.mapping)
+        cluster_classes = (2,)
+    else:
+        spacing = (args.spacing, args.spacing) if args.spacing else None
+        cases = mask_dataset(folder, pixel_spacing=spacing)
+        cluster_classes = (1, 2)
+    if args.limit:
+        cases = cases[:args.limit]
+    model = load_model(args.model)
+    name = args.name or kind
+    run_name = args.run or Path(str(model.metadata.get("path", "model"))).stem
+    bar = tqdm(total=len(cases), desc="images", unit="image")
+
+    def progress(done: int, total: int, case: str) -> None:
+        bar.n = done
+        bar.set_postfix_str(case)
+        bar.refresh()
+
+    try:
+        ev = evaluate(cases, model, dataset=name, cluster_classes=cluster_classes,
+                      batch_size=args.batch_size, device=args.device,
+                      detect_options={"tile": args.tile} if args.tile else None,
+                      progress=progress)
+    finally:
+        bar.close()
+    write_evaluation(ev, args.out, run=run_name)
+    print(table2({run_name: {name: ev.patch_aucs}}, with_paper=True))
+    print(table4({run_name: {name: ev.pixel.summary()}}, with_paper=True))
+    print(froc_table({f"{name} calcifications": ev.froc_calcifications,
+                      f"{name} clusters": ev.froc_clusters}))
+    print(f"image-level AUC: {ev.image_auc:.3f}; {len(cases)} images, "
+          f"{len(ev.patch_labels)} patches; report in {args.out}")
+    return 0

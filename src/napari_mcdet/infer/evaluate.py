@@ -1,0 +1,273 @@
+"""Scoring a model on annotated mammograms: the paper's patch AUCs and pixel metrics, FROC.
+
+Per image (:class:`EvalCase`: a Mammogram and its ground truth on the same grid):
+
+- **patch AUCs** (Table 2): the image is prepared at the model's grid
+  (:func:`~napari_mcdet.infer.realsets.prepare_image`), cut into the paper's evaluation patches at
+  the model's patch size (:func:`~napari_mcdet.infer.realsets.evaluation_patch_set`, the protocol
+  training's real validation uses) and classified with
+  :func:`~napari_mcdet.infer.patches.predict_patches`;
+- **whole-image detection** with :func:`~napari_mcdet.infer.detect.detect`: pixel metrics of its
+  labels against the ground truth on the input grid (Table 4, benign ground truth dilated 10 x 10),
+  calcification-level FROC (calcification centroids, regions = connected components of the
+  ground truth classes 1 and 2), cluster-level FROC (cluster boxes; regions of ``cluster_classes``)
+  and the image-level AUC (image score = its highest calcification score).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..classes import BENIGN, MALIGNANT
+from ..mammogram import Mammogram
+
+
+@dataclass
+class EvalCase:
+    """One annotated image: ``labels`` (M, N) uint8 0/1/2 on the grid of ``mammogram``."""
+
+    name: str
+    mammogram: Mammogram
+    labels: np.ndarray
+
+
+@dataclass
+class Evaluation:
+    """Everything :func:`evaluate` measured on one data set.
+
+    Attributes
+    ----------
+    dataset : str
+    patch_labels : ndarray of shape (P,), patch_probabilities : ndarray of shape (P, 3)
+    patch_aucs : dict
+        ``AUC_MCs``, ``AUC_mlg``.
+    pixel : PixelMetrics
+    froc_calcifications, froc_clusters : FrocResult
+    per_image : list of dict
+        Name, shape, counts of annotations and detections, thresholds, tiles run.
+    """
+
+    dataset: str
+    patch_labels: np.ndarray
+    patch_probabilities: np.ndarray
+    patch_aucs: dict[str, float]
+    pixel: Any
+    froc_calcifications: Any
+    froc_clusters: Any
+    per_image: list[dict[str, Any]] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def image_auc(self) -> float:
+        return self.froc_calcifications.image_auc
+
+    def roc_curves(self) -> dict[str, Any]:
+        from ..metrics.auc import patch_roc
+
+        return {"AUC_MCs (patches)": patch_roc(self.patch_labels, self.patch_probabilities,
+                                               task="mcs"),
+                "AUC_mlg (patches)": patch_roc(self.patch_labels, self.patch_probabilities,
+                                               task="mlg"),
+                "image-level": self.froc_calcifications.image_roc}
+
+
+# -- data sets -------------------------------------------------------------------------------
+def minimias_dataset(folder: str | Path, *, split: str | Path | None = None,
+                     split_set: str = "val") -> list[EvalCase]:
+    """mini-MIAS calcification cases plus the ``split_set`` normals of a split file."""
+    from .realsets import minimias_cases, read_split
+
+    folder = Path(folder)
+    if not (folder / "Info.txt").is_file():
+        raise FileNotFoundError(f"{folder} is not a mini-MIAS folder (no Info.txt)")
+    normals: list[str] = []
+    if split is not None:
+        sp = read_split(split)
+        if split_set not in sp:
+            raise ValueError(f"split file {split} has no {split_set!r} list")
+        normals = sp[split_set]
+    return [EvalCase(n, m, lab) for n, m, lab in minimias_cases(folder, normals=normals)]
+
+
+def inbreast_dataset(folder: str | Path, *, mapping: str = "paper") -> list[EvalCase]:
+    """INbreast images (``AllDICOMs/``) with their XML annotations (``AllXML/``).
+
+    Images without an XML file are normal (empty ground truth). Labels follow ``mapping``
+    (:func:`napari_mcdet.io.inbreast_labels`; the paper's: clusters malignant, isolated
+    calcifications benign).
+    """
+    from ..io.images import read_mammogram
+    from ..io.inbreast import inbreast_labels, index_inbreast, read_inbreast_xml
+
+    entries = index_inbreast(folder)
+    cases = []
+    for number, e in entries.items():
+        if e.dicom is None:
+            continue
+        mammo = read_mammogram(e.dicom)
+        if mammo.pixel_spacing is None:
+            mammo = Mammogram(mammo.pixels, (0.07, 0.07), mammo.laterality, mammo.view,
+                              mammo.metadata)
+        if e.xml is not None:
+            labels = inbreast_labels(read_inbreast_xml(e.xml), mammo.shape,
+                                     pixel_spacing=mammo.pixel_spacing, mapping=mapping,
+                                     birads=e.birads)
+        else:
+            labels = np.zeros(mammo.shape, np.uint8)
+        cases.append(EvalCase(number, mammo, labels))
+    if not cases:
+        raise FileNotFoundError(f"no DICOM images under {Path(folder) / 'AllDICOMs'}")
+    return cases
+
+
+_IMAGE_SUFFIXES = (".dcm", ".dicom", ".png", ".tif", ".tiff", ".pgm")
+
+
+def mask_dataset(folder: str | Path, *,
+                 pixel_spacing: tuple[float, float] | None = None) -> list[EvalCase]:
+    """A folder with ``images/`` and ``masks/``: each mask (same stem, .png/.tif, values 0/1/2)
+    is the ground truth of the image; an image without a mask is normal."""
+    from ..io.images import read_mammogram, read_mask
+
+    folder = Path(folder)
+    img_dir, mask_dir = folder / "images", folder / "masks"
+    if not img_dir.is_dir():
+        raise FileNotFoundError(f"{folder} has no images/ folder (expected images/ and masks/)")
+    masks = {p.stem: p for p in sorted(mask_dir.glob("*")) if p.suffix.lower() in
+             (".png", ".tif", ".tiff")} if mask_dir.is_dir() else {}
+    cases = []
+    for path in sorted(img_dir.iterdir()):
+        if path.suffix.lower() not in _IMAGE_SUFFIXES:
+            continue
+        mammo = read_mammogram(path)
+        if pixel_spacing is not None:
+            mammo = Mammogram(mammo.pixels, pixel_spacing, mammo.laterality, mammo.view,
+                              mammo.metadata)
+        labels = (read_mask(masks[path.stem]) if path.stem in masks
+                  else np.zeros(mammo.shape, np.uint8))
+        if labels.shape != mammo.shape:
+            raise ValueError(f"mask of {path.name} has shape {labels.shape}, image {mammo.shape}")
+        cases.append(EvalCase(path.stem, mammo, labels.astype(np.uint8)))
+    if not cases:
+        raise FileNotFoundError(f"no images in {img_dir}")
+    return cases
+
+
+# -- scoring ---------------------------------------------------------------------------------
+def evaluate(
+    cases: Sequence[EvalCase],
+    model: Any = None,
+    *,
+    dataset: str = "dataset",
+    cluster_classes: Sequence[int] = (BENIGN, MALIGNANT),
+    min_breast_fraction: float = 0.2,
+    batch_size: int = 8,
+    device: Any = None,
+    detect_options: dict[str, Any] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> Evaluation:
+    """Score ``model`` on annotated images (see the module docstring).
+
+    Parameters
+    ----------
+    cases : sequence of EvalCase
+    model : TrainedModel or path, optional
+        The bundled default when None.
+    dataset : str
+        Name used in the tables.
+    cluster_classes : sequence of int
+        Ground-truth classes whose regions the cluster FROC scores (mini-MIAS circles mark whole
+        clusters of either class: (1, 2); INbreast maps clusters to malignant: (2,)).
+    min_breast_fraction : float
+        For the evaluation tiles (as training's real validation: 0.2).
+    detect_options : dict, optional
+        Extra keyword arguments for :func:`~napari_mcdet.infer.detect.detect`.
+    progress : callable, optional
+        ``progress(images done, images, name)``.
+    """
+    from ..metrics.froc import froc
+    from ..metrics.pixels import pixel_metrics
+    from ..nn.inference import prepare_for_inference
+    from ..train.checkpoint import TrainedModel, load_model
+    from ..train.device import resolve_device
+    from .detect import detect
+    from .patches import predict_patches
+    from .realsets import LabelledImage, evaluation_patch_set, prepare_image
+
+    if not cases:
+        raise ValueError("no images to evaluate")
+    if not isinstance(model, TrainedModel):
+        model = load_model(model)
+    dev = resolve_device("auto" if device is None else device, warn=False)
+    net = prepare_for_inference(model.network, device=dev, channels_last=dev.type != "mps")
+    spacing = tuple(model.pixel_spacing)
+    ys, ps, preds, gts, calc_dets, cluster_dets, per_image = [], [], [], [], [], [], []
+    for i, case in enumerate(cases):
+        if progress is not None:
+            progress(i, len(cases), case.name)
+        image, breast, labels = prepare_image(case.mammogram, pixel_spacing=spacing,
+                                              labels=case.labels)
+        x, y = evaluation_patch_set([LabelledImage(case.name, image, labels, breast, spacing)],
+                                    patch_size=model.patch_size,
+                                    min_breast_fraction=min_breast_fraction)
+        del image, breast, labels
+        probs, _ = predict_patches(net, x, batch_size=batch_size, device=dev,
+                                   segmentation=False, channels_last=dev.type != "mps")
+        ys.append(y)
+        ps.append(probs)
+        det = detect(case.mammogram, model, device=dev, batch_size=batch_size,
+                     **(detect_options or {}))
+        preds.append(det.labels)
+        gts.append(case.labels)
+        calc_dets.append(det.calcification_points())
+        cluster_dets.append(det.cluster_boxes())
+        per_image.append({
+            "name": case.name, "shape": list(case.labels.shape),
+            "benign_pixels": int((case.labels == BENIGN).sum()),
+            "malignant_pixels": int((case.labels == MALIGNANT).sum()),
+            "n_patches": int(len(y)), **{k: v for k, v in det.summary().items()
+                                          if k not in ("shape", "model")}})
+        del det
+    if progress is not None:
+        progress(len(cases), len(cases), "")
+    y_all, p_all = np.concatenate(ys), np.concatenate(ps)
+    from ..metrics.auc import patch_aucs
+
+    return Evaluation(
+        dataset=dataset,
+        patch_labels=y_all,
+        patch_probabilities=p_all,
+        patch_aucs=patch_aucs(y_all, p_all),
+        pixel=pixel_metrics(preds, gts),
+        froc_calcifications=froc(calc_dets, gts, classes=(BENIGN, MALIGNANT)),
+        froc_clusters=froc(cluster_dets, gts, classes=tuple(cluster_classes)),
+        per_image=per_image,
+        settings={"model": str(model.metadata.get("path")), "step": model.metadata.get("step"),
+                  "model_pixel_spacing": list(spacing), "patch_size": model.patch_size,
+                  "cluster_classes": list(cluster_classes),
+                  "min_breast_fraction": min_breast_fraction,
+                  "detect_options": detect_options or {}},
+    )
+
+
+def write_evaluation(ev: Evaluation, out_dir: str | Path, *, run: str = "model") -> dict[str, Path]:
+    """Write Table 2, Table 4, FROC table and plots, ROC plot and ``report.json``."""
+    from ..metrics.report import write_report
+
+    froc_results = {f"{ev.dataset} calcifications": ev.froc_calcifications,
+                    f"{ev.dataset} clusters": ev.froc_clusters}
+    return write_report(
+        out_dir,
+        auc_results={run: {ev.dataset: ev.patch_aucs}},
+        pixel_results={run: {ev.dataset: ev.pixel.summary()}},
+        froc_results=froc_results,
+        roc_curves=ev.roc_curves(),
+        extra={"image_auc": ev.image_auc, "pixel_detail": ev.pixel,
+               "patch_counts": {str(k): int((ev.patch_labels == k).sum()) for k in (0, 1, 2)},
+               "per_image": ev.per_image, "settings": ev.settings},
+    )

@@ -1,0 +1,101 @@
+"""``mcdet detect`` end to end: on the two real CBIS-DDSM DICOMs and on a phantom PNG.
+
+Speed: a randomly initialised tiny MCDetNet whose checkpoint says 0.8 mm pixels and 64-pixel
+patches, so a 4,400 x 2,600 DICOM at 0.05 mm becomes a 275 x 163 grid: a handful of tiles. The
+command and its files are what is tested, not the (random) detections.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from napari_mcdet.cli import main
+from napari_mcdet.nn import MCDetConfig, MCDetNet
+from napari_mcdet.train.checkpoint import save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def coarse_model(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "coarse.safetensors"
+    save_checkpoint(path, MCDetNet(MCDetConfig(filters=(4, 8, 16, 32, 64))),
+                    pixel_spacing=(0.8, 0.8), patch_size=64)
+    return path
+
+
+def _check_outputs(out, stem, shape=None):
+    import tifffile
+
+    from napari_mcdet.io.images import read_mask
+
+    probs = tifffile.imread(out / f"{stem}_probabilities.tif")
+    shape = shape or probs.shape[1:]
+    assert probs.dtype == np.float32 and probs.shape == (2, *shape)
+    labels = read_mask(out / f"{stem}_labels.png")
+    assert labels.shape == shape and set(np.unique(labels)) <= {0, 1, 2}
+    rows = list(csv.DictReader(open(out / f"{stem}_calcifications.csv")))
+    doc = json.loads((out / f"{stem}_detection.json").read_text())
+    assert len(rows) == doc["n_calcifications"] == len(doc["calcifications"])
+    assert json.loads((out / f"{stem}_clusters.json").read_text()) == doc["clusters"]
+    with open(out / f"{stem}_clusters.csv") as fh:
+        assert fh.readline().startswith("id,r0,c0,r1,c1")
+    assert (out / f"{stem}_overlay.png").read_bytes()[:4] == b"\x89PNG"
+    assert doc["shape"] == list(shape)
+    return doc
+
+
+def test_detect_real_dicoms(shared_data, coarse_model, tmp_path, capsys):
+    dicoms = sorted((shared_data / "dicom-mg").glob("*.dcm"))
+    assert len(dicoms) == 2
+    out = tmp_path / "out"
+    with pytest.warns(UserWarning, match="no PixelSpacing"):
+        rc = main(["detect", *map(str, dicoms), "--out", str(out), "--model", str(coarse_model),
+                   "--spacing", "0.05"])
+    assert rc == 0
+    for path in dicoms:
+        doc = _check_outputs(out, path.stem)
+        assert min(doc["shape"]) > 2000  # full resolution, not the model's grid
+        assert doc["pixel_spacing"] == [0.05, 0.05] and doc["n_tiles_run"] >= 1
+    assert "tiles run" in capsys.readouterr().out
+
+
+@pytest.fixture
+def phantom_png(tmp_path):
+    from skimage import io as skio
+
+    from napari_mcdet.synth.phantom import breast_phantom
+
+    ph = breast_phantom((200, 160), pixel_spacing=0.4, seed=0)
+    img = np.clip(ph.pixels / ph.pixels.max() * 65535, 0, 65535).astype(np.uint16)
+    path = tmp_path / "phantom.png"
+    skio.imsave(path, img, check_contrast=False)
+    return path
+
+
+def test_detect_without_spacing_fails_with_the_fix(phantom_png, coarse_model, tmp_path, capsys):
+    rc = main(["detect", str(phantom_png), "--out", str(tmp_path), "--model", str(coarse_model)])
+    assert rc == 2
+    assert "--spacing" in capsys.readouterr().err
+
+
+def test_detect_png_npy_and_fixed_threshold(phantom_png, coarse_model, tmp_path):
+    path = phantom_png
+    out = tmp_path / "out"
+    rc = main(["detect", str(path), "--out", str(out), "--model", str(coarse_model),
+               "--spacing", "0.4", "--format", "npy", "--threshold", "0.5", "--no-overlay"])
+    assert rc == 0
+    probs = np.load(out / "phantom_probabilities.npy")
+    assert probs.shape == (2, 200, 160) and probs.dtype == np.float32
+    doc = json.loads((out / "phantom_detection.json").read_text())
+    assert doc["thresholds"] == {"benign": 0.5, "malignant": 0.5}
+    assert not (out / "phantom_overlay.png").exists()
+
+
+def test_detect_missing_file(coarse_model, tmp_path, capsys):
+    assert main(["detect", str(tmp_path / "nope.dcm"), "--out", str(tmp_path)]) == 2
+    assert "no such image" in capsys.readouterr().err
