@@ -1,0 +1,124 @@
+"""``mcdet evaluate`` end to end on tiny sets: INbreast layout (a DICOM + XML built here), an
+images/masks folder, and two mini-MIAS images. A random tiny model at 0.8 mm keeps it fast; the
+flow and the files are tested, not the scores."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from pydicom.dataset import FileDataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from napari_mcdet.cli import main
+from napari_mcdet.nn import MCDetConfig, MCDetNet
+from napari_mcdet.train.checkpoint import save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def coarse_model(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "coarse.safetensors"
+    save_checkpoint(path, MCDetNet(MCDetConfig(filters=(4, 8, 16, 32, 64))),
+                    pixel_spacing=(0.8, 0.8), patch_size=64)
+    return path
+
+
+def _write_dicom(path, arr, spacing):
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.2"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.PatientID = "MG", "test"
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.Rows, ds.Columns = arr.shape
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.PixelSpacing = [spacing, spacing]
+    ds.PixelData = arr.astype(np.uint16).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+
+
+def _lesion_image(kind, seed, shape=(900, 700), spacing=0.07):
+    from napari_mcdet.synth.lesions import synthesize
+    from napari_mcdet.synth.phantom import breast_phantom
+
+    ph = breast_phantom(shape, pixel_spacing=spacing, seed=seed)
+    if kind is None:
+        return ph.pixels, np.zeros(shape, np.uint8)
+    les = synthesize(ph, kind=kind, seed=seed)
+    return les.image, les.mask
+
+
+def _to_uint16(img):
+    return np.clip(img / img.max() * 16000, 0, 65535).astype(np.uint16)
+
+
+def test_evaluate_inbreast_layout(coarse_model, tmp_path):
+    from napari_mcdet.io.writers import write_inbreast_xml
+
+    root = tmp_path / "inbreast"
+    (root / "AllDICOMs").mkdir(parents=True)
+    (root / "AllXML").mkdir()
+    for number, kind, seed in (("11111111", "malignant", 1), ("22222222", "benign", 2),
+                               ("33333333", None, 3)):
+        img, mask = _lesion_image(kind, seed)
+        _write_dicom(root / "AllDICOMs" / f"{number}_abc_MG_L_CC_ANON.dcm", _to_uint16(img), 0.07)
+        if kind is not None:
+            write_inbreast_xml(root / "AllXML" / f"{number}.xml", mask)
+    out = tmp_path / "report"
+    rc = main(["evaluate", str(root), "--out", str(out), "--model", str(coarse_model),
+               "--name", "tiny-inbreast"])
+    assert rc == 0
+    for name in ("table2.md", "table2.csv", "table4.md", "table4.csv", "froc.md", "roc.png",
+                 "froc.png", "report.json"):
+        assert (out / name).is_file(), name
+    rep = json.loads((out / "report.json").read_text())
+    assert len(rep["per_image"]) == 3
+    assert rep["settings"]["cluster_classes"] == [2]
+    aucs = rep["auc"]["coarse"]["tiny-inbreast"]
+    assert set(aucs) == {"AUC_MCs", "AUC_mlg"}
+    assert rep["froc"]["tiny-inbreast calcifications"]["n_images"] == 3
+    # one image has no annotation: the image-level AUC is defined
+    assert rep["image_auc"] is None or 0 <= rep["image_auc"] <= 1
+    assert "tiny-inbreast AUC_MCs" in (out / "table2.md").read_text()
+
+
+def test_evaluate_masks_folder(coarse_model, tmp_path):
+    from skimage import io as skio
+
+    from napari_mcdet.io.writers import write_mask
+
+    root = tmp_path / "set"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for name, kind, seed in (("a", "malignant", 4), ("b", None, 5)):
+        img, mask = _lesion_image(kind, seed, shape=(500, 400), spacing=0.1)
+        skio.imsave(root / "images" / f"{name}.png", _to_uint16(img), check_contrast=False)
+        if kind is not None:
+            write_mask(root / "masks" / f"{name}.png", mask)
+    out = tmp_path / "report"
+    assert main(["evaluate", str(root), "--out", str(out), "--model", str(coarse_model),
+                 "--spacing", "0.1"]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert [r["name"] for r in rep["per_image"]] == ["a", "b"]
+    assert rep["per_image"][0]["malignant_pixels"] > 0
+
+
+def test_evaluate_minimias_subset(shared_data, coarse_model, tmp_path):
+    out = tmp_path / "report"
+    rc = main(["evaluate", str(shared_data / "mini-mias"), "--out", str(out), "--model",
+               str(coarse_model), "--limit", "2"])
+    assert rc == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert [r["name"] for r in rep["per_image"]] == ["mdb209", "mdb212"]
+    assert rep["settings"]["patch_size"] == 64
+
+
+def test_evaluate_unknown_layout(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert "cannot tell the layout" in capsys.readouterr().err
