@@ -70,6 +70,9 @@ def open_demo(viewer: Any, mammogram: Mammogram | None = None, *,
         dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name, tabify=True)
         if name == DETECT_WIDGET:
             detect_dock, detect_widget = dock, widget
+        timer = getattr(widget, "_timer", None)
+        if timer is not None:  # the synthesis widget's live preview, due on construction:
+            timer.stop()       # the demo shows the image as it is, not a preview on top
     if detect_widget is None:  # pragma: no cover - the manifest declares it
         raise ValueError(f"the plugin declares no {DETECT_WIDGET!r} widget")
     # the Detect tab in front: it is the one that shows what the demo is doing
