@@ -123,3 +123,28 @@ def test_open_demo_in_a_viewer(make_napari_viewer, qtbot, tiny_checkpoint):
             assert f"{name} (napari-mcdet)" in docked
     finally:
         current_model.clear()
+
+
+def test_every_widget_is_in_the_menus(make_napari_viewer):
+    """Plugins > Microcalcification detection holds every widget, a Layers submenu each, and the
+    samples sit under File > Open Sample (napari's own app-model menus)."""
+    from napari._app_model import get_app_model
+
+    from napari_mcdet.gui._demo import widget_names
+
+    make_napari_viewer()
+    menus = get_app_model().menus
+
+    def titles(menu_id):
+        return [item.command.title.removesuffix(" (Microcalcification detection)")
+                for item in menus.get_menu(menu_id)
+                if hasattr(item, "command") and item.command.id.startswith("napari-mcdet.")]
+
+    assert sorted(titles("napari/plugins/napari-mcdet")) == sorted(widget_names())
+    layers = [t for sub in ("segment", "annotate", "measure")
+              for t in titles(f"napari/layers/{sub}")]
+    assert sorted(layers) == sorted(widget_names())
+    assert titles("napari/layers/annotate") == ["Calcification annotations"]
+    assert titles("napari/layers/measure") == ["Score against ground truth"]
+    assert titles("napari/file/samples/napari-mcdet") == [
+        "Breast phantom (normal)", "Breast phantom with synthetic calcifications"]
