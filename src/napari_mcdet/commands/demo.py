@@ -105,8 +105,9 @@ def demo_model_path(model: str | Path | None = None) -> Path:
     path = default_model_path()
     if not path.is_file():
         raise FileNotFoundError(
-            f"the bundled default model is missing ({path}): reinstall napari-mcdet from a "
-            "release wheel, or pass --model CKPT with a checkpoint of your own (mcdet train)"
+            f"the bundled default model is missing ({path}): install a release of napari-mcdet "
+            "(or a checkout that has it), or pass --model CKPT with a checkpoint of your own "
+            "(made with mcdet train or the Train detector widget)"
         )
     return path
 
