@@ -12,7 +12,6 @@ torch = pytest.importorskip("torch")
 
 from napari_mcdet.compare import (  # noqa: E402
     CompareConfig,
-    evaluation_set,
     flat_table,
     run_comparison,
     subsample_negatives,
@@ -57,7 +56,6 @@ def _tiny(shared_data: Path, tmp_path: Path, models: list[dict], gradcam: list[s
 
 def test_compare_command_end_to_end(shared_data, tmp_path, capsys):
     from napari_mcdet.cli import main
-    from napari_mcdet.train.loop import real_validation_patches
 
     models = [{"name": "ResNet-22 optimized", "architecture": "resnet22-separable"},
               {"name": "ConvNeXt-V2 Yocto", "architecture": "convnextv2-yocto"},
@@ -91,16 +89,6 @@ def test_compare_command_end_to_end(shared_data, tmp_path, capsys):
 
     m = load_model(report["models"]["ConvNeXt-V2 Yocto"]["checkpoint"])
     assert m.architecture == "convnextv2-yocto" and m.metadata["step"] == 2
-    # the evaluation patches are exactly those of the training engine's real-validation protocol
-    config = CompareConfig.load(path)
-    tc = config.train_config(config.models[0], tmp_path / "unused")
-    tc.real_val = config.data
-    ev = evaluation_set(tc)
-    x, y = real_validation_patches(tc)
-    np.testing.assert_array_equal(ev.patches, x)
-    np.testing.assert_array_equal(ev.labels, y)
-    assert ev.label_maps.shape == x.shape
-    assert all((ev.label_maps[i] > 0).any() == (y[i] > 0) for i in range(len(y)))
 
 
 def test_compare_same_seed_same_tables(shared_data, tmp_path):
@@ -114,6 +102,19 @@ def test_compare_same_seed_same_tables(shared_data, tmp_path):
                                                         "table4_csv")])
     assert texts[0] == texts[1]
     assert "MoTMoS,no,no," in texts[0][1]
+    # the evaluation patches are exactly those of the training engine's real-validation protocol
+    from napari_mcdet.train.loop import real_validation_patches
+
+    ev = written["evaluation"]
+    tc = config.train_config(config.models[0], tmp_path / "unused")
+    tc.real_val = config.data
+    x, y = real_validation_patches(tc)
+    np.testing.assert_array_equal(ev.patches, x)
+    np.testing.assert_array_equal(ev.labels, y)
+    assert ev.label_maps.shape == x.shape
+    assert all((ev.label_maps[i] > 0).any() == (y[i] > 0) for i in range(len(y)))
+    kept = written["kept"]
+    assert np.sum(y[kept] == 0) == 10 and np.all(y[np.setdiff1d(np.arange(len(y)), kept)] == 0)
 
 
 def test_subsample_keeps_every_lesion_and_is_seeded():

@@ -475,7 +475,8 @@ def run_comparison(
     Returns
     -------
     written : dict
-        File kind -> path, plus ``'results'``: ``{model name: ModelResult}``.
+        File kind -> path, plus ``'results'``: ``{model name: ModelResult}``,
+        ``'evaluation'``: the whole :class:`EvaluationSet` and ``'kept'``: the indices scored.
     """
     import torch
 
@@ -529,7 +530,7 @@ def run_comparison(
                 f"(train {t2 - t1:.0f} s, score {t3 - t2:.0f} s)")
     written = write_comparison(config, results, ev, lesion, out, n_all=len(full))
     say(f"wrote {out}")
-    return {**written, "results": results}
+    return {**written, "results": results, "evaluation": full, "kept": keep}
 
 
 # -- tables and figures ---------------------------------------------------------------------
