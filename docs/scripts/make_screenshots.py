@@ -102,6 +102,12 @@ def shot_synthesis(out: Path, args: argparse.Namespace) -> Path:
     w.n_lesions.value = 2
     w.run()
     viewer.layers["phantom"].visible = False
+    labels = viewer.layers["synthetic labels"]
+    labels.opacity = 0.35
+    rows, cols = np.nonzero(labels.data)
+    if rows.size:  # close on the lesions: the calcifications themselves, not only their mask
+        viewer.camera.center = (float(np.median(rows)) * 0.1, float(np.median(cols)) * 0.1)
+        viewer.camera.zoom = viewer.camera.zoom * 3
     path = save(viewer, out, "synthesis")
     viewer.close()
     return path
@@ -140,10 +146,11 @@ def shot_detection(out: Path, args: argparse.Namespace):
     wait_until(lambda: widget.worker is None, timeout=600)
     if widget.last_result is None:
         raise RuntimeError(f"detection failed: {widget.status.text()}")
-    viewer.layers["synthetic lesions"].visible = False
-    viewer.layers["benign probability"].visible = False
-    viewer.camera.center = (42.0, 26.0)  # the malignant cluster, mm
-    viewer.camera.zoom = viewer.camera.zoom * 1.8
+    # the segmentation, calcifications and clusters over the image (the probability maps stay in
+    # the layer list, hidden: additive red and green over everything hide the image)
+    for name in ("synthetic lesions", "benign probability", "malignant probability"):
+        viewer.layers[name].visible = False
+    viewer.reset_view()
     path = save(viewer, out, "detection")
     return path, viewer, widget
 
@@ -180,10 +187,18 @@ def shot_annotation(out: Path, args: argparse.Namespace) -> Path | None:
             layer.visible = False
     w.class_combo.setCurrentText("malignant")
     labels = w.new_labels_layer()
-    # a few calcifications painted as a user would with the brush (mdb209: cluster at x 647,
-    # y 503 from the bottom -> row 520, col 647)
-    rng = np.random.default_rng(0)
-    for r, c in rng.normal((520, 647), 18, size=(9, 2)).round().astype(int):
+    for layer in viewer.layers:  # the Info.txt circles: 2-row ellipse data, which napari reads
+        if layer._type_string == "shapes":  # as (centre, radii): hidden until the reader is fixed
+            layer.visible = False
+    # paint the brightest specks of the cluster as a user would with the brush (mdb209: cluster
+    # at x 647, y 503 from the bottom -> row 520, col 647, radius 87 px)
+    from skimage.feature import peak_local_max
+    from skimage.morphology import disk, white_tophat
+
+    r0, c0 = 520 - 60, 647 - 60
+    crop = np.asarray(image.data[r0:r0 + 120, c0:c0 + 120], np.float32)
+    specks = peak_local_max(white_tophat(crop, disk(3)), min_distance=5, num_peaks=12)
+    for r, c in specks + (r0, c0):
         labels.data[r - 1:r + 2, c - 1:c + 2] = 2
     labels.refresh()
     w.update_counts()
