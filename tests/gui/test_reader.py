@@ -42,6 +42,10 @@ def test_viewer_opens_minimias(make_napari_viewer, shared_data):
     assert list(labels.features["class"]) == ["soft tissue", "benign", "malignant"]
     np.testing.assert_allclose(labels.colormap.map(np.array([2]))[0], (1.0, 0.15, 0.15, 1.0))
     assert shapes._type_string == "shapes" and list(shapes.features["name"]) == ["CALC M"]
+    # the Info.txt circle (x 647, y 503, radius 87) is drawn centred there with that radius
+    corners = shapes.data[0]
+    np.testing.assert_allclose(corners.mean(0), (1023 - 503, 647), atol=0.5)
+    np.testing.assert_allclose(np.ptp(corners, axis=0), (2 * 87, 2 * 87), atol=0.5)
     # a normal image: just the image
     normal = viewer.open(str(shared_data / "mini-mias" / "mdb003.pgm"), plugin="napari-mcdet")
     assert [layer._type_string for layer in normal] == ["image"]

@@ -128,7 +128,8 @@ def _read_pgm(path: Path) -> list[LayerData]:
     if drawn:
         ellipses = [
             np.array(
-                [[r.row - r.radius, r.col - r.radius], [r.row + r.radius, r.col + r.radius]],
+                # napari reads a 2-row ellipse as (centre, radii)
+                [[r.row, r.col], [r.radius, r.radius]],
                 dtype=float,
             )
             for r in drawn
