@@ -141,3 +141,20 @@ def test_patch_aucs_with_the_current_model(setup, qtbot, tmp_path):
     shown = w.table_values()
     assert shown["patch AUC_MCs"] == f"{expected['AUC_MCs']:.4f}"
     assert shown["patch AUC_mlg"] == f"{expected['AUC_mlg']:.4f}"
+
+
+def test_detection_arriving_after_docking_becomes_the_prediction(make_napari_viewer, qtbot):
+    """Docked before detection runs (as in the demo): the new detection layer is picked."""
+    from napari_mcdet.synth.phantom import breast_phantom
+
+    current_model.clear()
+    viewer = make_napari_viewer()
+    image = viewer.add_image(breast_phantom(SHAPE, pixel_spacing=0.1, seed=0).pixels,
+                             name="mammo", scale=SPACING)
+    viewer.add_labels(_ground_truth(), name="ground truth", scale=SPACING)
+    w = ScoreWidget(viewer)
+    qtbot.addWidget(w)
+    assert w.pred_combo.currentText() == "ground truth"
+    DetectWidget(viewer).show_result(_detection(), image)
+    assert w.pred_combo.currentText() == LABELS_NAME
+    assert w.gt_combo.currentText() == "ground truth"

@@ -264,10 +264,13 @@ class ScoreWidget(QWidget):
     def _fill(self, combo: QComboBox, names: list[str], preferred: str | None,
               optional: bool = False) -> None:
         current = combo.currentText()
+        before = {combo.itemText(i) for i in range(combo.count())}
         combo.blockSignals(True)
         combo.clear()
         combo.addItems(([NONE] if optional else []) + names)
-        if current in names:
+        if preferred in names and preferred not in before:
+            combo.setCurrentText(preferred)  # a detection that just arrived is the natural pick
+        elif current in names:
             combo.setCurrentText(current)
         elif preferred in names:
             combo.setCurrentText(preferred)
