@@ -62,25 +62,17 @@ def read_split(path: str | Path) -> dict[str, list[str]]:
     return data
 
 
-def minimias_images(
+def minimias_cases(
     folder: str | Path,
     *,
-    pixel_spacing: tuple[float, float] = (0.2, 0.2),
     normals: list[str] | None = None,
     calcifications: bool = True,
-) -> list[LabelledImage]:
-    """mini-MIAS calcification cases (circles as ground truth) and the listed normal images.
+) -> list[tuple[str, Mammogram, np.ndarray]]:
+    """mini-MIAS calcification cases and the listed normal images, as read (not resampled).
 
-    Parameters
-    ----------
-    folder : path
-        The mini-MIAS folder (``Info.txt`` and ``mdbNNN.pgm``).
-    pixel_spacing : (float, float)
-        Grid to prepare the images at (the network's).
-    normals : list of str, optional
-        File names (``'mdb003.pgm'``) of normal images to include (e.g. a split's ``val`` list).
-    calcifications : bool
-        Include the calcification (CALC) cases present in the folder.
+    Returns ``(refnum, Mammogram at 0.2 mm, labels uint8 (M, N))`` triples: the calcification
+    (CALC) cases present in ``folder`` (circles as ground truth; a case whose calcifications have
+    no coordinates, mdb216, is left out), then the ``normals`` file names (empty labels).
     """
     from ..io.images import read_mammogram
     from ..io.minimias import minimias_labels, read_minimias_info
@@ -101,6 +93,57 @@ def minimias_images(
         rows = [r for r in records if r.refnum == name]
         labels = (minimias_labels(rows, mammo.shape, refnum=name) if rows
                   else np.zeros(mammo.shape, np.uint8))
+        out.append((name, mammo, labels))
+    return out
+
+
+def minimias_images(
+    folder: str | Path,
+    *,
+    pixel_spacing: tuple[float, float] = (0.2, 0.2),
+    normals: list[str] | None = None,
+    calcifications: bool = True,
+) -> list[LabelledImage]:
+    """mini-MIAS calcification cases (circles as ground truth) and the listed normal images.
+
+    Parameters
+    ----------
+    folder : path
+        The mini-MIAS folder (``Info.txt`` and ``mdbNNN.pgm``).
+    pixel_spacing : (float, float)
+        Grid to prepare the images at (the network's).
+    normals : list of str, optional
+        File names (``'mdb003.pgm'``) of normal images to include (e.g. a split's ``val`` list).
+    calcifications : bool
+        Include the calcification (CALC) cases present in the folder.
+    """
+    out = []
+    for name, mammo, labels in minimias_cases(folder, normals=normals,
+                                              calcifications=calcifications):
         image, breast, labels = prepare_image(mammo, pixel_spacing=pixel_spacing, labels=labels)
         out.append(LabelledImage(name, image, labels, breast, pixel_spacing))
     return out
+
+
+def evaluation_patch_set(
+    images: list[LabelledImage], *, patch_size: int, min_breast_fraction: float = 0.2
+) -> tuple[np.ndarray, np.ndarray]:
+    """The paper's evaluation patches of prepared images, stacked: ``(x (P, S, S), y (P,))``.
+
+    Malignant-centred patches, then a non-overlapping tiling at ``patch_size`` (the model's),
+    tiles with less than ``min_breast_fraction`` breast and no annotation skipped
+    (:func:`napari_mcdet.metrics.evaluation_patches`). Training's real validation and
+    ``mcdet evaluate`` both use this protocol.
+    """
+    from ..metrics.patches import evaluation_patches, extract_evaluation_patches
+
+    xs, ys = [], []
+    for im in images:
+        plist = evaluation_patches(im.labels, size=patch_size, breast_mask=im.breast,
+                                   min_breast_fraction=min_breast_fraction)
+        x, y = extract_evaluation_patches(im.image, plist)
+        xs.append(x)
+        ys.append(y)
+    if not xs:
+        raise ValueError("no images to cut evaluation patches from")
+    return np.concatenate(xs), np.concatenate(ys)
