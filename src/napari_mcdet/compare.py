@@ -337,30 +337,10 @@ def evaluation_set(train_config) -> EvaluationSet:
     train_config : TrainConfig
         With ``real_val = 'minimias:<folder>'``, ``split``, ``pixel_spacing``, ``patch_size``.
     """
-    from .infer.realsets import minimias_images, read_split
-    from .metrics.patches import evaluation_patches, extract_evaluation_patches
+    from .train.loop import real_validation_patches
 
-    kind, _, folder = (train_config.real_val or "").partition(":")
-    if kind != "minimias" or not folder:
-        raise ValueError(f"real_val must look like 'minimias:<folder>', "
-                         f"got {train_config.real_val!r}")
-    normals = read_split(train_config.split)["val"] if train_config.split else []
-    spacing = (train_config.pixel_spacing, train_config.pixel_spacing)
-    parts: dict[str, list] = {k: [] for k in ("x", "y", "g", "n", "s", "o")}
-    for im in minimias_images(folder, pixel_spacing=spacing, normals=normals):
-        plist = evaluation_patches(im.labels, size=train_config.patch_size,
-                                   breast_mask=im.breast, min_breast_fraction=0.2)
-        x, y = extract_evaluation_patches(im.image, plist)
-        g, _ = extract_evaluation_patches(im.labels, plist)
-        parts["x"].append(x)
-        parts["y"].append(y)
-        parts["g"].append(g.astype(np.uint8))
-        parts["n"] += [im.name] * len(plist)
-        parts["s"] += [p.source for p in plist]
-        parts["o"] += [p.origin for p in plist]
-    return EvaluationSet(np.concatenate(parts["x"]), np.concatenate(parts["y"]),
-                         np.concatenate(parts["g"]), np.array(parts["n"]),
-                         np.array(parts["s"]), np.array(parts["o"], dtype=np.int64).reshape(-1, 2))
+    x, y, d = real_validation_patches(train_config, details=True)
+    return EvaluationSet(x, y, d["label_maps"], d["images"], d["sources"], d["origins"])
 
 
 def subsample_negatives(labels: np.ndarray, *, max_negatives: int | None,

@@ -7,6 +7,7 @@ does (:func:`prepare_image`), its ground truth on the same grid, and its breast 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,6 +94,12 @@ def minimias_cases(
         rows = [r for r in records if r.refnum == name]
         labels = (minimias_labels(rows, mammo.shape, refnum=name) if rows
                   else np.zeros(mammo.shape, np.uint8))
+        if labels.any() and not (labels.astype(bool) & breast_mask(mammo.pixels)).any():
+            # e.g. mdb212: the Info.txt circle (x 687, y 882, radius 3) lies on the film
+            # background; scoring it would label a background patch "benign"
+            warnings.warn(f"{name}: its annotation lies entirely outside the breast; the case "
+                          "is left out", UserWarning, stacklevel=2)
+            continue
         out.append((name, mammo, labels))
     return out
 
@@ -126,24 +133,41 @@ def minimias_images(
 
 
 def evaluation_patch_set(
-    images: list[LabelledImage], *, patch_size: int, min_breast_fraction: float = 0.2
-) -> tuple[np.ndarray, np.ndarray]:
+    images: list[LabelledImage],
+    *,
+    patch_size: int,
+    min_breast_fraction: float = 0.2,
+    details: bool = False,
+):
     """The paper's evaluation patches of prepared images, stacked: ``(x (P, S, S), y (P,))``.
 
     Malignant-centred patches, then a non-overlapping tiling at ``patch_size`` (the model's),
     tiles with less than ``min_breast_fraction`` breast and no annotation skipped
-    (:func:`napari_mcdet.metrics.evaluation_patches`). Training's real validation and
-    ``mcdet evaluate`` both use this protocol.
+    (:func:`napari_mcdet.metrics.evaluation_patches`). Training's real validation,
+    ``mcdet evaluate`` and ``mcdet compare`` all use this one protocol.
+
+    With ``details=True`` a third item is returned: a dict with ``label_maps`` (P, S, S) uint8
+    ground truth, ``images`` (P,) image names, ``sources`` (P,) and ``origins`` (P, 2) (row, col).
     """
     from ..metrics.patches import evaluation_patches, extract_evaluation_patches
 
-    xs, ys = [], []
+    xs, ys, maps, names, sources, origins = [], [], [], [], [], []
     for im in images:
         plist = evaluation_patches(im.labels, size=patch_size, breast_mask=im.breast,
                                    min_breast_fraction=min_breast_fraction)
         x, y = extract_evaluation_patches(im.image, plist)
         xs.append(x)
         ys.append(y)
+        if details:
+            maps.append(extract_evaluation_patches(im.labels, plist)[0].astype(np.uint8))
+            names += [im.name] * len(plist)
+            sources += [p.source for p in plist]
+            origins += [p.origin for p in plist]
     if not xs:
         raise ValueError("no images to cut evaluation patches from")
-    return np.concatenate(xs), np.concatenate(ys)
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    if not details:
+        return x, y
+    return x, y, {"label_maps": np.concatenate(maps), "images": np.array(names),
+                  "sources": np.array(sources),
+                  "origins": np.array(origins, dtype=np.int64).reshape(-1, 2)}

@@ -287,10 +287,11 @@ def _score(metrics: dict[str, float]) -> float:
     return float(np.mean(vals)) if vals else -math.inf
 
 
-def real_validation_patches(config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
-    """The paper's evaluation patches of the real validation images named by ``real_val``."""
-    from ..infer.realsets import minimias_images, read_split
-    from ..metrics.patches import evaluation_patches, extract_evaluation_patches
+def real_validation_patches(config: TrainConfig, *, details: bool = False):
+    """The paper's evaluation patches of the real validation images named by ``real_val``:
+    the mini-MIAS calcification cases and the ``val`` normals of ``split`` (never a training
+    image). See :func:`napari_mcdet.infer.realsets.evaluation_patch_set` (``details``)."""
+    from ..infer.realsets import evaluation_patch_set, minimias_images, read_split
 
     kind, _, folder = (config.real_val or "").partition(":")
     if kind != "minimias" or not folder:
@@ -298,14 +299,8 @@ def real_validation_patches(config: TrainConfig) -> tuple[np.ndarray, np.ndarray
     normals = read_split(config.split)["val"] if config.split else []
     spacing = (config.pixel_spacing, config.pixel_spacing)
     images = minimias_images(folder, pixel_spacing=spacing, normals=normals)
-    xs, ys = [], []
-    for im in images:
-        plist = evaluation_patches(im.labels, size=config.patch_size, breast_mask=im.breast,
-                                   min_breast_fraction=0.2)
-        x, y = extract_evaluation_patches(im.image, plist)
-        xs.append(x)
-        ys.append(y)
-    return np.concatenate(xs), np.concatenate(ys)
+    return evaluation_patch_set(images, patch_size=config.patch_size, min_breast_fraction=0.2,
+                                details=details)
 
 
 def train(config: TrainConfig, *, resume: str | Path | None = None,
