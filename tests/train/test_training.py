@@ -101,3 +101,25 @@ def test_ddp_two_cpu_processes_match_single_process_with_combined_batch(tiny_con
     assert params == {name for name, _ in trainer.network.named_parameters()}
     for k in params:
         torch.testing.assert_close(r0[k], ref[k], rtol=1e-4, atol=1e-5, msg=k)
+
+
+def test_mcdet_train_stops_on_sigterm_with_a_resumable_checkpoint(tiny_config, tmp_path):
+    import signal
+    import time
+
+    cfg = TrainConfig.from_dict({**tiny_config.to_dict(), "steps": 10_000,
+                                 "out_dir": str(tmp_path / "sig")})
+    path = cfg.save(tmp_path / "sig.yaml")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "napari_mcdet.train", str(path)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "sig" / "log.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log.exists() and log.read_text().count("\n") >= 2):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "resume with --resume" in err
+    _, meta = read_checkpoint(tmp_path / "sig" / "last.safetensors")
+    assert meta["step"] >= 2 and "optimizer" in meta

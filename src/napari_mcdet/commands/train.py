@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
 import sys
+
+
+def _interrupt(signum, frame):  # noqa: ARG001
+    raise KeyboardInterrupt
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
@@ -52,6 +57,11 @@ def run(args: argparse.Namespace) -> int:
     if overrides:
         config = TrainConfig.from_dict({**config.to_dict(), **overrides})
     dist = init_distributed(config.device)
+    # SIGTERM (a cluster scheduler, `kill`) stops like Ctrl-C: at the end of the step, saving a
+    # resumable last.safetensors; SIGINT is re-armed too, since a shell ignores it in jobs
+    # started in the background
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _interrupt)
     try:
         trainer = Trainer(config, resume=args.resume, dist=dist)
         bar = tqdm(total=config.steps, initial=trainer.step, unit="step",
