@@ -227,15 +227,13 @@ def run_window(image: str | Path | None = None, *, model: str | Path | None = No
     """Open napari with the demo (blocks until the window is closed)."""
     demo_model_path(model)  # fail before opening a window when the model is missing
     mammo = read_image(image, spacing=spacing) if image is not None else None
-    try:
-        import napari
-    except ImportError:
+    from importlib.util import find_spec
+
+    if find_spec("napari") is None:
         print("mcdet demo: error: the window needs napari: pip install 'napari-mcdet[napari]', "
               "or run mcdet demo --headless", file=sys.stderr)
         return 2
-    from ..gui._demo import open_demo
+    from ..gui._demo import show_demo_window
 
-    viewer = napari.Viewer(title="napari-mcdet demo")
-    open_demo(viewer, mammo, model=model)
-    napari.run()
+    show_demo_window(mammo, model=model)
     return 0

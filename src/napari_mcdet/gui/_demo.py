@@ -88,3 +88,12 @@ def open_demo(viewer: Any, mammogram: Mammogram | None = None, *,
     if run and detect_widget.run() is None:
         raise ValueError(f"detection did not start: {detect_widget.status.text()}")
     return detect_widget
+
+
+def show_demo_window(mammogram: Mammogram | None = None, *, model: Any = None) -> None:
+    """Open a napari window with :func:`open_demo` and run the event loop until it closes."""
+    import napari
+
+    viewer = napari.Viewer(title="napari-mcdet demo")
+    open_demo(viewer, mammogram, model=model)
+    napari.run()
