@@ -208,6 +208,25 @@ def _overlap_pixels(overlap: float | int, tile: int) -> int:
 
 
 # -- tiles --------------------------------------------------------------------------------
+def breast_tiles(
+    shape: tuple[int, int],
+    breast: np.ndarray | None,
+    tile: int,
+    *,
+    overlap: int,
+    min_breast_fraction: float,
+) -> list[tuple[tuple[int, int], float]]:
+    """``(origin, breast fraction)`` of the tiles of :func:`tile_grid` worth running: those with
+    at least ``min_breast_fraction`` (and some) breast; every tile when ``breast`` is None."""
+    out = []
+    for origin in tile_grid(shape, tile, overlap=overlap):
+        frac = 1.0 if breast is None else float(
+            extract_patch(breast, origin, tile, fill=False).mean())
+        if breast is None or (frac >= min_breast_fraction and frac > 0):
+            out.append((origin, frac))
+    return out
+
+
 class TileAccumulator:
     """Smooth blending of overlapping tiles into a float32 map.
 
@@ -310,12 +329,8 @@ def run_tiles(
     if not 0.0 <= min_breast_fraction <= 1.0:
         raise ValueError(f"min_breast_fraction must be in [0, 1], got {min_breast_fraction}")
     grid = tile_grid(image.shape, tile, overlap=overlap)
-    todo = []
-    for origin in grid:
-        frac = 1.0 if breast is None else float(
-            extract_patch(breast, origin, tile, fill=False).mean())
-        if breast is None or (frac >= min_breast_fraction and frac > 0):
-            todo.append((origin, frac))
+    todo = breast_tiles(image.shape, breast, tile, overlap=overlap,
+                        min_breast_fraction=min_breast_fraction)
     acc = TileAccumulator(image.shape, tile, overlap, channels=2)
     records: list[dict[str, Any]] = []
     total = len(todo)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..classes import MALIGNANT
-from ..data.tiling import blend_window, extract_patch, tile_grid
+from ..data.tiling import extract_patch
 from ..mammogram import Mammogram
 
 __all__ = ["gradcam_map"]
@@ -70,7 +70,7 @@ def gradcam_map(
 
     from ..infer.patches import predict_patches
     from ..nn.gradcam import grad_cam
-    from .detect import DetectionCancelled
+    from .detect import DetectionCancelled, TileAccumulator, breast_tiles
     from .realsets import prepare_image
 
     if isinstance(image, Mammogram):
@@ -97,13 +97,9 @@ def gradcam_map(
 
     p = int(model.patch_size)
     ov = int(round(p * overlap))
-    window = blend_window(p, ov)
-    acc = np.zeros(img.shape, np.float32)
-    wsum = np.zeros(img.shape, np.float32)
-    corners = [
-        (r, c) for r, c in tile_grid(img.shape, p, overlap=ov)
-        if extract_patch(breast, (r, c), p, fill=False).mean() >= min_breast_fraction
-    ]
+    acc = TileAccumulator(img.shape, p, ov, channels=1)
+    corners = [o for o, _ in breast_tiles(img.shape, breast, p, overlap=ov,
+                                          min_breast_fraction=min_breast_fraction)]
     total = len(corners)
     if progress is not None:
         progress(0, total)
@@ -114,13 +110,11 @@ def gradcam_map(
         tiles = np.stack([extract_patch(img, rc, p, fill=0.0) for rc in chunk])
         probs, _ = predict_patches(network, tiles, batch_size=len(tiles), segmentation=False)
         cams = grad_cam(network, torch.from_numpy(tiles[:, None]), target_class=target_class)
-        for (r, c), cam, pr in zip(chunk, cams, probs[:, target_class]):
-            h, w = min(p, img.shape[0] - r), min(p, img.shape[1] - c)
-            acc[r:r + h, c:c + w] += (cam * pr * window)[:h, :w]
-            wsum[r:r + h, c:c + w] += window[:h, :w]
+        for origin, cam, pr in zip(chunk, cams, probs[:, target_class]):
+            acc.add(origin, (cam * pr)[None])
         if progress is not None:
             progress(min(start + batch_size, total), total)
-    heat = np.divide(acc, wsum, out=np.zeros_like(acc), where=wsum > 0)
+    heat = acc.result()[0]
     heat[~breast] = 0
     if heat.shape != mammo.pixels.shape:
         from skimage.transform import resize
