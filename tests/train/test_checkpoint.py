@@ -119,3 +119,80 @@ def test_export_drops_optimizer_state_and_keeps_weights(tmp_path):
     assert meta["metrics"]["AUC_MCs"] == 0.7 and meta["exported_from_step"] == 7
     model = load_model(small)
     assert all(torch.equal(v, net.state_dict()[k]) for k, v in model.network.state_dict().items())
+
+
+def _save_with_first_byte(tmp_path, first: int):
+    """A genuine checkpoint whose header length happens to start with byte ``first``."""
+    net = _net()
+    for n in range(300):
+        path = save_checkpoint(tmp_path / "m.safetensors", net, pixel_spacing=(0.2, 0.2),
+                               patch_size=64, extra={"note": "x" * n})
+        if path.read_bytes()[0] == first:
+            return net, path
+    raise AssertionError(f"no padding gave a first byte {first:#x}")
+
+
+def test_checkpoint_whose_header_length_starts_with_0x80_loads(tmp_path):
+    net, path = _save_with_first_byte(tmp_path, 0x80)
+    model = load_model(path)
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in model.network.state_dict().items())
+
+
+def test_legacy_torch_pickle_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    legacy = tmp_path / "legacy.pt"
+    torch.save({"state": _Evil(marker)}, legacy, _use_new_zipfile_serialization=False)
+    assert legacy.read_bytes()[:2] == b"\x80\x02"
+    with pytest.raises(CheckpointError, match="never unpickles"):
+        load_model(legacy)
+    assert not marker.exists()
+
+
+def _rewrite_meta(tmp_path, edit, name="edited.safetensors"):
+    import json
+
+    path = save_checkpoint(tmp_path / "m.safetensors", _net(), pixel_spacing=(0.2, 0.2),
+                           patch_size=64)
+    tensors, meta = read_checkpoint(path)
+    text = edit(meta)
+    out = tmp_path / name
+    save_file(tensors, out, metadata={"napari_mcdet": text if isinstance(text, str)
+                                      else json.dumps(meta)})
+    return out
+
+
+def test_invalid_metadata_json_is_named_as_such(tmp_path):
+    bad = _rewrite_meta(tmp_path, lambda meta: '{"format": "napari-mcdet-checkpoint",')
+    with pytest.raises(CheckpointError, match="not valid JSON") as info:
+        load_model(bad)
+    assert "no 'napari_mcdet' metadata" not in str(info.value)
+    listed = _rewrite_meta(tmp_path, lambda meta: "[1, 2]", name="list.safetensors")
+    with pytest.raises(CheckpointError, match="not an object"):
+        load_model(listed)
+
+
+def test_unknown_architecture_is_named(tmp_path):
+    bad = _rewrite_meta(tmp_path, lambda meta: meta.update(architecture="mcdet-v9"))
+    with pytest.raises(CheckpointError, match="architecture 'mcdet-v9'.*upgrade") as info:
+        load_model(bad)
+    assert "BaselineConfig" not in str(info.value)
+
+
+def test_fortyfold_filters_are_refused_before_the_network_is_built(tmp_path):
+    import resource
+
+    def widen(meta):
+        meta["config"]["filters"] = [f * 40 for f in meta["config"]["filters"]]
+
+    bad = _rewrite_meta(tmp_path, widen)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(CheckpointError, match="configuration says") as info:
+        load_model(bad)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 500, grown_mb  # a real build of this network takes ~1.5 GB
+    assert str(bad) in str(info.value)
+
+
+def test_checkpoint_folder_is_not_reported_missing(tmp_path):
+    with pytest.raises(CheckpointError, match="is a folder"):
+        load_model(tmp_path)

@@ -117,6 +117,29 @@ def _atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], pat
             os.unlink(tmp)
 
 
+#: The largest safetensors JSON header accepted (the library's own limit is 100 MB).
+_MAX_HEADER = 100_000_000
+
+
+def _looks_pickled(path: Path) -> bool:
+    """True for a torch zip archive or a raw pickle, judged by the file's structure.
+
+    A safetensors file starts with its header length (8 bytes, little-endian) and then the
+    JSON header itself, so any first byte is possible there (0x80 included, the pickle
+    PROTO opcode); the file counts as a pickle only when it does not parse as that layout.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(9)
+    if head[:4] == b"PK\x03\x04":
+        return True
+    if len(head) == 9:
+        n = int.from_bytes(head[:8], "little")
+        if 2 <= n <= min(size - 8, _MAX_HEADER) and head[8:9] == b"{":
+            return False
+    return len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+
+
 def save_checkpoint(
     path: str | Path,
     network: nn.Module,
@@ -179,11 +202,12 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     from safetensors import SafetensorError, safe_open
 
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file: pass the "
+                              ".safetensors file inside it (e.g. {path}/best.safetensors)")
     if not path.is_file():
         raise FileNotFoundError(f"no such checkpoint: {path}")
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-    if head[:2] == b"PK" or head[:1] == b"\x80":
+    if _looks_pickled(path):
         raise CheckpointError(
             f"{path} is a pickled PyTorch file (.pt/.pth): napari-mcdet never unpickles files, "
             "since a pickle can run arbitrary code. Convert it in a trusted session with "
@@ -198,13 +222,23 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
             f"{path} is not a readable safetensors checkpoint ({err}); the file may be truncated "
             "or corrupt: copy it again or retrain"
         ) from err
-    try:
-        meta = json.loads(raw["napari_mcdet"])
-    except (KeyError, json.JSONDecodeError) as err:
+    if "napari_mcdet" not in raw:
         raise CheckpointError(
             f"{path} is a safetensors file but not a napari-mcdet checkpoint (no 'napari_mcdet' "
             "metadata); load weights from other tools into a network yourself, then save_checkpoint"
+        )
+    try:
+        meta = json.loads(raw["napari_mcdet"])
+    except (json.JSONDecodeError, RecursionError) as err:
+        raise CheckpointError(
+            f"{path}: its 'napari_mcdet' metadata is not valid JSON ({err}); the file was edited "
+            "or damaged: copy it again, or re-save the weights with save_checkpoint"
         ) from err
+    if not isinstance(meta, dict):
+        raise CheckpointError(
+            f"{path}: its 'napari_mcdet' metadata is a JSON {type(meta).__name__}, not an object; "
+            "the file was edited or damaged: copy it again, or re-save it with save_checkpoint"
+        )
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: unknown checkpoint format {meta.get('format')!r}")
     if int(meta.get("format_version", 0)) > FORMAT_VERSION:
@@ -236,6 +270,76 @@ def default_model_path() -> Path:
     return Path(str(resources.files("napari_mcdet.models").joinpath(DEFAULT_MODEL)))
 
 
+def check_architecture(path: Path, meta: dict[str, Any], state: dict[str, torch.Tensor]) -> None:
+    """Refuse a checkpoint whose declared architecture cannot hold its stored weights.
+
+    Runs before the network is built for real: the declared configuration is built on torch's
+    ``meta`` device (shapes only, no memory), so a damaged or hostile configuration (a
+    hundredfold width, say) costs nothing and is named instead of filling the memory.
+
+    Raises
+    ------
+    CheckpointError
+        No or an unknown architecture, a configuration that is not an object, or shapes that
+        disagree with the stored tensors.
+    """
+    from ..nn.baselines import BASELINE_NAMES
+
+    architecture = meta.get("architecture")
+    known = ("mcdet", *BASELINE_NAMES)
+    if architecture not in known:
+        raise CheckpointError(
+            f"{path} declares the architecture {architecture!r}, which this napari-mcdet does "
+            f"not know (known: {', '.join(known)}); upgrade napari-mcdet, or use a checkpoint "
+            "written by it"
+        )
+    config = meta.get("config")
+    if not isinstance(config, dict):
+        raise CheckpointError(
+            f"{path}: its metadata has no architecture configuration ('config' is "
+            f"{type(config).__name__}); the file was edited or damaged: copy it again"
+        )
+    try:
+        with torch.device("meta"):
+            shapes = {k: tuple(v.shape) for k, v in build_network(architecture, config)
+                      .state_dict().items()}
+    except NotImplementedError:
+        # constructors that read tensor values cannot run on the meta device; for those the
+        # widths in the configuration must at least fit the stored tensors
+        largest = max((max(v.shape, default=1) for v in state.values()), default=0)
+        wide = {k: v for k, v in config.items()
+                if isinstance(v, int) and not isinstance(v, bool) and v > largest}
+        if wide:
+            raise CheckpointError(
+                f"{path}: the configuration {wide} exceeds every stored tensor (largest "
+                f"dimension {largest}); the metadata was edited or damaged: copy the file again"
+            ) from None
+        return
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise CheckpointError(
+            f"{path}: its {architecture} configuration is invalid ({err}); the metadata was "
+            "edited or damaged: copy the file again or retrain"
+        ) from err
+    stored = {k: tuple(v.shape) for k, v in state.items()}
+    missing = sorted(set(shapes) - set(stored))
+    unexpected = sorted(set(stored) - set(shapes))
+    differ = [k for k in shapes if k in stored and shapes[k] != stored[k]]
+    if missing or unexpected or differ:
+        detail = "; ".join(
+            part for part in (
+                f"{len(missing)} tensors missing (e.g. {missing[0]})" if missing else "",
+                f"{len(unexpected)} unexpected (e.g. {unexpected[0]})" if unexpected else "",
+                (f"{len(differ)} of other shapes (e.g. {differ[0]}: the configuration says "
+                 f"{list(shapes[differ[0]])}, the file holds {list(stored[differ[0]])})")
+                if differ else "",
+            ) if part
+        )
+        raise CheckpointError(
+            f"{path}: the weights do not match the architecture it declares ({detail}); the "
+            "metadata or the weights were edited or damaged: copy the file again or retrain"
+        )
+
+
 def load_model(
     path: str | Path | None = None, *, device: str | torch.device = "cpu"
 ) -> TrainedModel:
@@ -246,9 +350,11 @@ def load_model(
     """
     path = Path(path) if path is not None else default_model_path()
     tensors, meta = read_checkpoint(path)
+    state = model_state(tensors)
+    check_architecture(path, meta, state)
     try:
         network = build_network(meta["architecture"], meta["config"])
-        network.load_state_dict(model_state(tensors), strict=True)
+        network.load_state_dict(state, strict=True)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise CheckpointError(
             f"{path}: the weights do not match the architecture it declares ({err})"
