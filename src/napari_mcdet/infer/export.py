@@ -7,6 +7,10 @@ Per image ``<stem>``:
 - ``<stem>_calcifications.csv/.json`` and ``<stem>_clusters.csv/.json``: one row per object;
 - ``<stem>_detection.json``: settings, thresholds, counts, both tables and the tile scores;
 - ``<stem>_overlay.png``: the image with calcifications (class colours) and cluster boxes.
+
+Every file is written through :func:`napari_mcdet.io.writers.atomic_write`: a complete new file
+replaces the old one in one step (never half a table after a crash), with the umask's mode, and
+a symlink in the output folder is replaced rather than followed.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..classes import CLASS_COLORS, CLASS_NAMES
+from ..io.writers import atomic_write
 from .detect import Detection
 
 CALC_COLUMNS = ("id", "row", "col", "area_mm2", "area_px", "class", "class_name", "score",
@@ -49,11 +54,18 @@ def cluster_rows(det: Detection) -> list[dict[str, Any]]:
 
 
 def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> Path:
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-    return path
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
+            w.writeheader()
+            w.writerows(rows)
+
+    return atomic_write(path, write)
+
+
+def _write_json(path: Path, doc: Any) -> Path:
+    text = json.dumps(doc, indent=2, allow_nan=False) + "\n"
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def detection_json(det: Detection) -> dict[str, Any]:
@@ -104,9 +116,7 @@ def plot_overlay(image: np.ndarray, det: Detection, path: str | Path, *,
                                edgecolor=color))
         ax.text(c0, r0 - 4, f"{c['score']:.2f}", color=color, fontsize=7, va="bottom")
     ax.set_axis_off()
-    path = Path(path)
-    fig.savefig(path, format="png")
-    return path
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
 
 
 def write_detection(det: Detection, out_dir: str | Path, stem: str, *,
@@ -142,14 +152,14 @@ def write_detection(det: Detection, out_dir: str | Path, stem: str, *,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
+    probs = det.probabilities.astype(np.float32, copy=False)
     if probabilities == "tiff":
-        p = out / f"{stem}_probabilities.tif"
-        tifffile.imwrite(p, det.probabilities.astype(np.float32, copy=False),
-                         compression="zlib",
-                         metadata={"axes": "CYX", "channels": "benign,malignant"})
+        p = atomic_write(out / f"{stem}_probabilities.tif",
+                         lambda tmp: tifffile.imwrite(tmp, probs, compression="zlib",
+                                                      metadata={"axes": "CYX",
+                                                                "channels": "benign,malignant"}))
     else:
-        p = out / f"{stem}_probabilities.npy"
-        np.save(p, det.probabilities.astype(np.float32, copy=False))
+        p = atomic_write(out / f"{stem}_probabilities.npy", lambda tmp: np.save(tmp, probs))
     written["probabilities"] = p
     written["labels"] = write_mask(out / f"{stem}_labels.png", det.labels)
     written["calcifications_csv"] = _write_csv(out / f"{stem}_calcifications.csv", CALC_COLUMNS,
@@ -158,12 +168,8 @@ def write_detection(det: Detection, out_dir: str | Path, stem: str, *,
                                          cluster_rows(det))
     doc = detection_json(det)
     for key in ("calcifications", "clusters"):
-        jp = out / f"{stem}_{key}.json"
-        jp.write_text(json.dumps(doc[key], indent=2, allow_nan=False) + "\n")
-        written[f"{key}_json"] = jp
-    j = out / f"{stem}_detection.json"
-    j.write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n")
-    written["json"] = j
+        written[f"{key}_json"] = _write_json(out / f"{stem}_{key}.json", doc[key])
+    written["json"] = _write_json(out / f"{stem}_detection.json", doc)
     if overlay and image is not None:
         written["overlay"] = plot_overlay(image, det, out / f"{stem}_overlay.png")
     return written

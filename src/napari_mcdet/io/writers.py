@@ -46,12 +46,21 @@ DEFAULT_NAMES: dict[int, str] = {BENIGN: "Calcification", MALIGNANT: "Cluster"}
 _MASK_SUFFIXES = (".png", ".tif", ".tiff")
 
 
+def _umask() -> int:
+    # os.umask can only be read by setting it; set it straight back
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
     """Call ``write(tmp_path)`` then move the temporary file onto ``path`` in one step.
 
     The temporary file lives in the destination folder (same file system, so the final
     :func:`os.replace` is atomic) and keeps the destination's suffix (for writers that choose
-    the format from it). On any error the temporary file is removed and ``path`` is untouched.
+    the format from it). It is flushed to disk before the move and gets the mode the umask
+    gives new files (0644 under the usual 022). A symlink at ``path`` is replaced by the new
+    file, never followed. On any error the temporary file is removed and ``path`` is untouched.
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
@@ -64,6 +73,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
         write(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        # mkstemp makes 0600 files; an output is an ordinary file, readable as the umask says
+        os.chmod(tmp, 0o666 & ~_umask())
+        # replacing the name, never writing through it: a symlink planted at ``path`` is itself
+        # replaced and its target is left alone
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
