@@ -158,3 +158,126 @@ def test_detection_arriving_after_docking_becomes_the_prediction(make_napari_vie
     DetectWidget(viewer).show_result(_detection(), image)
     assert w.pred_combo.currentText() == LABELS_NAME
     assert w.gt_combo.currentText() == "ground truth"
+
+
+# -- with the real data, the widgets docked as napari docks them (through a proxy viewer) ------
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    """A small, randomly initialised MCDetNet: the pipeline, not its accuracy."""
+    import torch
+
+    from napari_mcdet.nn import MCDetConfig, MCDetNet
+    from napari_mcdet.train.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    net = MCDetNet(MCDetConfig(filters=(4, 8, 16, 32, 64)))
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
+    return save_checkpoint(path, net, pixel_spacing=(0.2, 0.2), patch_size=64)
+
+
+@pytest.fixture
+def docked(make_napari_viewer, qtbot, tiny_checkpoint):
+    """A viewer with the Detect and Score widgets docked by napari, the tiny model loaded."""
+    current_model.clear()
+    viewer = make_napari_viewer()
+    _, detect = viewer.window.add_plugin_dock_widget("napari-mcdet", "Detect calcifications")
+    _, score = viewer.window.add_plugin_dock_widget("napari-mcdet", "Score against ground truth")
+    assert detect.load_model(str(tiny_checkpoint)) is not None, detect.status.text()
+    score.patch_auc.setChecked(False)
+    yield viewer, detect, score
+    current_model.clear()
+
+
+def _detect(detect, qtbot, image_name):
+    detect.image_combo.setCurrentText(image_name)
+    assert detect.run() is not None, detect.status.text()
+    qtbot.waitUntil(lambda: detect.worker is None, timeout=240_000)
+    assert detect.last_result is not None, detect.status.text()
+
+
+def _errors_since(n):
+    from napari.utils.notifications import NotificationSeverity, notification_manager
+
+    return [r for r in notification_manager.records[n:]
+            if r.severity == NotificationSeverity.ERROR]
+
+
+def test_a_detection_is_never_scored_against_itself(docked, qtbot, shared_data):
+    """An image without ground truth: Score proposes none and refuses the detection itself."""
+    from napari.utils.notifications import notification_manager
+
+    from napari_mcdet.gui.widgets.score_widget import NONE
+
+    viewer, detect, score = docked
+    viewer.open(str(shared_data / "mini-mias" / "mdb003.pgm"), plugin="napari-mcdet")
+    assert [lyr.name for lyr in viewer.layers] == ["mdb003"]  # a normal image: no annotations
+    _detect(detect, qtbot, "mdb003")
+    assert score.pred_combo.currentText() == LABELS_NAME
+    assert score.gt_combo.currentText() == NONE
+    assert score.run() is None
+    assert "ground-truth labels layer" in score.status.text()
+
+    n = len(notification_manager.records)
+    score.gt_combo.setCurrentText(LABELS_NAME)  # chosen by hand: still refused
+    assert score.run() is None
+    assert "same layer" in score.status.text()
+    assert score.report is None and score.table.rowCount() == 0
+    assert len(_errors_since(n)) == 1
+
+
+def test_a_failing_score_shows_one_message_and_clears_the_table(setup, qtbot, shared_data):
+    """Scoring on mismatched grids fails in the worker: one clear message, no stale table."""
+    from napari.utils.notifications import notification_manager
+
+    viewer, w, _ = setup
+    w.patch_auc.setChecked(False)
+    _score(w, qtbot)
+    assert w.table.rowCount() > 0
+    viewer.open(str(shared_data / "mini-mias" / "mdb209.pgm"), plugin="napari-mcdet")
+    w.gt_combo.setCurrentText("mdb209 calcifications")  # 1024 x 1024 against 256 x 200
+    n = len(notification_manager.records)
+    assert w.run() is not None
+    qtbot.waitUntil(lambda: w.worker is None, timeout=60_000)
+    errors = _errors_since(n)
+    assert len(errors) == 1, [e.message for e in errors]
+    assert errors[0].message.startswith("scoring failed: ")
+    assert "same shape" in errors[0].message and "Traceback" not in errors[0].message
+    assert w.status.text() == errors[0].message
+    assert w.report is None and w.table.rowCount() == 0 and not w.export_button.isEnabled()
+    assert w.run_button.isEnabled()
+
+
+def test_circle_ground_truth_marks_pixel_metrics_not_meaningful(docked, qtbot, shared_data):
+    """mini-MIAS circles: the pixel rows say they are not meaningful, and why; names are whole."""
+    from napari_mcdet.gui.widgets.score_widget import CIRCLE_NOTE
+
+    viewer, detect, score = docked
+    viewer.open(str(shared_data / "mini-mias" / "mdb209.pgm"), plugin="napari-mcdet")
+    _detect(detect, qtbot, "mdb209")
+    assert score.gt_combo.currentText() == "mdb209 calcifications"
+    _score(score, qtbot)
+    shown, tips = score.table_values(), score.table_tooltips()
+    pixel = [k for k in shown if k.startswith("pixel ")]
+    assert pixel and all("not meaningful" in shown[k] for k in pixel)
+    assert all(tips[k] == CIRCLE_NOTE for k in pixel)
+    assert CIRCLE_NOTE in score.report["notes"] and CIRCLE_NOTE in score.status.text()
+    assert not any("not meaningful" in v for k, v in shown.items() if not k.startswith("pixel"))
+    # the metric column is wide enough for its longest name
+    metrics = score.table.fontMetrics()
+    longest = max(metrics.horizontalAdvance(k) for k in shown)
+    assert score.table.columnWidth(0) >= longest
+
+
+def test_undefined_values_say_why(setup, qtbot):
+    viewer, w, _ = setup
+    gt = _ground_truth()
+    gt[gt == 1] = 0
+    viewer.add_labels(gt, name="malignant only", scale=SPACING)
+    w.gt_combo.setCurrentText("malignant only")
+    w.patch_auc.setChecked(False)
+    _score(w, qtbot)
+    shown, tips = w.table_values(), w.table_tooltips()
+    assert shown["pixel Rec_B"] == "n/a"
+    assert "no benign pixels" in tips["pixel Rec_B"]
+    assert all(tips[k] for k, v in shown.items() if v == "n/a")
+    assert not tips["pixel DSC_M"]  # a defined value needs no excuse

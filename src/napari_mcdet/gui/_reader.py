@@ -120,7 +120,10 @@ def _read_pgm(path: Path) -> list[LayerData]:
                 labels_layer_kwargs(
                     f"{name} calcifications",
                     scale=spacing,
-                    metadata={"source": str(info), "refnum": refnum, "notes": notes},
+                    # circles around whole abnormalities, not outlines of calcifications:
+                    # the Score widget says pixel metrics against them mean nothing
+                    metadata={"source": str(info), "refnum": refnum, "notes": notes,
+                              "region_shape": "circle"},
                 ),
                 "labels",
             )

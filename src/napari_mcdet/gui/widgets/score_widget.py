@@ -31,6 +31,7 @@ from qtpy.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QProgressBar,
     QPushButton,
@@ -43,6 +44,7 @@ from qtpy.QtWidgets import (
 from ...classes import BENIGN, MALIGNANT
 from .._layers import layer_spacing
 from .._models import current_model
+from .._workers import make_worker
 from .detect_widget import CLUSTERS_NAME, LABELS_NAME, OUTPUT_NAMES, POINTS_NAME
 
 NONE = "(none)"
@@ -195,6 +197,35 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+_CLASS_OF = {"B": "benign", "M": "malignant"}
+
+
+def na_reason(metric: str) -> str:
+    """Why ``metric`` (a row name of :func:`report_rows`) can be undefined on one image."""
+    if metric.startswith("pixel "):
+        kind, _, cls = metric[len("pixel "):].partition("_")
+        name = _CLASS_OF.get(cls, cls)
+        return {
+            "Rec": f"the ground truth has no {name} pixels: recall = TP / (TP + FN) is 0 / 0",
+            "Prec": f"the detection has no {name} pixels: precision = TP / (TP + FP) is 0 / 0",
+            "DSC": f"neither the detection nor the ground truth has {name} pixels: Dice is 0 / 0",
+        }.get(kind, "undefined on this image")
+    if metric.startswith("patch "):
+        return ("this image's evaluation patches hold only one of the two classes this AUC "
+                "separates")
+    if " sensitivity @ " in metric:
+        what = "malignant regions" if metric.startswith("cluster") else "calcification regions"
+        return f"the ground truth has no {what}: sensitivity is 0 / 0"
+    return "undefined on this image"
+
+
+#: ``metadata['region_shape']`` of a ground-truth labels layer whose regions are circles around
+#: whole abnormalities (mini-MIAS ``Info.txt``), not outlines of calcifications.
+CIRCLE_REGIONS = "circle"
+CIRCLE_NOTE = ("the ground truth marks circles around whole clusters, not calcifications: pixel "
+               "recall, precision and Dice against it are not meaningful (the FROC is)")
+
+
 class ScoreWidget(QWidget):
     """Score a detection against a ground-truth labels layer: table, curves, export.
 
@@ -225,7 +256,11 @@ class ScoreWidget(QWidget):
         self.status.setWordWrap(True)
         self.table = QTableWidget(0, 2)
         self.table.setHorizontalHeaderLabels(["metric", "value"])
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        # the metric names are long ("calcification sensitivity @ 0.25 FP/image"): never cut
+        header.setSectionResizeMode(0, QHeaderView.ResizeToContents)
+        header.setStretchLastSection(True)
+        self.table.verticalHeader().setVisible(False)
 
         form = QFormLayout()
         form.addRow("image", self.image_combo)
@@ -287,8 +322,9 @@ class ScoreWidget(QWidget):
         if self.image_combo.currentText() == NONE and images:
             self.image_combo.setCurrentText(images[0])
         self._fill(self.pred_combo, labels, LABELS_NAME)
-        gt_pref = next((n for n in labels if n != LABELS_NAME), None)
-        self._fill(self.gt_combo, labels, gt_pref)
+        # a detection is never its own ground truth: without another labels layer, none
+        gt_pref = next((n for n in labels if n != self.pred_combo.currentText()), None)
+        self._fill(self.gt_combo, labels, gt_pref, optional=True)
         self._fill(self.points_combo, [lyr.name for lyr in layers if isinstance(lyr, Points)],
                    POINTS_NAME, optional=True)
         self._fill(self.shapes_combo, [lyr.name for lyr in layers if isinstance(lyr, Shapes)],
@@ -305,10 +341,18 @@ class ScoreWidget(QWidget):
     def inputs(self) -> dict[str, Any]:
         """The arrays :func:`score_layers_data` gets from the chosen layers."""
         pred, gt = self._layer(self.pred_combo), self._layer(self.gt_combo)
-        if pred is None or gt is None:
-            raise ValueError("choose a detection labels layer and a ground-truth labels layer")
-        if pred is gt:
-            raise ValueError("the detection and the ground truth are the same layer")
+        if pred is None:
+            raise ValueError("choose a detection labels layer (press Detect first)")
+        if gt is None:
+            raise ValueError("choose a ground-truth labels layer: open the image's annotations "
+                             "(an INbreast XML, a mini-MIAS image with its Info.txt) or draw "
+                             "them in 'Calcification annotations'")
+        # layer names are unique in a viewer, and the viewer a plugin gets hands out a new
+        # proxy object per lookup, so the name is what identifies a layer here
+        if pred.name == gt.name:
+            raise ValueError(f"the detection and the ground truth are the same layer "
+                             f"({pred.name!r}): a detection scored against itself is perfect "
+                             "by construction; choose the image's annotations as ground truth")
         kw: dict[str, Any] = {
             "prediction": np.asarray(pred.data), "ground_truth": np.asarray(gt.data),
             "calcifications": (points_detections(self._layer(self.points_combo))
@@ -332,8 +376,6 @@ class ScoreWidget(QWidget):
     # -- running -------------------------------------------------------------------------------
     def run(self) -> Any:
         """Compute the metrics in a worker thread; returns the worker."""
-        from napari.qt.threading import create_worker
-
         from ...train.checkpoint import CheckpointError
 
         if self.worker is not None:
@@ -341,16 +383,18 @@ class ScoreWidget(QWidget):
         try:
             kw = self.inputs()
         except (ValueError, CheckpointError, FileNotFoundError) as err:
-            self._error(str(err))
+            self._fail(str(err))
             return None
-        worker = create_worker(score_layers_data, **kw, _start_thread=False)
+        circles = self._layer(self.gt_combo).metadata.get("region_shape") == CIRCLE_REGIONS
+        self.clear_results()
+        worker = make_worker(lambda: score_layers_data(**kw), what="scoring",
+                             on_error=self._fail,
+                             returned=lambda report: self.show_report(report, circles=circles),
+                             finished=self._on_finished)
         self.worker = worker
         self.progress.setRange(0, 0)  # busy
         self.run_button.setEnabled(False)
         self.status.setText("scoring...")
-        worker.returned.connect(self.show_report)
-        worker.errored.connect(lambda err: self._error(f"scoring failed: {err}"))
-        worker.finished.connect(self._on_finished)
         worker.start()
         return worker
 
@@ -366,14 +410,42 @@ class ScoreWidget(QWidget):
         self.status.setText(text)
         show_error(text)
 
-    def show_report(self, report: dict[str, Any]) -> None:
-        """Fill the table and the curves from a report."""
+    def _fail(self, text: str) -> None:
+        """Show one error and drop the previous results, which no longer match the inputs."""
+        self.clear_results()
+        self._error(text)
+
+    def clear_results(self) -> None:
+        """Empty the table and the curves; nothing to export."""
+        self.report = None
+        self.table.setRowCount(0)
+        self.export_button.setEnabled(False)
+        self.figure.clear()
+        self.canvas.draw_idle()
+
+    def show_report(self, report: dict[str, Any], *, circles: bool = False) -> None:
+        """Fill the table and the curves from a report.
+
+        ``circles``: the ground truth is circles around clusters, so the pixel rows are marked
+        as not meaningful (the values stay in the report and the export, with a note).
+        """
+        if circles and CIRCLE_NOTE not in report.get("notes", []):
+            report.setdefault("notes", []).append(CIRCLE_NOTE)
         self.report = report
         rows = report_rows(report)
         self.table.setRowCount(len(rows))
         for i, (name, value) in enumerate(rows):
-            self.table.setItem(i, 0, QTableWidgetItem(name))
-            self.table.setItem(i, 1, QTableWidgetItem(_fmt(value)))
+            item = QTableWidgetItem(name)
+            item.setToolTip(name)
+            text, tip = _fmt(value), ""
+            if circles and name.startswith("pixel "):
+                text, tip = f"({text}) not meaningful", CIRCLE_NOTE
+            elif text == "n/a":
+                tip = na_reason(name)
+            shown = QTableWidgetItem(text)
+            shown.setToolTip(tip)
+            self.table.setItem(i, 0, item)
+            self.table.setItem(i, 1, shown)
         self.export_button.setEnabled(True)
         self.status.setText("; ".join(report.get("notes", [])) or "scored")
         self._plot(report.get("_curves", {}))
@@ -381,6 +453,11 @@ class ScoreWidget(QWidget):
     def table_values(self) -> dict[str, str]:
         """``{metric: shown text}`` of the table."""
         return {self.table.item(i, 0).text(): self.table.item(i, 1).text()
+                for i in range(self.table.rowCount())}
+
+    def table_tooltips(self) -> dict[str, str]:
+        """``{metric: tooltip of its value}`` (why a value is n/a or not meaningful)."""
+        return {self.table.item(i, 0).text(): self.table.item(i, 1).toolTip()
                 for i in range(self.table.rowCount())}
 
     def _plot(self, curves: dict[str, Any]) -> None:
