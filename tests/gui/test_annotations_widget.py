@@ -81,3 +81,18 @@ def test_bad_inputs_give_messages(widget, tmp_path):
     widget.viewer.layers.clear()
     widget._on_new()  # no image: a message, not an exception
     assert "image" in widget.status.text()
+
+
+def test_a_new_annotation_is_named_apart_from_the_ground_truth(make_napari_viewer, qtbot,
+                                                              shared_data):
+    """Beside the reader's "mdb209 calcifications" (ground truth) the user's own layer must not
+    read "mdb209 calcifications [1]"."""
+    viewer = make_napari_viewer()
+    viewer.open(str(shared_data / "mini-mias" / "mdb209.pgm"), plugin="napari-mcdet")
+    assert "mdb209 calcifications" in viewer.layers
+    w = AnnotationsWidget(viewer)
+    qtbot.addWidget(w)
+    w.image_combo.setCurrentText("mdb209")
+    layer = w.new_labels_layer()
+    assert layer.name == "mdb209 annotation"
+    assert [lyr.name for lyr in viewer.layers if "[" in lyr.name] == []

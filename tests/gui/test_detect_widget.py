@@ -78,7 +78,59 @@ def _run(widget, qtbot):
 def test_spacing_comes_from_the_layer(widget):
     assert widget.image_combo.currentText() == "mammo"
     assert widget.pixel_spacing() == SPACING
-    assert not widget.spacing_spin.isEnabled()
+    assert not widget.spacing_edit.isEnabled()
+    assert widget.spacing_edit.text() == "0.1"  # what is used is what is shown
+
+
+DICOM = "dicom-mg/cbis-ddsm-P00173-benign-case-1-130.dcm"  # digitised film: no PixelSpacing
+
+
+def test_a_layer_without_spacing_asks_for_one(make_napari_viewer, qtbot, shared_data):
+    """No default and no leftover from another layer: the field is empty until typed."""
+    current_model.clear()
+    viewer = make_napari_viewer()
+    viewer.open(str(shared_data / DICOM), plugin="napari-mcdet")
+    film = viewer.layers[-1].name
+    _, w = viewer.window.add_plugin_dock_widget("napari-mcdet", "Detect calcifications")
+    assert w.image_combo.currentText() == film
+    assert w.spacing_edit.text() == "" and w.spacing_edit.isEnabled()  # a fresh panel
+    with pytest.raises(ValueError, match="no pixel spacing"):
+        w.pixel_spacing()
+    assert w.run() is None
+    assert "type it in mm" in w.status.text()
+
+    viewer.open(str(shared_data / "mini-mias" / "mdb003.pgm"), plugin="napari-mcdet")
+    w.image_combo.setCurrentText("mdb003")
+    assert w.spacing_edit.text() == "0.2" and not w.spacing_edit.isEnabled()
+    w.image_combo.setCurrentText(film)
+    assert w.spacing_edit.text() == "" and w.spacing_edit.isEnabled()  # not mdb003's 0.2
+
+    qtbot.keyClicks(w.spacing_edit, "0.05")
+    assert w.pixel_spacing() == (0.05, 0.05)
+    w.image_combo.setCurrentText("mdb003")
+    assert w.pixel_spacing() == (0.2, 0.2)
+    w.image_combo.setCurrentText(film)
+    assert w.spacing_edit.text() == "0.05"  # what was typed for this layer stays with it
+    current_model.clear()
+
+
+def test_a_failing_detection_shows_one_message(widget, qtbot, mcdet_checkpoint):
+    """An error in the worker: one notification, in words, and the status says the same."""
+    from napari.utils.notifications import NotificationSeverity, notification_manager
+
+    viewer = widget.viewer
+    widget.load_model(str(mcdet_checkpoint))
+    viewer.add_image(np.zeros((64, 64), np.float32), name="blank", scale=SPACING)
+    widget.image_combo.setCurrentText("blank")
+    n = len(notification_manager.records)
+    _run(widget, qtbot)
+    errors = [r for r in notification_manager.records[n:]
+              if r.severity == NotificationSeverity.ERROR]
+    assert len(errors) == 1, [e.message for e in errors]
+    assert errors[0].message.startswith("detection failed: the mammogram is constant")
+    assert widget.status.text() == errors[0].message
+    assert widget.last_result is None and LABELS_NAME not in viewer.layers
+    assert widget.run_button.isEnabled()
 
 
 def test_load_model_becomes_current(widget, mcdet_checkpoint):

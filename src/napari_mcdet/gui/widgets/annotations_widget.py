@@ -152,8 +152,9 @@ class AnnotationsWidget(QWidget):
             raise ValueError("open or choose an image layer first")
         shape = np.shape(image.data)[-2:] if not image.rgb else np.shape(image.data)[-3:-1]
         spacing = layer_spacing(image)
+        # not "<image> calcifications": that is the name the reader gives the ground truth
         kwargs = labels_layer_kwargs(
-            f"{image.name} calcifications",
+            f"{image.name} annotation",
             scale=tuple(float(s) for s in image.scale[-2:]),
             metadata={"pixel_spacing": spacing, "image": image.name},
         )

@@ -23,14 +23,15 @@ from dataclasses import asdict, is_dataclass
 from typing import Any
 
 import numpy as np
-from qtpy.QtCore import QObject, Signal
+from qtpy.QtCore import QLocale, QObject, Signal
+from qtpy.QtGui import QDoubleValidator
 from qtpy.QtWidgets import (
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -40,6 +41,7 @@ from qtpy.QtWidgets import (
 from ...classes import BENIGN, CLASS_COLORS, CLASS_NAMES, MALIGNANT
 from .._layers import labels_layer_kwargs, layer_spacing, layer_to_mammogram
 from .._models import current_model, describe_model, follow_current_model, load_current
+from .._workers import make_worker
 
 BENIGN_NAME = "benign probability"
 MALIGNANT_NAME = "malignant probability"
@@ -123,14 +125,16 @@ class DetectWidget(QWidget):
         self._default_model: Any = None
 
         self.image_combo = QComboBox()
-        self.spacing_spin = QDoubleSpinBox()
-        self.spacing_spin.setDecimals(4)
-        self.spacing_spin.setRange(0.001, 5.0)
-        self.spacing_spin.setSingleStep(0.01)
-        self.spacing_spin.setValue(0.07)
-        self.spacing_spin.setSuffix(" mm")
-        self.spacing_spin.setToolTip("pixel spacing of the image, used when its layer scale "
-                                     "is (1, 1)")
+        # empty unless the layer states its spacing or the user types one: a default here
+        # would be a guess shown as a fact (film is about 0.05 mm, INbreast 0.07, mini-MIAS 0.2)
+        self.spacing_edit = QLineEdit()
+        validator = QDoubleValidator(0.001, 5.0, 4, self.spacing_edit)
+        validator.setLocale(QLocale.c())  # "0.07" whatever the system's decimal separator
+        self.spacing_edit.setValidator(validator)
+        self.spacing_edit.setPlaceholderText("unknown: type it in mm")
+        self.spacing_edit.setToolTip("pixel spacing of the image in mm; read from the layer "
+                                     "when it states one, else typed here")
+        self._typed_spacing: dict[str, str] = {}
         self.model_combo = QComboBox()
         self.model_combo.addItems([MODEL_DEFAULT, MODEL_CURRENT])
         self.model_label = QLabel("")
@@ -148,7 +152,7 @@ class DetectWidget(QWidget):
 
         form = QFormLayout()
         form.addRow("image", self.image_combo)
-        form.addRow("pixel spacing", self.spacing_spin)
+        form.addRow("pixel spacing (mm)", self.spacing_edit)
         form.addRow("model", self.model_combo)
         form.addRow("", self.model_label)
         buttons = QHBoxLayout()
@@ -167,6 +171,7 @@ class DetectWidget(QWidget):
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
         self.image_combo.currentIndexChanged.connect(self._on_image)
+        self.spacing_edit.textEdited.connect(self._on_spacing_typed)
         self.model_combo.currentIndexChanged.connect(self._update_model_label)
         self.viewer.layers.events.inserted.connect(self._refresh_images)
         self.viewer.layers.events.removed.connect(self._refresh_images)
@@ -204,18 +209,34 @@ class DetectWidget(QWidget):
 
     def _on_image(self, _index: int = 0) -> None:
         layer = self.image_layer()
-        known = layer is not None and layer_spacing(layer) is not None
-        self.spacing_spin.setEnabled(not known)
-        if known:
-            self.spacing_spin.setValue(float(layer_spacing(layer)[0]))
+        spacing = layer_spacing(layer) if layer is not None else None
+        self.spacing_edit.setEnabled(spacing is None)
+        if spacing is not None:
+            r, c = spacing
+            self.spacing_edit.setText(f"{r:g}" if r == c else f"{r:g} x {c:g}")
+        else:  # what the user typed for this layer, if anything, never another layer's value
+            self.spacing_edit.setText(self._typed_spacing.get(self.image_combo.currentText(), ""))
+
+    def _on_spacing_typed(self, text: str) -> None:
+        self._typed_spacing[self.image_combo.currentText()] = text
 
     def pixel_spacing(self) -> tuple[float, float]:
-        """The chosen layer's spacing (metadata or non-unit scale), else the spacing field."""
+        """The chosen layer's spacing (metadata or non-unit scale), else the typed one.
+
+        Raises ValueError when neither is there.
+        """
         layer = self.image_layer()
         spacing = layer_spacing(layer) if layer is not None else None
         if spacing is not None:
             return spacing
-        v = float(self.spacing_spin.value())
+        text = self.spacing_edit.text().strip()
+        try:
+            v = float(text)
+        except ValueError:
+            v = 0.0
+        if not 0.0 < v <= 5.0:
+            raise ValueError("this image states no pixel spacing: type it in mm (digitised "
+                             "film about 0.05, INbreast 0.07, mini-MIAS 0.2)")
         return (v, v)
 
     # -- the model -----------------------------------------------------------------------------
@@ -275,8 +296,6 @@ class DetectWidget(QWidget):
 
     def run(self) -> Any:
         """Start detection on the chosen layer in a worker thread; returns the worker."""
-        from napari.qt.threading import create_worker
-
         from ...mammogram import Mammogram
         from ...train.checkpoint import CheckpointError
 
@@ -289,11 +308,12 @@ class DetectWidget(QWidget):
             return None
         try:
             mammo = layer_to_mammogram(layer)
+            spacing = self.pixel_spacing()
             model = self.model()
         except (ValueError, CheckpointError, FileNotFoundError) as err:
             self._error(str(err))
             return None
-        mammo = Mammogram(mammo.pixels, pixel_spacing=self.pixel_spacing(),
+        mammo = Mammogram(mammo.pixels, pixel_spacing=spacing,
                           laterality=mammo.laterality, view=mammo.view, metadata=mammo.metadata)
         gradcam = model.architecture != "mcdet"
         state = {"stop": False}
@@ -311,7 +331,10 @@ class DetectWidget(QWidget):
             except DetectionCancelled:
                 return None
 
-        worker = create_worker(work, _start_thread=False)
+        worker = make_worker(
+            work, what="Grad-CAM" if gradcam else "detection", on_error=self._on_failed,
+            returned=lambda result: self._on_returned(result, layer, state),
+            finished=self._on_finished)
         worker._mcdet_state = state
         self.worker = worker
         self.progress.setRange(0, 1)
@@ -319,9 +342,6 @@ class DetectWidget(QWidget):
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.status.setText("Grad-CAM..." if gradcam else "detecting...")
-        worker.returned.connect(lambda result: self._on_returned(result, layer, state))
-        worker.errored.connect(lambda err: self._error(f"detection failed: {err}"))
-        worker.finished.connect(self._on_finished)
         worker.start()
         return worker
 
@@ -331,6 +351,10 @@ class DetectWidget(QWidget):
             self.worker._mcdet_state["stop"] = True
             self.worker.quit()
             self.status.setText("cancelling...")
+
+    def _on_failed(self, text: str) -> None:
+        self.last_result = None  # the output layers are left as the last good run made them
+        self._error(text)
 
     def _on_tick(self, done: int, total: int) -> None:
         self.progress.setRange(0, max(int(total), 1))
