@@ -91,3 +91,40 @@ def test_export_patches(viewer_and_widget, qtbot, tmp_path):
         pass
     assert len(list((tmp_path / "images").glob("*.npy"))) == 3
     assert (tmp_path / "index.csv").is_file()
+
+
+def test_opening_a_case_is_never_previewed_over(make_napari_viewer, qtbot, shared_data):
+    """Live preview follows the panel's settings, not the layer list: a freshly opened case
+    stays visible, in a panel docked before or after it."""
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-mcdet", "Synthetic calcifications")
+    assert widget.live.value  # the default
+    viewer.open(str(shared_data / "mini-mias" / "mdb209.pgm"), plugin="napari-mcdet")
+    qtbot.wait(600)  # four times the live preview's delay
+    assert PREVIEW_NAME not in viewer.layers
+    assert viewer.layers["mdb209"].visible
+    late = SynthWidget(viewer)
+    qtbot.addWidget(late)
+    qtbot.wait(600)
+    assert PREVIEW_NAME not in viewer.layers
+
+    # the spacing shown is the one used: the layer's 0.2 mm, not the field's default
+    assert widget.image.value.name == "mdb209"
+    assert widget.spacing.value == pytest.approx(0.2) and not widget.spacing.enabled
+    assert widget._spacing() == (0.2, 0.2)
+
+    widget.seed.value = 5  # a setting of the panel: the live preview runs
+    qtbot.waitUntil(lambda: PREVIEW_NAME in viewer.layers, timeout=10_000)
+    np.testing.assert_allclose(viewer.layers[PREVIEW_NAME].scale, (0.2, 0.2))
+
+
+def test_spacing_field_is_used_only_without_a_layer_spacing(viewer_and_widget):
+    viewer, widget, _ = viewer_and_widget
+    assert widget.spacing.value == pytest.approx(0.1) and not widget.spacing.enabled
+    viewer.add_image(np.ones((64, 64), np.float32), name="no spacing")
+    widget.image.value = viewer.layers["no spacing"]
+    assert widget.spacing.enabled
+    widget.spacing.value = 0.15
+    assert widget._spacing() == (0.15, 0.15)
+    widget.image.value = viewer.layers["normal"]
+    assert widget._spacing() == (0.1, 0.1) and widget.spacing.value == pytest.approx(0.1)

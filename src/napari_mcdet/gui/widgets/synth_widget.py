@@ -4,6 +4,10 @@ No algorithm lives here: lesions come from :func:`napari_mcdet.synth.synthesize`
 :func:`napari_mcdet.data.breast.breast_mask`, patches from
 :func:`napari_mcdet.data.dataset.write_patches`. The preview recomputes only the regions around
 the lesions (the lesion extent plus a margin), so a change shows in a fraction of a second.
+
+The preview runs only when asked ("Update preview") or, with "live preview" on, when one of the
+panel's own settings changes: never because a layer was opened or docking happened, since the
+preview hides its source image and would hide a freshly opened case.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from qtpy.QtWidgets import QVBoxLayout, QWidget
 from ...classes import CLASS_COLORS
 from ...synth.clusters import LAYOUTS, PRESETS
 from ...synth.shapes import SHAPE_KINDS
+from .._layers import layer_spacing
+from .._workers import make_worker
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -120,8 +126,10 @@ class SynthWidget(QWidget):
         self._timer.setInterval(150)
         self._timer.timeout.connect(self.run)
 
-        self._apply_preset()
+        self._apply_preset(schedule=False)
+        self._show_spacing()
         self.kind.changed.connect(self._apply_preset)
+        self.image.changed.connect(self._show_spacing)
         for w in (self.count_min, self.count_max, self.custom_size, self.size_min, self.size_max,
                   self.extent_min, self.extent_max, self.contrast_min, self.contrast_max,
                   self.shape_mix, self.layout_choice, self.mode, self.seed, self.spacing,
@@ -145,14 +153,31 @@ class SynthWidget(QWidget):
         ]
 
     def _refresh_choices(self, _event=None) -> None:
-        self.image.reset_choices()
+        before = self.image.value
+        with self.image.changed.blocked():  # a layer list change is not a change of settings
+            self.image.reset_choices()
+        if self.image.value is not before:
+            self._show_spacing()
+
+    def _layer_spacing(self) -> tuple[float, float] | None:
+        layer = self.image.value
+        return layer_spacing(layer) if layer is not None else None
+
+    def _show_spacing(self, _=None) -> None:
+        """The spacing field shows the layer's spacing (read-only) when the layer states one."""
+        spacing = self._layer_spacing()
+        self.spacing.enabled = spacing is None
+        if spacing is not None:
+            with self.spacing.changed.blocked():
+                self.spacing.value = float(spacing[0])
+        self.spacing.tooltip = (
+            "the image layer's own spacing" if spacing is not None
+            else "the image layer states no spacing: this one is used")
 
     def _spacing(self) -> tuple[float, float]:
-        layer = self.image.value
-        if layer is not None:
-            scale = tuple(float(s) for s in layer.scale[-2:])
-            if scale != (1.0, 1.0):
-                return scale
+        spacing = self._layer_spacing()
+        if spacing is not None:
+            return spacing
         v = float(self.spacing.value)
         return (v, v)
 
@@ -174,7 +199,7 @@ class SynthWidget(QWidget):
     def _bump_seed(self) -> None:
         self.seed.value = int(self.seed.value) + 1
 
-    def _apply_preset(self, _=None) -> None:
+    def _apply_preset(self, _=None, *, schedule: bool = True) -> None:
         p = PRESETS[self.kind.value]
         with self.container.changed.blocked():
             for w, v in ((self.count_min, p.count[0]), (self.count_max, p.count[1]),
@@ -183,7 +208,8 @@ class SynthWidget(QWidget):
                          (self.shape_mix, _format_mix(p.shape_mix))):
                 with w.changed.blocked():
                     w.value = v
-        self._schedule()
+        if schedule:
+            self._schedule()
 
     def _schedule(self, _=None) -> None:
         if self.live.value:
@@ -213,10 +239,12 @@ class SynthWidget(QWidget):
         layer = self.image.value
         if layer is None:
             raise ValueError("add a normal image layer first")
-        if self._source_id != id(layer) or self._base is None:
+        # the layer itself, not the proxy a plugin's viewer wraps it in (a new one per lookup)
+        source_id = id(getattr(layer, "__wrapped__", layer))
+        if self._source_id != source_id or self._base is None:
             self._base = np.asarray(layer.data, dtype=np.float32)
             self._breast = breast_mask(self._base)
-            self._source_id = id(layer)
+            self._source_id = source_id
             self._regions = []
             for name in (PREVIEW_NAME, LABELS_NAME):
                 if name in self.viewer.layers:
@@ -323,8 +351,6 @@ class SynthWidget(QWidget):
     # -- export ---------------------------------------------------------------------------------
     def export(self) -> None:
         """Write balanced patches from the chosen image in a worker thread."""
-        from napari.qt.threading import thread_worker
-
         from ...data.dataset import SyntheticPatchDataset, write_patches
         from ...mammogram import Mammogram
 
@@ -346,14 +372,21 @@ class SynthWidget(QWidget):
         out = Path(self.out_dir.value)
         n = int(self.n_patches.value)
 
-        @thread_worker(progress={"total": n})
         def work():
             yield from write_patches(ds, out, n=n)
+            return n
 
-        worker = work()
+        worker = make_worker(
+            work, what="export", on_error=self._export_failed,
+            yielded=lambda i: setattr(self.progress, "value", i + 1),
+            returned=lambda k: setattr(self.status, "value", f"wrote {k} to {out}"))
         self.progress.max, self.progress.value, self.progress.visible = n, 0, True
-        worker.yielded.connect(lambda i: setattr(self.progress, "value", i + 1))
-        worker.finished.connect(lambda: setattr(self.status, "value", f"wrote {n} to {out}"))
-        worker.errored.connect(lambda e: setattr(self.status, "value", f"export failed: {e}"))
         self._worker = worker
         worker.start()
+
+    def _export_failed(self, text: str) -> None:
+        from napari.utils.notifications import show_error
+
+        self.progress.visible = False
+        self.status.value = text
+        show_error(text)
