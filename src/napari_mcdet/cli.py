@@ -2,6 +2,11 @@
 
 Each sub-command lives in its own module of :mod:`napari_mcdet.commands` and exposes
 ``register(subparsers)``, which adds its parser and sets ``func`` to the function that runs it.
+
+Errors end in one line on stderr, ``mcdet <command>: error: <file>: <problem>; <fix>``, and a
+non-zero exit status (2 for bad input, 1 for too little memory, 130 for Ctrl-C); ``--debug``
+shows the traceback instead. A command names the file it is working on in
+``args.current_file``, so that messages from deep inside a decoder still name it.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Annotation-free microcalcification detection on mammograms.",
     )
     parser.add_argument("--version", action="version", version=f"napari-mcdet {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error instead of one line")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
@@ -31,7 +38,68 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # not written yet
             raise
         module.register(sub)
+    for command in sub.choices.values():
+        # also accepted after the command; SUPPRESS keeps a --debug given before it
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show the full traceback of an error instead of one line")
     return parser
+
+
+def _problem(err: BaseException) -> tuple[str, str] | None:
+    """``(problem, fix)`` for the errors bad input files raise from deep inside the readers and
+    decoders; None for anything else (a bug: its traceback is shown)."""
+    try:
+        from PIL.Image import DecompressionBombError
+    except ImportError:  # pragma: no cover - Pillow comes with scikit-image
+        DecompressionBombError = ()  # noqa: N806
+    try:
+        from yaml import YAMLError
+    except ImportError:  # pragma: no cover - PyYAML is a dependency
+        YAMLError = ()  # noqa: N806
+    if isinstance(err, UnicodeError):
+        return ("not text in the expected encoding", "save the file as UTF-8 text")
+    if isinstance(err, MemoryError):
+        return ("not enough memory",
+                "lower --batch-size, close other programs, or crop the image (see "
+                "'Memory on huge images' in docs/troubleshooting.md)")
+    if isinstance(err, ImportError):
+        return ("a package is missing", "install the package the message names")
+    if isinstance(err, DecompressionBombError):
+        return ("the image is larger than Pillow's safety limit (a mammogram has at most about "
+                "50 million pixels)", "check that the file is the mammogram you meant")
+    if isinstance(err, YAMLError):
+        return ("not valid YAML", "fix the file at the line named (indentation, a ':' missing)")
+    if isinstance(err, OverflowError):
+        return ("a value too large or infinite (inf coordinates?)",
+                "fix or re-export the file's numbers")
+    if isinstance(err, RuntimeError):
+        return ("could not be decoded (corrupt JPEG 2000 / RLE data?)",
+                "re-export or fetch the file again")
+    if isinstance(err, AttributeError | IndexError):
+        return ("unexpected structure: metadata or XML missing parts, or a truncated table",
+                "check the file is of the kind expected, or export it again")
+    return None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _report(command: str, err: BaseException, where: object) -> str:
+    """The one-line error message for ``err``."""
+    text = _one_line(err)
+    hint = " (--debug shows the traceback)"
+    if isinstance(err, ValueError | OSError) and not isinstance(err, UnicodeError):
+        message, hint = text or type(err).__name__, ""
+    else:
+        problem, fix = _problem(err) or ("", "")
+        if isinstance(err, ImportError) and "install" in text:
+            message = text  # the readers' own hint (pip install "napari-mcdet[jpeg]") comes first
+        else:
+            message = f"{problem} ({type(err).__name__}: {text}); {fix}"
+    if where is not None and str(where) not in message:
+        message = f"{where}: {message}"
+    return f"mcdet {command}: error: {message}{hint}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,9 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, OSError) as err:
-        print(f"mcdet {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    except Exception as err:
+        known = isinstance(err, ValueError | OSError) or _problem(err) is not None
+        if getattr(args, "debug", False) or not known:
+            raise
+        print(_report(args.command, err, getattr(args, "current_file", None)), file=sys.stderr)
+        return 1 if isinstance(err, MemoryError) else 2
 
 
 if __name__ == "__main__":  # pragma: no cover

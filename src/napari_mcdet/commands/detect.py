@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Sequence
 from pathlib import Path
+
+#: Pixel spacings (mm) of real mammograms lie well inside this range (0.05-0.1 digital and
+#: scanned film, 0.2 mini-MIAS); a value outside is most likely in the wrong unit.
+SPACING_RANGE_MM = (0.01, 1.0)
 
 
 def register(subparsers) -> None:
@@ -24,7 +30,10 @@ def register(subparsers) -> None:
                    help="checkpoint (.safetensors); default: the bundled default model")
     p.add_argument("--spacing", type=float, default=None,
                    help="pixel spacing in mm for images whose files carry none (overrides the "
-                        "file's); e.g. 0.05 for digitised film, 0.2 for mini-MIAS")
+                        "file's); e.g. 0.05 for digitised film, 0.2 for mini-MIAS; "
+                        f"{SPACING_RANGE_MM[0]}-{SPACING_RANGE_MM[1]} mm")
+    p.add_argument("--force-spacing", action="store_true",
+                   help="accept a --spacing outside that range")
     p.add_argument("--tile", type=int, default=None,
                    help="tile side in pixels at the model's grid (default: its patch size)")
     p.add_argument("--overlap", type=float, default=0.25,
@@ -52,7 +61,75 @@ def _threshold(text: str):
         value = float(text)
     except ValueError as err:
         raise ValueError(f"--threshold must be 'li' or a probability, got {text!r}") from err
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"--threshold {text} is not a probability: give 'li' or a number in "
+                         "[0, 1]")
     return value
+
+
+def check_spacing(spacing: float | None, *, force: bool = False) -> float | None:
+    """The ``--spacing`` value, refused when it cannot be a mammogram's pixel size in mm.
+
+    Raises
+    ------
+    ValueError
+        Not a positive finite number, or (unless ``force``) outside :data:`SPACING_RANGE_MM`.
+    """
+    if spacing is None:
+        return None
+    if not math.isfinite(spacing) or spacing <= 0:
+        raise ValueError(f"--spacing {spacing} is not a pixel size: give the pixel spacing as a "
+                         "positive number of mm, e.g. --spacing 0.05")
+    lo, hi = SPACING_RANGE_MM
+    if not force and not lo <= spacing <= hi:
+        hint = (f" (in micrometres? {spacing:g} um is --spacing {spacing / 1000:g})"
+                if spacing > hi else "")
+        raise ValueError(
+            f"--spacing {spacing:g} mm is outside {lo}-{hi} mm, where mammograms lie{hint}; "
+            "give it in mm, or add --force-spacing to use it anyway"
+        )
+    return spacing
+
+
+def output_stem(path: Path) -> str:
+    """The file name without its suffix (both of ``.nii.gz``-style double suffixes)."""
+    return path.stem if path.suffix.lower() != ".gz" else Path(path.stem).stem
+
+
+def output_stems(paths: Sequence[Path]) -> list[str]:
+    """One distinct file-name prefix per input, so that no result overwrites another.
+
+    The first input with a name keeps it; a later one with the same name gets the first free
+    ``_1``, ``_2``... that is neither taken nor the own name of any input (``x/a.pgm y/a.pgm
+    a_1.pgm`` -> ``a``, ``a_2``, ``a_1``). Names are compared ignoring case, as on the
+    file systems of macOS and Windows.
+    """
+    bases = [output_stem(p) for p in paths]
+    reserved = {b.casefold() for b in bases}
+    used: set[str] = set()
+    stems = []
+    for base in bases:
+        stem = base
+        k = 0
+        while stem.casefold() in used or (k and stem.casefold() in reserved):
+            k += 1
+            stem = f"{base}_{k}"
+        used.add(stem.casefold())
+        stems.append(stem)
+    return stems
+
+
+def check_inputs(paths: Sequence[Path]) -> None:
+    """Refuse missing inputs and folders before any work, naming each one."""
+    folders = [str(p) for p in paths if p.is_dir()]
+    if folders:
+        raise IsADirectoryError(
+            f"{', '.join(folders)}: a folder, not an image file; pass the images inside it "
+            "(e.g. folder/*.dcm)"
+        )
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"no such image: {', '.join(missing)}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,25 +138,21 @@ def run(args: argparse.Namespace) -> int:
     from ..infer.detect import detect
     from ..infer.export import write_detection
     from ..io.images import read_mammogram
+    from ..io.writers import writable_folder
     from ..train.checkpoint import load_model
 
+    # every argument, input and the output folder is checked before the first detection
     threshold = _threshold(args.threshold)
+    spacing_mm = check_spacing(args.spacing, force=getattr(args, "force_spacing", False))
     paths = [Path(p) for p in args.images]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise FileNotFoundError(f"no such image: {', '.join(missing)}")
+    check_inputs(paths)
+    out = writable_folder(args.out, what="--out")
+    stems = output_stems(paths)
     model = load_model(args.model)
-    out = Path(args.out)
-    stems: dict[str, int] = {}
-    for path in paths:
+    spacing = (spacing_mm, spacing_mm) if spacing_mm is not None else None
+    for path, stem in zip(paths, stems):
+        args.current_file = path  # named by the command line's error messages
         mammo = read_mammogram(path)
-        stem = path.stem if path.suffix.lower() != ".gz" else Path(path.stem).stem
-        if stem in stems:  # two inputs with the same name from different folders
-            stems[stem] += 1
-            stem = f"{stem}_{stems[stem]}"
-        else:
-            stems[stem] = 0
-        spacing = (args.spacing, args.spacing) if args.spacing is not None else None
         with tqdm(desc=path.name, unit="tile", leave=True) as bar:
             def progress(done: int, total: int, bar=bar) -> None:
                 bar.total = total
@@ -96,4 +169,5 @@ def run(args: argparse.Namespace) -> int:
         s = det.summary()
         print(f"{path.name}: {s['n_calcifications']} calcifications, {s['n_clusters']} clusters, "
               f"{det.n_tiles_run}/{det.n_tiles} tiles run -> {out}/{stem}_*")
+    args.current_file = None
     return 0

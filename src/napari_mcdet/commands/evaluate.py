@@ -34,7 +34,10 @@ def register(subparsers) -> None:
     p.add_argument("--limit", type=int, default=None,
                    help="score only the first N images (quick checks)")
     p.add_argument("--spacing", type=float, default=None,
-                   help="pixel spacing in mm for a masks folder whose images carry none")
+                   help="pixel spacing in mm for a masks folder whose images carry none "
+                        "(0.01-1 mm)")
+    p.add_argument("--force-spacing", action="store_true",
+                   help="accept a --spacing outside 0.01-1 mm")
     p.add_argument("--mapping", choices=("paper", "birads"), default="paper",
                    help="INbreast label mapping (paper: clusters malignant, isolated benign)")
     p.add_argument("--name", default=None, help="data set name in the tables (default: folder)")
@@ -68,13 +71,22 @@ def run(args: argparse.Namespace) -> int:
         minimias_dataset,
         write_evaluation,
     )
+    from ..io.writers import writable_folder
     from ..metrics.report import froc_table, table2, table4
     from ..train.checkpoint import load_model
+    from .detect import check_spacing
 
     folder = Path(args.folder)
+    if folder.is_file():
+        raise NotADirectoryError(f"{folder} is a file: pass the data set folder (mini-MIAS, "
+                                 "INbreast or images/ + masks/)")
     if not folder.is_dir():
         raise FileNotFoundError(f"no such folder: {folder}")
+    # arguments and the output folder are checked before the long scoring run
+    spacing_mm = check_spacing(args.spacing, force=getattr(args, "force_spacing", False))
     kind = _kind(folder, args.kind)
+    writable_folder(args.out, what="--out")
+    args.current_file = folder  # named by the command line's error messages
     if kind == "minimias":
         split = args.split or (DEFAULT_SPLIT if DEFAULT_SPLIT.is_file() else None)
         cases = minimias_dataset(folder, split=split, split_set=args.split_set)
@@ -83,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         cases = inbreast_dataset(folder, mapping=args.mapping)
         cluster_classes = (2,)
     else:
-        spacing = (args.spacing, args.spacing) if args.spacing else None
+        spacing = (spacing_mm, spacing_mm) if spacing_mm else None
         cases = mask_dataset(folder, pixel_spacing=spacing)
         cluster_classes = (1, 2)
     if args.limit:

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..mammogram import Mammogram
+from .images import check_image_size
 
 __all__ = ["read_dicom", "is_dicom", "JPEG_EXTRA_HINT"]
 
@@ -97,22 +98,45 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _spacing(ds: Any) -> tuple[tuple[float, float] | None, str | None]:
+def _spacing(ds: Any) -> tuple[tuple[float, float] | None, str | None, list[str]]:
+    """``(spacing, tag, problems)``: the first valid spacing tag, and what was wrong with the
+    tags that are present but unusable (so the warning can say so instead of 'no tag')."""
+    problems: list[str] = []
+
+    def valid(values: Any, tag: str) -> tuple[float, float] | None:
+        items = list(values)
+        if len(items) < 2:
+            problems.append(f"{tag} {_plain(values)!r} (two numbers, row and column, expected)")
+            return None
+        try:
+            row, col = float(items[0]), float(items[1])
+        except (TypeError, ValueError) as exc:
+            problems.append(f"{tag} {_plain(values)!r} ({exc})")
+            return None
+        if np.isfinite(row) and np.isfinite(col) and row > 0 and col > 0:
+            return row, col
+        problems.append(f"{tag} {[row, col]} (not positive finite mm)")
+        return None
+
     for tag in ("PixelSpacing", "ImagerPixelSpacing"):
-        value = ds.get(tag)
-        if value is not None and len(value) >= 2:
-            row, col = float(value[0]), float(value[1])
-            if row > 0 and col > 0:
-                return (row, col), tag
+        try:
+            value = ds.get(tag)
+        except (TypeError, ValueError) as exc:  # an unparsable DS string in the file
+            problems.append(f"{tag} ({exc})")
+            continue
+        if value is not None and value != "":
+            found = valid(value if not isinstance(value, str | float | int) else [value], tag)
+            if found:
+                return found, tag, problems
     # enhanced / multi-frame objects keep it in a functional group
     try:
         measures = ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
-        row, col = (float(v) for v in measures.PixelSpacing[:2])
-        if row > 0 and col > 0:
-            return (row, col), "PixelMeasuresSequence"
+        found = valid(measures.PixelSpacing, "PixelMeasuresSequence PixelSpacing")
+        if found:
+            return found, "PixelMeasuresSequence", problems
     except (AttributeError, IndexError, TypeError, KeyError):
         pass
-    return None, None
+    return None, None, problems
 
 
 def _laterality(ds: Any) -> str | None:
@@ -175,13 +199,40 @@ def _decode(ds: Any, path: Path) -> np.ndarray:
                 f"install one with: {JPEG_EXTRA_HINT}"
                 + (f" (pydicom's decoder options: {missing})" if missing else "")
             )
+    _check_size(ds, path, tsyntax)
     try:
         return ds.pixel_array
-    except (ValueError, EOFError, OSError, IndexError) as exc:
+    except (ValueError, EOFError, OSError, IndexError, RuntimeError, MemoryError) as exc:
+        text = " ".join(str(exc).split())
         raise ValueError(
-            f"{path}: could not decode the pixel data ({exc}); the file may be truncated or "
-            "corrupt - re-export or re-download it"
+            f"{path}: could not decode the pixel data ({type(exc).__name__}: {text}); the file "
+            "may be truncated or corrupt: re-export or re-download it"
         ) from exc
+
+
+#: RLE stores a run of up to 128 equal bytes in 2 bytes: no segment expands more than 64-fold.
+_RLE_MAX_EXPANSION = 64
+
+
+def _check_size(ds: Any, path: Path, tsyntax: Any) -> None:
+    """Refuse pixel data whose claimed size is impossible, before the decoder allocates it."""
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        bits = int(ds.get("BitsAllocated", 16) or 16)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: Rows, Columns or BitsAllocated missing or not numbers ({exc}); "
+                         "the header is damaged: re-export the file") from exc
+    check_image_size(path, rows, cols, frames=frames)
+    if tsyntax is not None and str(tsyntax) == "1.2.840.10008.1.2.5":  # RLE Lossless
+        stored = len(ds.PixelData) if "PixelData" in ds else 0
+        need = rows * cols * frames * max(bits // 8, 1)
+        if need > stored * _RLE_MAX_EXPANSION + 1024:
+            raise ValueError(
+                f"{path}: its header claims {rows} x {cols} pixels ({need:,} bytes), but its "
+                f"{stored:,} bytes of RLE data can hold at most {stored * _RLE_MAX_EXPANSION:,}; "
+                "the header is damaged: re-export or re-download the file"
+            )
 
 
 def _value_range(ds: Any) -> tuple[float, float]:
@@ -198,6 +249,28 @@ def _value_range(ds: Any) -> tuple[float, float]:
     intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
     a, b = lo * slope + intercept, hi * slope + intercept
     return (min(a, b), max(a, b))
+
+
+def _check_rescale(ds: Any, path: Path, *, windows: bool) -> None:
+    """Refuse rescale (and, when applied, window) values that are not finite numbers: they
+    would silently turn every pixel into NaN."""
+    tags = ("RescaleSlope", "RescaleIntercept")
+    for tag in tags + (("WindowCenter", "WindowWidth") if windows else ()):
+        if tag not in ds:
+            continue
+        value = ds[tag].value
+        values = list(value) if ds[tag].VM > 1 else [value]
+        try:
+            numbers = [float(v) for v in values if v is not None and v != ""]
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: {tag} {_plain(value)!r} is not a number ({exc}); the "
+                             "header is damaged: fix the tag (e.g. with pydicom) or re-export "
+                             "the file") from exc
+        if not np.all(np.isfinite(numbers)):
+            raise ValueError(
+                f"{path}: {tag} is {_plain(value)!r}, which would turn every pixel into NaN; the "
+                "header is damaged: fix the tag (e.g. with pydicom) or re-export the file"
+            )
 
 
 def _modality(arr: np.ndarray, ds: Any) -> np.ndarray:
@@ -391,6 +464,7 @@ def read_dicom(
             "is one 2-D image: pass frame=<index> to read one frame"
         )
 
+    _check_rescale(ds, path, windows=apply_voi)
     arr = _decode(ds, path)
     if n_frames > 1:
         if not 0 <= frame < n_frames:  # type: ignore[operator]
@@ -414,8 +488,16 @@ def read_dicom(
         values *= np.float32(-1.0)
         values += np.float32(lo + hi)
 
-    spacing, spacing_tag = _spacing(ds)
-    if spacing is None:
+    spacing, spacing_tag, spacing_problems = _spacing(ds)
+    if spacing is None and spacing_problems:
+        warnings.warn(
+            f"{path.name}: invalid PixelSpacing: {'; '.join(spacing_problems)}; pixel_spacing is "
+            "None (pass pixel_spacing=(row_mm, col_mm) to read_mammogram, or --spacing MM, if "
+            "you know it)",
+            UserWarning,
+            stacklevel=2,
+        )
+    elif spacing is None:
         warnings.warn(
             f"{path.name}: no PixelSpacing or ImagerPixelSpacing tag; pixel_spacing is None "
             "(pass pixel_spacing=(row_mm, col_mm) to read_mammogram if you know it)",

@@ -24,13 +24,46 @@ import numpy as np
 
 from ..mammogram import Mammogram
 
-__all__ = ["read_mammogram", "read_mask", "read_pgm", "minimias_refnum", "MINIMIAS_SPACING_MM"]
+__all__ = [
+    "read_mammogram",
+    "read_mask",
+    "read_pgm",
+    "minimias_refnum",
+    "MINIMIAS_SPACING_MM",
+    "MAX_PIXELS",
+    "check_image_size",
+]
 
 #: mini-MIAS: 200 um pixels.
 MINIMIAS_SPACING_MM = 0.2
 _MINIMIAS_NAME = re.compile(r"^(mdb\d{3})[a-z]?\.pgm$", re.IGNORECASE)
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+#: The most pixels an image file may claim. A full-field mammogram has at most about 30 million
+#: (INbreast 4,084 x 3,328; film scanned at 43.5 um about 5,500 x 7,000); a header claiming far
+#: more is damaged or hostile, and decoding it would exhaust the memory.
+MAX_PIXELS = 200_000_000
+
+
+def check_image_size(path: str | os.PathLike, rows: int, cols: int, *, frames: int = 1) -> None:
+    """Refuse an image whose header claims more pixels than any mammogram, before decoding it.
+
+    Raises
+    ------
+    ValueError
+        Zero or negative sizes, or more than :data:`MAX_PIXELS` pixels.
+    """
+    rows, cols, frames = int(rows), int(cols), int(frames)
+    if rows <= 0 or cols <= 0 or frames <= 0:
+        raise ValueError(f"{path}: its header claims an image of {rows} x {cols} pixels; the file "
+                         "is damaged: export or fetch it again")
+    if rows * cols * frames > MAX_PIXELS:
+        what = f"{frames} frames of " if frames > 1 else ""
+        raise ValueError(
+            f"{path}: its header claims {what}{rows} x {cols} pixels, more than any mammogram "
+            f"(at most {MAX_PIXELS:,} are read); the file is damaged or not a mammogram: "
+            "check it, or crop / downsample it first"
+        )
 
 
 def minimias_refnum(path: str | os.PathLike) -> str | None:
@@ -42,12 +75,22 @@ def minimias_refnum(path: str | os.PathLike) -> str | None:
 def _spacing_arg(pixel_spacing: Any) -> tuple[float, float] | None:
     if pixel_spacing is None:
         return None
-    values = np.atleast_1d(np.asarray(pixel_spacing, dtype=float))
-    if values.size == 1:
-        values = np.repeat(values, 2)
-    if values.size != 2 or not np.all(values > 0):
+    try:
+        values = np.atleast_1d(np.asarray(pixel_spacing, dtype=float))
+    except (TypeError, ValueError) as exc:
         raise ValueError(
             f"pixel_spacing must be a positive number or (row_mm, col_mm), got {pixel_spacing!r}"
+        ) from exc
+    if values.size == 1:
+        values = np.repeat(values, 2)
+    if values.ndim != 1 or values.size != 2:
+        raise ValueError(
+            f"pixel_spacing must be one number or two, (row_mm, col_mm); got {values.size} values "
+            f"{pixel_spacing!r}"
+        )
+    if not np.all(np.isfinite(values) & (values > 0)):
+        raise ValueError(
+            f"pixel_spacing must be positive finite millimetres, got {pixel_spacing!r}"
         )
     return float(values[0]), float(values[1])
 
@@ -96,6 +139,7 @@ def read_pgm(path: str | os.PathLike) -> np.ndarray:
         raise ValueError(f"{path}: bad PGM header ({exc})") from exc
     if width <= 0 or height <= 0 or not 0 < maxval < 65536:
         raise ValueError(f"{path}: bad PGM header (width {width}, height {height}, max {maxval})")
+    check_image_size(path, height, width)
     dtype = np.dtype(np.uint8) if maxval < 256 else np.dtype(">u2")
     if data[:2] == b"P5":
         body = data[pos + 1 :]  # exactly one whitespace byte after maxval
@@ -107,10 +151,24 @@ def read_pgm(path: str | os.PathLike) -> np.ndarray:
             )
         arr = np.frombuffer(body, dtype=dtype, count=width * height).reshape(height, width)
     else:
-        values = np.array(data[pos:].split(), dtype=np.int64)
+        try:
+            values = np.array(data[pos:].split(), dtype=np.int64)
+        except (ValueError, OverflowError) as exc:
+            raise ValueError(f"{path}: an ASCII PGM pixel is not a whole number ({exc}); the "
+                             "file is damaged: export it again") from exc
         if values.size < width * height:
             raise ValueError(f"{path} is truncated: {values.size} of {width * height} pixels")
         arr = values[: width * height].reshape(height, width)
+        if arr.size and arr.min() < 0:
+            raise ValueError(f"{path}: negative pixel value {int(arr.min())} in an ASCII PGM; "
+                             "the file is damaged: export it again")
+    # a value above maxval is invalid PGM; casting it would wrap it round to a wrong grey
+    top = int(arr.max()) if arr.size else 0
+    if top > maxval:
+        raise ValueError(
+            f"{path}: pixel value {top} exceeds the header's maximum {maxval}; the file is "
+            "damaged or its header wrong: fix maxval (the third header number) or export it again"
+        )
     return arr.astype(np.uint8 if maxval < 256 else np.uint16)
 
 
@@ -121,13 +179,43 @@ def _type_range(arr: np.ndarray) -> tuple[float, float]:
     return float(np.nanmin(arr)), float(np.nanmax(arr))
 
 
+def _raster_size(path: Path) -> tuple[int, int, int] | None:
+    """``(rows, cols, planes)`` from a PNG or TIFF header, without decoding any pixel."""
+    with open(path, "rb") as fh:
+        head = fh.read(24)
+    if head[:8] == _PNG_MAGIC and head[12:16] == b"IHDR":
+        return int.from_bytes(head[20:24], "big"), int.from_bytes(head[16:20], "big"), 1
+    if head[:4] in _TIFF_MAGICS:
+        import tifffile
+
+        try:
+            with tifffile.TiffFile(path) as tif:
+                shape = tif.series[0].shape if tif.series else ()
+        except Exception:  # noqa: BLE001 - any damage is reported by the full read below
+            return None
+        if len(shape) >= 2:
+            planes = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+            return int(shape[-2]), int(shape[-1]), planes
+    return None
+
+
 def _read_raster(path: Path) -> np.ndarray:
+    from PIL.Image import DecompressionBombError
     from skimage import io as skio
 
+    size = _raster_size(path)
+    if size is not None:
+        check_image_size(path, size[0], size[1], frames=size[2])
     try:
         arr = np.asarray(skio.imread(path))
-    except (OSError, ValueError, SyntaxError, RuntimeError) as exc:
-        raise ValueError(f"{path} could not be read as an image ({exc})") from exc
+    except DecompressionBombError as exc:
+        raise ValueError(
+            f"{path} is larger than Pillow's decompression limit ({exc}); a mammogram is far "
+            "smaller: the file is damaged or not a mammogram"
+        ) from exc
+    except (OSError, ValueError, SyntaxError, RuntimeError, IndexError) as exc:
+        raise ValueError(f"{path} could not be read as an image ({exc}); the file may be "
+                         "truncated or corrupt: export or fetch it again") from exc
     if arr.ndim == 3 and arr.shape[-1] in (3, 4):
         raise ValueError(
             f"{path} is a colour image of shape {arr.shape}; a mammogram is grey-level: convert "
@@ -143,6 +231,17 @@ def _read_raster(path: Path) -> np.ndarray:
     if arr.dtype == bool:
         arr = arr.astype(np.uint8)
     return arr
+
+
+def _existing_file(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"{path} is a folder, not an image file: pass one of the files inside it"
+        )
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    return path
 
 
 def _sniff(path: Path) -> str:
@@ -199,9 +298,7 @@ def read_mammogram(
     ImportError
         A compressed DICOM whose decoder is not installed (the message names the package).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
+    path = _existing_file(path)
     spacing = _spacing_arg(pixel_spacing)
     kind = _sniff(path)
     if kind == "dicom":
@@ -211,7 +308,7 @@ def read_mammogram(
             mammo = read_dicom(path, frame=frame)
         else:
             with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*no PixelSpacing.*")
+                warnings.filterwarnings("ignore", message=".*(no|invalid) PixelSpacing.*")
                 mammo = read_dicom(path, frame=frame)
             mammo.metadata["spacing_tag"] = "caller"
             mammo.pixel_spacing = spacing
@@ -266,9 +363,7 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
         Not a 2-D grey image, or values other than 0, 1, 2 (e.g. a 0/255 binary mask: divide it
         first, or save class codes).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
+    path = _existing_file(path)
     kind = _sniff(path)
     if kind == "pgm":
         arr = read_pgm(path)

@@ -21,6 +21,7 @@ import csv
 import os
 import plistlib
 import re
+import struct
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ __all__ = [
     "birads_class",
     "draw_roi",
     "POINT_RADIUS_MM",
+    "MAX_POINT_RADIUS_MM",
     "ROI_POLYGON",
     "ROI_POINT",
     "ROI_ELLIPSE",
@@ -54,6 +56,9 @@ __all__ = [
 
 #: Default radius (mm) of the disk drawn for a single-point calcification.
 POINT_RADIUS_MM = 0.15
+#: The largest ``PointRadius_mm`` read: a point mark stands for one calcification (at most a
+#: few mm across); a larger radius is a damaged value, and drawing it could fill the memory.
+MAX_POINT_RADIUS_MM = 10.0
 #: OsiriX ROI types seen in INbreast.
 ROI_ELLIPSE, ROI_POLYGON, ROI_POINT = 9, 15, 19
 CALCIFICATION_NAMES = frozenset({"calcification", "calcifications", "calcificacao", "micro"})
@@ -73,7 +78,9 @@ OTHER_LESION_NAMES = frozenset(
         "point 3",
     }
 )
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_NUMBER = re.compile(
+    r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf(?:inity)?)", re.IGNORECASE
+)
 
 
 @dataclass
@@ -148,6 +155,8 @@ def _parse_point(text: str) -> tuple[float, float]:
     if len(numbers) < 2:
         raise ValueError(f"bad Point_px entry {text!r} (expected '(x, y)')")
     x, y = float(numbers[0]), float(numbers[1])
+    if not (np.isfinite(x) and np.isfinite(y)):
+        raise ValueError(f"non-finite coordinates in Point_px entry {text!r}")
     return y, x  # (row, col)
 
 
@@ -155,9 +164,11 @@ def _load_plist(path: Path) -> Any:
     try:
         with open(path, "rb") as fh:
             return plistlib.load(fh)
-    except (plistlib.InvalidFileException, ExpatError, ValueError) as exc:
+    except (plistlib.InvalidFileException, ExpatError, ValueError, TypeError, KeyError,
+            IndexError, OverflowError, RecursionError) as exc:
         raise ValueError(
-            f"{path} is not an OsiriX / INbreast property list ({type(exc).__name__}: {exc})"
+            f"{path} is not an OsiriX / INbreast property list ({type(exc).__name__}: {exc}); "
+            "check that it is an AllXML file, or fetch it again"
         ) from exc
 
 
@@ -169,8 +180,17 @@ def is_inbreast_xml(path: str | os.PathLike) -> bool:
             head = fh.read(512)
     except OSError:
         return False
-    if b"<plist" not in head and b"PropertyList" not in head and not head.startswith(b"bplist"):
-        return False
+    if not head.startswith(b"bplist"):
+        # decode as read_inbreast_xml's parser will (UTF-16 and UTF-32 files carry a BOM)
+        for bom, codec in ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
+                           (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+            if head.startswith(bom):
+                text = head[len(bom):].decode(codec, errors="ignore")
+                break
+        else:
+            text = head.decode("utf-8", errors="ignore")
+        if "<plist" not in text and "PropertyList" not in text:
+            return False
     try:
         data = _load_plist(path)
     except ValueError:
@@ -203,36 +223,71 @@ def read_inbreast_xml(path: str | os.PathLike) -> list[InbreastROI]:
             f"{path} is a property list but not an INbreast annotation file (no 'Images' array)"
         )
     rois: list[InbreastROI] = []
-    for image in data["Images"]:
-        image_index = int(image.get("ImageIndex", 0))
-        for i, raw in enumerate(image.get("ROIs", [])):
-            name = str(raw.get("Name", "")).strip() or "unnamed"
-            try:
-                points = [_parse_point(p) for p in raw.get("Point_px", [])]
-            except ValueError as exc:
-                warnings.warn(f"{path.name}: ROI {i} ({name}) skipped: {exc}", stacklevel=2)
-                continue
-            if not points:
-                warnings.warn(f"{path.name}: ROI {i} ({name}) has no points; skipped", stacklevel=2)
-                continue
-            extra = {
-                k: v
-                for k, v in raw.items()
-                if k not in ("Name", "Type", "Point_px", "IndexInImage", "Area")
-                and isinstance(v, int | float | str)
-            }
-            rois.append(
-                InbreastROI(
-                    name=name,
-                    type=int(raw.get("Type", ROI_POLYGON if len(points) > 1 else ROI_POINT)),
-                    points=np.asarray(points, dtype=np.float64),
-                    index=int(raw.get("IndexInImage", i)),
-                    image_index=image_index,
-                    area=float(raw.get("Area", 0.0) or 0.0),
-                    extra=extra,
-                )
+    for k, image in enumerate(data["Images"]):
+        if not isinstance(image, dict) or not isinstance(image.get("ROIs", []), list):
+            raise ValueError(
+                f"{path}: Images[{k}] is not a dict with a 'ROIs' array (got "
+                f"{type(image).__name__}); not an INbreast annotation file, or a damaged one"
             )
+        try:
+            image_index = int(image.get("ImageIndex", 0))
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ValueError(f"{path}: Images[{k}] has a bad ImageIndex ({exc}); the file is "
+                             "damaged: fetch it again") from exc
+        for i, raw in enumerate(image.get("ROIs", [])):
+            roi = _read_roi(path, raw, i, image_index)
+            if roi is not None:
+                rois.append(roi)
     return rois
+
+
+def _read_roi(path: Path, raw: Any, i: int, image_index: int) -> InbreastROI | None:
+    """One ROI dict of the file; None (with a warning naming the file) when it is unusable."""
+
+    def skip(reason: str) -> None:
+        warnings.warn(f"{path}: ROI {i} skipped: {reason}", UserWarning, stacklevel=3)
+
+    if not isinstance(raw, dict):
+        skip(f"a {type(raw).__name__}, not a dict of ROI keys (damaged file?)")
+        return None
+    name = str(raw.get("Name", "")).strip() or "unnamed"
+    raw_points = raw.get("Point_px", [])
+    if not isinstance(raw_points, list):
+        skip(f"({name}) Point_px is a {type(raw_points).__name__}, not a list")
+        return None
+    try:
+        points = [_parse_point(p) for p in raw_points]
+    except ValueError as exc:
+        skip(f"({name}) {exc}")
+        return None
+    if not points:
+        skip(f"({name}) has no points")
+        return None
+    extra = {
+        k: v
+        for k, v in raw.items()
+        if k not in ("Name", "Type", "Point_px", "IndexInImage", "Area")
+        and isinstance(v, int | float | str)
+    }
+    if "PointRadius_mm" in extra:
+        try:
+            radius = float(extra["PointRadius_mm"])
+        except ValueError:
+            radius = float("nan")
+        if not 0.0 <= radius <= MAX_POINT_RADIUS_MM:  # NaN fails too
+            skip(f"({name}) PointRadius_mm {extra['PointRadius_mm']!r} is not a radius in "
+                 f"0-{MAX_POINT_RADIUS_MM:g} mm (damaged value: fix or delete it)")
+            return None
+        extra["PointRadius_mm"] = radius
+    try:
+        kind = int(raw.get("Type", ROI_POLYGON if len(points) > 1 else ROI_POINT))
+        index = int(raw.get("IndexInImage", i))
+        area = float(raw.get("Area", 0.0) or 0.0)
+    except (TypeError, ValueError, OverflowError) as exc:
+        skip(f"({name}) Type, IndexInImage or Area is not a number ({exc})")
+        return None
+    return InbreastROI(name=name, type=kind, points=np.asarray(points, dtype=np.float64),
+                       index=index, image_index=image_index, area=area, extra=extra)
 
 
 def birads_class(birads: str | int | float) -> int:
@@ -247,8 +302,12 @@ def _spacing_pair(pixel_spacing: Any) -> tuple[float, float]:
     values = np.atleast_1d(np.asarray(pixel_spacing, dtype=float))
     if values.size == 1:
         values = np.repeat(values, 2)
-    if values.size != 2 or not np.all(values > 0):
-        raise ValueError(f"pixel_spacing must be positive (row_mm, col_mm), got {pixel_spacing!r}")
+    if values.ndim != 1 or values.size != 2:
+        raise ValueError(f"pixel_spacing must be one number or two, (row_mm, col_mm); got "
+                         f"{values.size} values {pixel_spacing!r}")
+    if not np.all(np.isfinite(values) & (values > 0)):
+        raise ValueError(f"pixel_spacing must be positive finite mm (row_mm, col_mm), got "
+                         f"{pixel_spacing!r}")
     return float(values[0]), float(values[1])
 
 
@@ -271,6 +330,8 @@ def draw_roi(
 
     rows, cols = int(shape[0]), int(shape[1])
     pts = roi.points
+    if not np.all(np.isfinite(pts)):
+        raise ValueError(f"ROI {roi.index} ({roi.name}) has non-finite points; fix or drop it")
     if len(pts) >= 3:
         rr, cc = polygon(pts[:, 0], pts[:, 1], shape=(rows, cols))
         if rr.size:
@@ -282,14 +343,22 @@ def draw_roi(
         rc = np.stack([rr, cc], axis=1)
     else:
         r0, c0 = pts[0]
-        sr, sc = pixel_spacing
+        sr, sc = _spacing_pair(pixel_spacing)
         if point_radius_mm is None:
             point_radius_mm = float(roi.extra.get("PointRadius_mm", POINT_RADIUS_MM))
+        if not 0.0 <= point_radius_mm <= MAX_POINT_RADIUS_MM:
+            raise ValueError(
+                f"ROI {roi.index} ({roi.name}): point radius {point_radius_mm} mm is not in "
+                f"0-{MAX_POINT_RADIUS_MM:g} mm"
+            )
         rad_r, rad_c = point_radius_mm / sr, point_radius_mm / sc
         centre = np.rint(pts[:1]).astype(np.int64)
         if rad_r > 0 and rad_c > 0:
-            r_lo, r_hi = int(np.floor(r0 - rad_r)), int(np.ceil(r0 + rad_r))
-            c_lo, c_hi = int(np.floor(c0 - rad_c)), int(np.ceil(c0 + rad_c))
+            # the grid covers only the part of the disk inside the image: its memory is bounded
+            # by the image whatever the radius and the spacing
+            r_lo, r_hi = max(int(np.floor(r0 - rad_r)), 0), min(int(np.ceil(r0 + rad_r)), rows - 1)
+            c_lo, c_hi = max(int(np.floor(c0 - rad_c)), 0), min(int(np.ceil(c0 + rad_c)), cols - 1)
+            r_hi, c_hi = max(r_hi, r_lo - 1), max(c_hi, c_lo - 1)  # empty when wholly outside
             gr, gc = np.mgrid[r_lo : r_hi + 1, c_lo : c_hi + 1]
             inside = ((gr - r0) / rad_r) ** 2 + ((gc - c0) / rad_c) ** 2 <= 1.0
             rc = np.concatenate([centre, np.stack([gr[inside], gc[inside]], axis=1)])
@@ -504,6 +573,11 @@ def read_inbreast_xls(path: str | os.PathLike) -> list[dict[str, Any]]:
         book = xlrd.open_workbook(str(path))
     except xlrd.XLRDError as exc:
         raise ValueError(f"{path} is not a readable .xls workbook ({exc})") from exc
+    except (IndexError, KeyError, AssertionError, EOFError, ValueError, struct.error) as exc:
+        raise ValueError(
+            f"{path} is a damaged or truncated .xls workbook ({type(exc).__name__}: {exc}); "
+            "fetch it again, or use INbreast.csv"
+        ) from exc
     sheet = book.sheet_by_index(0)
     if sheet.nrows == 0:
         raise ValueError(f"{path}: the first sheet is empty")

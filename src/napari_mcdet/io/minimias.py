@@ -141,6 +141,22 @@ def read_minimias_info(
                     stacklevel=2,
                 )
                 x = y = radius = None
+            if radius is not None and not (np.isfinite(radius) and radius > 0):
+                warnings.warn(
+                    f"{path} line {lineno}: radius {radius} of {refnum} is not a positive number "
+                    "of pixels; row kept without coordinates (fix the radius in the file)",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                x = y = radius = None
+            elif not (np.isfinite(x) and np.isfinite(y)):
+                warnings.warn(
+                    f"{path} line {lineno}: coordinates {x}, {y} of {refnum} are not finite; row "
+                    "kept without coordinates (fix them in the file)",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                x = y = radius = None
         elif tokens:
             warnings.warn(
                 f"{path.name} line {lineno}: incomplete coordinates {tokens}; kept without them",
@@ -226,6 +242,11 @@ def minimias_labels(
             )
             continue
         r0, c0, rad = float(record.row), float(record.col), float(record.radius)
+        if not (np.isfinite(rad) and rad > 0 and np.isfinite(r0) and np.isfinite(c0)):
+            raise ValueError(
+                f"{record.refnum}: circle at row {r0}, col {c0} with radius {rad}: the radius "
+                "must be a positive number of pixels and the centre finite; fix the record"
+            )
         if not (-rad <= r0 < out.shape[0] + rad and -rad <= c0 < out.shape[1] + rad):
             warnings.warn(
                 f"{record.refnum}: circle at row {r0}, col {c0} lies outside the {out.shape} image",

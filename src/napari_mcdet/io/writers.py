@@ -34,6 +34,7 @@ from .inbreast import ROI_POINT, ROI_POLYGON, InbreastROI
 
 __all__ = [
     "atomic_write",
+    "writable_folder",
     "label_counts",
     "labels_to_rois",
     "write_inbreast_xml",
@@ -81,6 +82,57 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return path
+
+
+def writable_folder(path: str | os.PathLike, *, what: str = "output folder") -> Path:
+    """Create ``path`` if needed and prove it writable, before any long work writes into it.
+
+    A probe file is created and removed (permission bits alone say nothing for root, read-only
+    mounts or full disks).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The folder.
+    what : str, keyword-only
+        How messages name it (``'--out'``).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    NotADirectoryError
+        ``path`` is a file, or lies under a file.
+    PermissionError
+        The folder cannot be created or written to.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(
+            f"{what} {path} is a file, not a folder: pass a folder (created if missing)"
+        )
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(
+                    f"{what} {path} lies under {parent}, which is a file: pass a folder path "
+                    "whose parents are folders"
+                )
+            break
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".mcdet-write-test.", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise PermissionError(
+            f"{what} {path} cannot be written ({err.strerror or err}): choose a folder you can "
+            "write to, or fix its permissions or free space"
+        ) from err
     return path
 
 
@@ -262,9 +314,21 @@ def write_inbreast_xml(
     if isinstance(rois, np.ndarray):
         rois = labels_to_rois(rois, names=names, pixel_spacing=pixel_spacing)
     rois = list(rois)
-    for roi in rois:
+    for i, roi in enumerate(rois):
         if not isinstance(roi, InbreastROI):
-            raise TypeError(f"expected InbreastROI records or a label image, got {type(roi)}")
+            raise TypeError(f"cannot write {path}: expected InbreastROI records or a label "
+                            f"image, got {type(roi).__name__}")
+        # NaN / inf would be written as text that no reader turns back into a point
+        if not np.all(np.isfinite(roi.points)):
+            raise ValueError(
+                f"cannot write {path}: ROI {i} ({roi.name}) has non-finite points "
+                f"{roi.points[~np.all(np.isfinite(roi.points), axis=1)][:3].tolist()}; drop "
+                "or fix those points first"
+            )
+        radius = roi.extra.get("PointRadius_mm")
+        if radius is not None and not np.isfinite(float(radius)):
+            raise ValueError(f"cannot write {path}: ROI {i} ({roi.name}) has PointRadius_mm "
+                             f"{radius}; give a radius in mm (0 for one pixel)")
     plist = {
         "Images": [
             {
