@@ -18,6 +18,7 @@ ROIs but not drawn into the label image. Unknown ROI names warn and are skipped.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import plistlib
 import re
@@ -570,7 +571,8 @@ def read_inbreast_xls(path: str | os.PathLike) -> list[dict[str, Any]]:
 
     path = Path(path)
     try:
-        book = xlrd.open_workbook(str(path))
+        # xlrd reports damage on stdout by default; the error below says it in one line
+        book = xlrd.open_workbook(str(path), logfile=io.StringIO())
     except xlrd.XLRDError as exc:
         raise ValueError(f"{path} is not a readable .xls workbook ({exc})") from exc
     except (IndexError, KeyError, AssertionError, EOFError, ValueError, struct.error) as exc:
