@@ -125,6 +125,41 @@ def test_open_demo_in_a_viewer(make_napari_viewer, qtbot, tiny_checkpoint):
         current_model.clear()
 
 
+def test_demo_window_fits_the_image_and_the_panels(make_napari_viewer, qtbot, tiny_checkpoint):
+    """Most of the screen, a canvas wider than the panels, the camera on the breast."""
+    from qtpy.QtWidgets import QApplication
+
+    from napari_mcdet.data.breast import breast_mask
+    from napari_mcdet.gui._demo import MAX_WINDOW, SCREEN_SHARE, open_demo
+    from napari_mcdet.gui._models import current_model
+
+    current_model.clear()
+    viewer = make_napari_viewer(show=True)
+    try:
+        detect = open_demo(viewer, model=tiny_checkpoint, run=False)
+        qtbot.wait(100)
+        free = QApplication.primaryScreen().availableGeometry()
+        _, _, width, height = viewer.window.geometry()
+        assert abs(width - min(int(free.width() * SCREEN_SHARE), MAX_WINDOW[0])) <= 2
+        assert abs(height - min(int(free.height() * SCREEN_SHARE), MAX_WINDOW[1])) <= 2
+        canvas_h, canvas_w = viewer.canvas.size
+        assert canvas_w >= 0.4 * width and canvas_w > detect.width()
+        assert detect.width() >= detect.minimumSizeHint().width()
+
+        image = viewer.layers["phantom with lesions"]
+        rows, cols = np.nonzero(breast_mask(np.asarray(image.data)))
+        sy, sx = image.scale[-2:]
+        extent = np.array([(np.ptp(rows) + 1) * sy, (np.ptp(cols) + 1) * sx])
+        on_screen = extent * viewer.camera.zoom
+        assert np.all(on_screen <= (canvas_h, canvas_w))  # the whole breast is in view
+        assert np.max(on_screen / (canvas_h, canvas_w)) >= 0.9  # and fills the canvas
+        centre = np.array(viewer.camera.center)[-2:]
+        assert rows.min() * sy <= centre[0] <= rows.max() * sy
+        assert cols.min() * sx <= centre[1] <= cols.max() * sx
+    finally:
+        current_model.clear()
+
+
 def test_every_widget_is_in_the_menus(make_napari_viewer):
     """Plugins > Microcalcification detection holds every widget, a Layers submenu each, and the
     samples sit under File > Open Sample (napari's own app-model menus)."""

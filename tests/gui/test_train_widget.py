@@ -88,3 +88,38 @@ def test_cancel_stops_early_and_keeps_last(widget, qtbot, tmp_path):
     assert "optimizer" in meta  # resumable
     assert current_model.model is None  # a cancelled run does not replace the current model
     assert "cancelled" in widget.status.text()
+
+
+def test_spacing_field_shows_what_is_used(widget, tmp_path):
+    """The layers' own spacing, read-only; asked for only when a checked layer has none."""
+    assert widget.image_spacing.text() == "0.1" and not widget.image_spacing.isEnabled()
+    widget.viewer.add_image(np.random.default_rng(0).random((100, 80)).astype(np.float32),
+                            name="no spacing")
+    assert widget.selected_layer_names() == ["normal phantom", "no spacing"]
+    assert widget.image_spacing.isEnabled() and widget.image_spacing.text() == ""
+    assert "no spacing" in widget.image_spacing.placeholderText()
+    with pytest.raises(ValueError, match="no pixel spacing"):
+        widget.config()
+    widget.image_spacing.setText("0.05")
+    widget.image_spacing.textEdited.emit("0.05")  # as typed
+    assert widget.config().negatives  # now both layers can be resampled
+    widget.layer_list.item(1).setCheckState(0)  # unchecked: only layers with a spacing left
+    assert widget.image_spacing.text() == "0.1" and not widget.image_spacing.isEnabled()
+
+
+def test_a_failing_training_shows_one_message(widget, qtbot, tmp_path):
+    from napari.utils.notifications import NotificationSeverity, notification_manager
+
+    empty = tmp_path / "no images"
+    empty.mkdir()
+    widget.use_folder.setChecked(True)
+    widget.folder_edit.setText(str(empty))
+    n = len(notification_manager.records)
+    assert widget.start() is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    errors = [r for r in notification_manager.records[n:]
+              if r.severity == NotificationSeverity.ERROR]
+    assert len(errors) == 1, [e.message for e in errors]
+    assert errors[0].message.startswith("training failed: ")
+    assert widget.status.text() == errors[0].message
+    assert widget.start_button.isEnabled() and current_model.model is None

@@ -10,11 +10,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..mammogram import Mammogram
 
 PLUGIN = "napari-mcdet"
 SAMPLE_KEY = "phantom_lesions"
 DETECT_WIDGET = "Detect calcifications"
+#: The window takes this share of the screen's free area, up to MAX_WINDOW (w, h) pixels.
+SCREEN_SHARE = 0.9
+MAX_WINDOW = (1800, 1200)
+#: The docked panels' share of the window width, at most.
+PANEL_SHARE = 0.3
 
 
 def widget_names() -> list[str]:
@@ -70,14 +77,13 @@ def open_demo(viewer: Any, mammogram: Mammogram | None = None, *,
         dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name, tabify=True)
         if name == DETECT_WIDGET:
             detect_dock, detect_widget = dock, widget
-        timer = getattr(widget, "_timer", None)
-        if timer is not None:  # the synthesis widget's live preview, due on construction:
-            timer.stop()       # the demo shows the image as it is, not a preview on top
     if detect_widget is None:  # pragma: no cover - the manifest declares it
         raise ValueError(f"the plugin declares no {DETECT_WIDGET!r} widget")
     # the Detect tab in front: it is the one that shows what the demo is doing
     detect_dock.show()
     detect_dock.raise_()
+    frame_window(viewer, detect_dock)
+    zoom_to_breast(viewer, image)
 
     detect_widget.image_combo.setCurrentText(image.name)
     if model is None:
@@ -88,6 +94,54 @@ def open_demo(viewer: Any, mammogram: Mammogram | None = None, *,
     if run and detect_widget.run() is None:
         raise ValueError(f"detection did not start: {detect_widget.status.text()}")
     return detect_widget
+
+
+def frame_window(viewer: Any, dock: Any) -> tuple[int, int]:
+    """Size the window to most of the screen and the docked panels to under a third of it, so that
+    the canvas keeps most of the width (napari's default window is about 1090 x 970, which the
+    tabbed panels leave under 200 pixels of canvas).
+
+    Returns the window's (width, height).
+    """
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QApplication
+
+    main = dock.window()  # the QMainWindow the panels are docked in
+    screen = main.screen() or QApplication.primaryScreen()
+    free = screen.availableGeometry()
+    width = min(int(free.width() * SCREEN_SHARE), MAX_WINDOW[0])
+    height = min(int(free.height() * SCREEN_SHARE), MAX_WINDOW[1])
+    viewer.window.resize(width, height)
+    panel = max(dock.minimumSizeHint().width(), int(width * PANEL_SHARE))
+    main.resizeDocks([dock], [min(panel, width // 2)], Qt.Horizontal)
+    QApplication.processEvents()  # the canvas learns its new size before the zoom uses it
+    return width, height
+
+
+def zoom_to_breast(viewer: Any, image: Any, margin: float = 0.05) -> None:
+    """Centre the camera on the breast of ``image`` and zoom so that it fills the canvas.
+
+    The breast is :func:`napari_mcdet.data.breast.breast_mask` of the layer's data; a constant
+    image (no breast found) is fitted whole.
+    """
+    from ..data.breast import breast_mask
+
+    data = np.asarray(image.data, np.float32)
+    try:
+        mask = breast_mask(data)
+    except ValueError:
+        mask = np.zeros(data.shape, bool)
+    rows, cols = np.nonzero(np.any(mask, axis=1))[0], np.nonzero(np.any(mask, axis=0))[0]
+    if rows.size == 0:
+        viewer.reset_view()
+        return
+    # pixel k covers [k - 0.5, k + 0.5]: the box's corners in data, then world coordinates
+    lo = np.asarray(image.data_to_world((rows[0] - 0.5, cols[0] - 0.5)), float)[-2:]
+    hi = np.asarray(image.data_to_world((rows[-1] + 0.5, cols[-1] + 0.5)), float)[-2:]
+    extent = np.maximum(np.abs(hi - lo), 1e-9)
+    canvas = np.asarray(viewer.canvas.size, float)  # (height, width) pixels
+    viewer.camera.center = tuple((lo + hi) / 2)
+    viewer.camera.zoom = float((1 - margin) * np.min(canvas / extent))
 
 
 def show_demo_window(mammogram: Mammogram | None = None, *, model: Any = None) -> None:

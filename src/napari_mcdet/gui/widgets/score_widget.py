@@ -268,7 +268,7 @@ class ScoreWidget(QWidget):
         form.addRow("calcification points", self.points_combo)
         form.addRow("cluster boxes", self.shapes_combo)
         form.addRow("ground truth", self.gt_combo)
-        form.addRow("", self.patch_auc)
+        form.addRow(self.patch_auc)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.export_button)

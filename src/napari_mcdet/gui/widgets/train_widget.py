@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from qtpy.QtCore import Qt
+from qtpy.QtCore import QLocale, Qt
+from qtpy.QtGui import QDoubleValidator
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -49,6 +50,7 @@ from qtpy.QtWidgets import (
 
 from .._layers import layer_spacing
 from .._models import current_model, describe_model, follow_current_model, load_current
+from .._workers import make_worker
 
 CHECKPOINT_FILTER = "napari-mcdet checkpoint (*.safetensors);;All files (*)"
 DEFAULT_FILTERS = "16, 32, 64, 128, 256"
@@ -124,8 +126,12 @@ class TrainWidget(QWidget):
         self.layer_list.setMaximumHeight(90)
         self.folder_edit = QLineEdit()
         self.folder_button = QPushButton("...")
-        self.image_spacing = self._dspin(0.001, 5.0, 0.07, 4, " mm")
-        self.image_spacing.setToolTip("spacing of layers or files that do not state one")
+        # shows the spacing the layers state; typed only for layers or files without one
+        self.image_spacing = QLineEdit()
+        validator = QDoubleValidator(0.001, 5.0, 4, self.image_spacing)
+        validator.setLocale(QLocale.c())
+        self.image_spacing.setValidator(validator)
+        self._typed_spacing = ""
 
         self.steps = self._ispin(1, 10_000_000, 1000)
         self.epoch_steps = self._ispin(1, 1_000_000, 100)
@@ -141,7 +147,8 @@ class TrainWidget(QWidget):
         self.device = QComboBox()
         self.out_edit = QLineEdit(str(Path.home() / "mcdet-runs" / "run"))
         self.out_button = QPushButton("...")
-        self.resume = QCheckBox("resume from last.safetensors in the output folder")
+        self.resume = QCheckBox("resume from last.safetensors")
+        self.resume.setToolTip("continue the run saved as last.safetensors in the output folder")
 
         self.start_button = QPushButton("Start")
         self.cancel_button = QPushButton("Cancel")
@@ -168,7 +175,7 @@ class TrainWidget(QWidget):
         form.addRow("negatives from", src)
         form.addRow("layers", self.layer_list)
         form.addRow("folder", folder_row)
-        form.addRow("image spacing", self.image_spacing)
+        form.addRow("image spacing (mm)", self.image_spacing)
         form.addRow("steps", self.steps)
         form.addRow("validate every", self.epoch_steps)
         form.addRow("batch size", self.batch_size)
@@ -180,7 +187,7 @@ class TrainWidget(QWidget):
         form.addRow("network filters", self.filters)
         form.addRow("device", self.device)
         form.addRow("output folder", out_row)
-        form.addRow("", self.resume)
+        form.addRow(self.resume)
         buttons = QHBoxLayout()
         for b in (self.start_button, self.cancel_button, self.load_button):
             buttons.addWidget(b)
@@ -199,10 +206,14 @@ class TrainWidget(QWidget):
         self.load_button.clicked.connect(self._on_load)
         self.folder_button.clicked.connect(self._pick_folder)
         self.out_button.clicked.connect(self._pick_out)
+        self.image_spacing.textEdited.connect(self._on_spacing_typed)
+        self.layer_list.itemChanged.connect(self._show_spacing)
+        self.use_layers.toggled.connect(self._show_spacing)
         self.viewer.layers.events.inserted.connect(self._refresh_layers)
         self.viewer.layers.events.removed.connect(self._refresh_layers)
         follow_current_model(self, self._on_current_changed)
         self._refresh_layers()
+        self._show_spacing()
         self._fill_devices()
         self._on_current_changed(current_model.model)
 
@@ -259,6 +270,47 @@ class TrainWidget(QWidget):
                 on = layer.name in checked or layer.name not in known
                 item.setCheckState(Qt.Checked if on else Qt.Unchecked)
                 self.layer_list.addItem(item)
+        self._show_spacing()
+
+    def _on_spacing_typed(self, text: str) -> None:
+        self._typed_spacing = text
+
+    def _show_spacing(self, *_args: Any) -> None:
+        """The spacing field shows what training will use: the checked layers' own spacing
+        (read-only) when they all state one; otherwise it asks for the missing one."""
+        unknown: list[str] = []
+        known: set[float] = set()
+        if self.use_layers.isChecked():
+            for name in self.selected_layer_names():
+                spacing = (layer_spacing(self.viewer.layers[name])
+                           if name in self.viewer.layers else None)
+                if spacing is None:
+                    unknown.append(name)
+                else:
+                    known.update(spacing)
+        from_layers = self.use_layers.isChecked() and not unknown and bool(known)
+        self.image_spacing.setEnabled(not from_layers)
+        if from_layers:
+            self.image_spacing.setText(" / ".join(f"{v:g}" for v in sorted(known)))
+            self.image_spacing.setToolTip("the checked layers' own pixel spacing")
+            return
+        self.image_spacing.setText(self._typed_spacing)
+        if unknown:
+            self.image_spacing.setPlaceholderText(f"{unknown[0]!r} states none: type it")
+            self.image_spacing.setToolTip("spacing of the checked layers that state none: "
+                                          + ", ".join(unknown))
+        else:
+            self.image_spacing.setPlaceholderText("files without one: type it")
+            self.image_spacing.setToolTip("spacing of the folder's files that state none "
+                                          "(DICOM PixelSpacing and mini-MIAS names are read)")
+
+    def _typed_image_spacing(self) -> float | None:
+        text = self._typed_spacing.strip()
+        try:
+            v = float(text)
+        except ValueError:
+            return None
+        return v if 0.0 < v <= 5.0 else None
 
     def selected_layer_names(self) -> list[str]:
         """Names of the checked image layers."""
@@ -328,13 +380,13 @@ class TrainWidget(QWidget):
                                  "choose a folder")
             layers = [self.viewer.layers[n] for n in names]
             paths = write_layer_negatives(layers, out_dir / "negatives", pixel_spacing=spacing,
-                                          fallback_spacing=float(self.image_spacing.value()))
+                                          fallback_spacing=self._typed_image_spacing())
             negatives, source_spacing = [str(p) for p in paths], spacing
         else:
             folder = self.folder_edit.text().strip()
             if not folder or not Path(folder).is_dir():
                 raise ValueError(f"no such folder of normal mammograms: {folder!r}")
-            negatives, source_spacing = [folder], float(self.image_spacing.value())
+            negatives, source_spacing = [folder], self._typed_image_spacing()
         return TrainConfig(
             negatives=negatives, pixel_spacing=spacing, source_spacing=source_spacing,
             patch_size=int(self.patch_size.value()), model=model, lr=float(self.lr.value()),
@@ -347,10 +399,6 @@ class TrainWidget(QWidget):
     # -- running -------------------------------------------------------------------------------
     def start(self) -> Any:
         """Start training in a worker thread; returns the worker (None when the input is bad)."""
-        from napari.qt.threading import create_worker
-
-        from ...train.checkpoint import CheckpointError
-
         if self.worker is not None:
             self.status.setText("a training is already running")
             return None
@@ -381,7 +429,9 @@ class TrainWidget(QWidget):
         self.cancelled = False
         self._state = state
         self.last_out_dir = Path(cfg.out_dir)
-        worker = create_worker(work, _start_thread=False)
+        worker = make_worker(work, what="training", on_error=self._error,
+                             yielded=self._on_event, returned=self._on_returned,
+                             finished=self._on_finished)
         self.worker = worker
         self.progress.setRange(0, cfg.steps)
         self.progress.setValue(0)
@@ -389,11 +439,6 @@ class TrainWidget(QWidget):
         self.cancel_button.setEnabled(True)
         self.status.setText(f"training on {self.device.currentText()}... "
                             f"({len(cfg.negatives)} negative source(s))")
-        worker.yielded.connect(self._on_event)
-        worker.returned.connect(self._on_returned)
-        worker.errored.connect(lambda err: self._error(
-            f"training failed: {err}" if not isinstance(err, CheckpointError) else str(err)))
-        worker.finished.connect(self._on_finished)
         worker.start()
         return worker
 
