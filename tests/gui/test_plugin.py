@@ -47,3 +47,14 @@ def test_viewer_opens_with_plugin_widgets(make_napari_viewer):
         dock, w = viewer.window.add_plugin_dock_widget("napari-mcdet", widget.display_name)
         assert w is not None
     assert len(viewer.window._dock_widgets) >= len(mf.contributions.widgets)
+
+
+def test_extras_install_a_supported_qt_binding():
+    """napari deprecates its PyQt5 backend (a warning on every window): the extras pull Qt6."""
+    import tomllib
+
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    for name in ("napari", "testing"):
+        napari_reqs = [r for r in extras[name] if r.startswith("napari[")]
+        assert napari_reqs and all("pyqt6" in r or "pyside6" in r for r in napari_reqs), name

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from qtpy.QtCore import Qt
 
 from napari_mcdet.gui._models import current_model
 from napari_mcdet.gui.widgets.train_widget import TrainWidget, write_layer_negatives
@@ -103,7 +104,7 @@ def test_spacing_field_shows_what_is_used(widget, tmp_path):
     widget.image_spacing.setText("0.05")
     widget.image_spacing.textEdited.emit("0.05")  # as typed
     assert widget.config().negatives  # now both layers can be resampled
-    widget.layer_list.item(1).setCheckState(0)  # unchecked: only layers with a spacing left
+    widget.layer_list.item(1).setCheckState(Qt.Unchecked)  # only layers with a spacing left
     assert widget.image_spacing.text() == "0.1" and not widget.image_spacing.isEnabled()
 
 
