@@ -88,6 +88,8 @@ def _one_line(text: str) -> str:
 def _report(command: str, err: BaseException, where: object) -> str:
     """The one-line error message for ``err``."""
     text = _one_line(err)
+    if where is not None:
+        text = text.replace('"<unicode string>"', str(where))  # YAML parsed from a string
     hint = " (--debug shows the traceback)"
     if isinstance(err, ValueError | OSError) and not isinstance(err, UnicodeError):
         message, hint = text or type(err).__name__, ""
@@ -117,7 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         known = isinstance(err, ValueError | OSError) or _problem(err) is not None
         if getattr(args, "debug", False) or not known:
             raise
-        print(_report(args.command, err, getattr(args, "current_file", None)), file=sys.stderr)
+        where = getattr(args, "current_file", None)
+        if where is None and type(err).__module__.startswith("yaml"):
+            where = getattr(args, "config", None)  # `mcdet train CONFIG`: the file parsed
+        print(_report(args.command, err, where), file=sys.stderr)
         return 1 if isinstance(err, MemoryError) else 2
 
 

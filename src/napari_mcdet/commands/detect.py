@@ -31,7 +31,7 @@ def register(subparsers) -> None:
     p.add_argument("--spacing", type=float, default=None,
                    help="pixel spacing in mm for images whose files carry none (overrides the "
                         "file's); e.g. 0.05 for digitised film, 0.2 for mini-MIAS; "
-                        f"{SPACING_RANGE_MM[0]}-{SPACING_RANGE_MM[1]} mm")
+                        f"{SPACING_RANGE_MM[0]:g}-{SPACING_RANGE_MM[1]:g} mm")
     p.add_argument("--force-spacing", action="store_true",
                    help="accept a --spacing outside that range")
     p.add_argument("--tile", type=int, default=None,
@@ -85,7 +85,7 @@ def check_spacing(spacing: float | None, *, force: bool = False) -> float | None
         hint = (f" (in micrometres? {spacing:g} um is --spacing {spacing / 1000:g})"
                 if spacing > hi else "")
         raise ValueError(
-            f"--spacing {spacing:g} mm is outside {lo}-{hi} mm, where mammograms lie{hint}; "
+            f"--spacing {spacing:g} mm is outside {lo:g}-{hi:g} mm, where mammograms lie{hint}; "
             "give it in mm, or add --force-spacing to use it anyway"
         )
     return spacing
