@@ -106,6 +106,12 @@ class SyntheticPatchDataset:
         :class:`napari_mcdet.synth.clusters.LesionParams`.
     cache_size : int
         Prepared images kept per process.
+    hard_negative_fraction : float
+        Fraction of the soft-tissue items cut around a point of :attr:`hard_negatives` (the
+        current model's strongest false responses on these normals), when the pool is not empty.
+    edge_fraction : float
+        Fraction of the soft-tissue items cut around a point of the breast's outline (skin line,
+        film edge), which whole-image detection otherwise meets far more often than training.
 
     Notes
     -----
@@ -128,6 +134,8 @@ class SyntheticPatchDataset:
         mode: str = "presentation",
         lesion_params: dict[str, dict[str, Any]] | None = None,
         cache_size: int = 8,
+        hard_negative_fraction: float = 0.0,
+        edge_fraction: float = 0.0,
     ) -> None:
         if isinstance(images, (str, Path)):
             self.sources: list[Any] = list(list_images(images))
@@ -149,6 +157,18 @@ class SyntheticPatchDataset:
         if bad:
             raise ValueError(f"lesion_params keys must be 'benign'/'malignant', got {sorted(bad)}")
         self.cache_size = int(cache_size)
+        for name, value in (("hard_negative_fraction", hard_negative_fraction),
+                            ("edge_fraction", edge_fraction)):
+            if not 0.0 <= float(value) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+        if hard_negative_fraction + edge_fraction > 1.0:
+            raise ValueError("hard_negative_fraction + edge_fraction must not exceed 1, got "
+                             f"{hard_negative_fraction} + {edge_fraction}")
+        self.hard_negative_fraction = float(hard_negative_fraction)
+        self.edge_fraction = float(edge_fraction)
+        #: ``(image index, row, col, score)`` of mined false responses, rows and columns of the
+        #: prepared image (see :func:`napari_mcdet.train.mining.mine_hard_negatives`).
+        self.hard_negatives: list[tuple[int, int, int, float]] = []
         self._cache: OrderedDict[int, tuple[np.ndarray, np.ndarray, tuple[float, float]]] = (
             OrderedDict()
         )
@@ -197,7 +217,7 @@ class SyntheticPatchDataset:
         k = int(rng.integers(len(self.sources)))
         image, breast, spacing = self.prepared(k)
         if label == 0:
-            patch = tissue_patch(image, breast, size=self.patch_size, rng=rng)
+            patch = self._soft_patch(rng, image, breast)
         else:
             kind = KINDS[label]
             patch = lesion_patch(
@@ -224,6 +244,35 @@ class SyntheticPatchDataset:
             "augment": ops,
             "info": patch.info,
         }
+
+    def _soft_patch(self, rng: np.random.Generator, image: np.ndarray, breast: np.ndarray):
+        """A soft-tissue patch: a mined hard negative, a skin-line patch or a random one.
+
+        No extra random draw happens when both fractions are 0, so such a dataset gives the
+        same patches as one without these options.
+        """
+        from .patches import breast_edge, negative_patch
+
+        if self.hard_negative_fraction or self.edge_fraction:
+            u = float(rng.random())
+            patch = None
+            if u < self.hard_negative_fraction:
+                if self.hard_negatives:  # before the first mining round: a random patch
+                    pool = self.hard_negatives
+                    k, r, c, score = pool[int(rng.integers(len(pool)))]
+                    image, breast, _ = self.prepared(int(k))
+                    patch = negative_patch(image, breast, (r, c), size=self.patch_size, rng=rng,
+                                           info={"hard_negative": [int(k), int(r), int(c),
+                                                                   score]})
+            elif u < self.hard_negative_fraction + self.edge_fraction:
+                edge = breast_edge(breast)
+                if len(edge):
+                    r, c = edge[int(rng.integers(len(edge)))]
+                    patch = negative_patch(image, breast, (r, c), size=self.patch_size, rng=rng,
+                                           info={"edge": [int(r), int(c)]})
+            if patch is not None:
+                return patch
+        return tissue_patch(image, breast, size=self.patch_size, rng=rng)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         import torch

@@ -203,8 +203,8 @@ def lesion_patch(
             white=white,
             params=p,
         )
-        if les.lesion["n_placed"] == 0:
-            continue
+        if les.lesion.get("n_visible", les.lesion["n_placed"]) == 0:
+            continue  # nothing a reader could see: not a lesion
         local = lesion_patch_origin(les.mask, (sr, sc), rng, min_fraction=min_fraction)
         if local is None:
             continue
@@ -249,3 +249,54 @@ def tissue_patch(
         origin,
         {"breast_fraction": breast_fraction(breast, origin, (sr, sc))},
     )
+
+
+def centred_patch_origin(
+    breast: np.ndarray,
+    centre: tuple[float, float],
+    size,
+    rng: np.random.Generator,
+    *,
+    jitter: float = 0.25,
+    min_fraction: float = MIN_BREAST_FRACTION,
+    tries: int = 10,
+) -> tuple[int, int] | None:
+    """A patch origin holding ``centre`` (row, col), shifted at random by up to ``jitter`` of the
+    patch side, with at least ``min_fraction`` breast; None when no draw passes."""
+    sr, sc = _size(size)
+    for _ in range(tries):
+        dr, dc = rng.uniform(-jitter, jitter, size=2)
+        origin = (int(round(centre[0] - sr / 2 + dr * sr)),
+                  int(round(centre[1] - sc / 2 + dc * sc)))
+        if breast_fraction(breast, origin, (sr, sc)) >= min_fraction:
+            return origin
+    return None
+
+
+def breast_edge(breast: np.ndarray, *, width: int = 3) -> np.ndarray:
+    """Pixels of the breast within ``width`` pixels of its outline (the skin line), (K, 2) rows
+    and columns."""
+    from scipy import ndimage as ndi
+
+    inner = ndi.binary_erosion(breast, iterations=width, border_value=1)
+    return np.argwhere(breast & ~inner)
+
+
+def negative_patch(
+    image: np.ndarray,
+    breast: np.ndarray,
+    centre: tuple[float, float],
+    *,
+    size,
+    rng: np.random.Generator,
+    info: dict[str, Any] | None = None,
+) -> Patch | None:
+    """A soft-tissue patch around ``centre`` (a hard negative or a skin-line point); None when
+    no patch there holds enough breast."""
+    sr, sc = _size(size)
+    origin = centred_patch_origin(breast, centre, (sr, sc), rng)
+    if origin is None:
+        return None
+    img = extract_patch(image, origin, (sr, sc), fill=0.0).astype(np.float32, copy=False)
+    return Patch(img, np.zeros((sr, sc), dtype=np.uint8), SOFT_TISSUE, origin,
+                 {"breast_fraction": breast_fraction(breast, origin, (sr, sc)), **(info or {})})

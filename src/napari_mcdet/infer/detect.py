@@ -13,11 +13,15 @@
 3. **Blend** the tiles' segmentation probabilities with
    :func:`~napari_mcdet.data.tiling.blend_window` into float32 accumulators (weighted sum / sum of
    weights); pixels outside the breast are set to 0.
-4. **Back** to the input grid: probabilities by linear interpolation, then per-class thresholds
-   (Li's, computed on the breast pixels of the model grid, or fixed) -> labels (malignant wins
-   where both classes pass).
-5. **Objects**: 8-connected components of the labels -> calcifications; single-linkage grouping of
-   their centroids (in mm) -> clusters.
+4. **Threshold** each class at the model's calibrated operating point (an absolute probability
+   chosen on normal images for a target number of false clusters per image, stored in the
+   checkpoint by :func:`napari_mcdet.infer.calibrate.calibrate`), or Li's threshold, or a fixed
+   one.
+5. **Objects** on the model's grid (:mod:`napari_mcdet.infer.candidates`): local maxima with
+   non-maximum suppression away from the skin line and on responses no larger than a
+   calcification -> calcifications; complete-linkage groups of at least 3 within 1 cm ->
+   clusters, scored with the classification heads of the tiles under them. Then everything is
+   moved back to the input grid (probabilities by linear interpolation).
 """
 
 from __future__ import annotations
@@ -32,6 +36,15 @@ import numpy as np
 from ..classes import BENIGN, MALIGNANT
 from ..data.tiling import blend_window, extract_patch, tile_grid
 from ..mammogram import Mammogram
+from .candidates import (
+    DEFAULT_CLUSTER_DIAMETER_MM,
+    DEFAULT_CLUSTER_MIN_COUNT,
+    DEFAULT_MAX_AREA_MM2,
+    DEFAULT_NMS_MM,
+    DEFAULT_SKIN_MARGIN_MM,
+    find_candidates,
+    group_clusters,
+)
 
 #: Default tile overlap, as a fraction of the tile side.
 DEFAULT_OVERLAP = 0.25
@@ -58,16 +71,17 @@ class Detection:
     labels : ndarray of shape (M, N), uint8
         0 background, 1 benign, 2 malignant.
     calcifications : list of dict
-        One per connected component of ``labels > 0``: ``id``, ``centroid`` (row, col) pixels,
-        ``bbox`` (r0, c0, r1, c1) pixels end exclusive, ``area_px``, ``area_mm2``, ``class`` (1/2,
-        the majority label of its pixels, malignant on ties), ``score`` (the highest probability of
-        that class inside it), ``benign_score``, ``malignant_score`` (highest probability of each).
+        One per candidate (:func:`napari_mcdet.infer.candidates.find_candidates`): ``id``,
+        ``centroid`` (row, col) pixels (the probability peak), ``bbox`` (r0, c0, r1, c1) of its
+        response, pixels end exclusive, ``area_px``, ``area_mm2``, ``class`` (1/2), ``score``
+        (that class's probability at the peak), ``benign_score``, ``malignant_score``.
     clusters : list of dict
-        Groups of at least ``cluster_min_count`` calcifications linked by centroid distances of at
-        most ``cluster_distance_mm`` (single linkage): ``id``, ``bbox`` (r0, c0, r1, c1) covering
-        the members' boxes, ``centroid`` (row, col), ``n_calcifications``, ``calcification_ids``,
-        ``benign_score`` / ``malignant_score`` (highest member score of each class), ``class``
-        (2 when ``malignant_score > benign_score``, else 1) and ``score`` (that class's score).
+        Groups of at least ``cluster_min_count`` calcifications all within
+        ``cluster_distance_mm`` of each other (complete linkage,
+        :func:`napari_mcdet.infer.candidates.group_clusters`): ``id``, ``bbox`` (the members'
+        extent), ``centroid`` (row, col), ``n_calcifications``, ``calcification_ids``,
+        ``class``, ``score``, ``benign_score``, ``malignant_score``, ``member_score``,
+        ``tile_score``.
     tile_scores : list of dict
         One per tile run: ``bbox`` (r0, c0, r1, c1) in input pixels, ``probabilities``
         (soft tissue, benign, malignant) from the classification heads, ``breast_fraction``.
@@ -107,6 +121,12 @@ class Detection:
     def calcification_points(self) -> np.ndarray:
         """``(K, 3)`` array of ``(row, col, score)`` for :func:`napari_mcdet.metrics.froc`."""
         return np.array([[*c["centroid"], c["score"]] for c in self.calcifications],
+                        dtype=np.float64).reshape(-1, 3)
+
+    def cluster_points(self) -> np.ndarray:
+        """``(K, 3)`` array of cluster ``(row, col, score)`` (centroids), for the strict hit rule
+        of :func:`napari_mcdet.metrics.froc` (give it a 2 mm tolerance)."""
+        return np.array([[*c["centroid"], c["score"]] for c in self.clusters],
                         dtype=np.float64).reshape(-1, 3)
 
     def cluster_boxes(self) -> np.ndarray:
@@ -424,7 +444,10 @@ def labels_from_probabilities(
 def find_calcifications(
     labels: np.ndarray, probabilities: np.ndarray, *, pixel_spacing: tuple[float, float]
 ) -> list[dict[str, Any]]:
-    """Calcifications: the 8-connected components of ``labels > 0`` (see :class:`Detection`)."""
+    """Calcifications of a labels image: its 8-connected components, each with its centroid,
+    box, area, class (the majority label, malignant on ties) and class scores (the highest
+    probability of each class inside it). For labels that come from elsewhere (an annotation,
+    another detector); :func:`detect` itself uses :func:`~.candidates.find_candidates`."""
     from skimage.measure import label, regionprops
 
     comp = label(labels > 0, connectivity=2)
@@ -432,8 +455,6 @@ def find_calcifications(
         return []
     pixel_mm2 = float(pixel_spacing[0] * pixel_spacing[1])
     out = []
-    # per-component maxima inside each bounding box: linear in the components' size, not in
-    # the image's (scipy.ndimage.maximum sorts the whole image)
     for k, p in enumerate(regionprops(comp)):
         inside = p.image
         b_max = float(probabilities[0][p.slice][inside].max())
@@ -455,60 +476,64 @@ def find_calcifications(
     return out
 
 
-def group_clusters(
-    calcifications: Sequence[dict[str, Any]],
-    *,
-    pixel_spacing: tuple[float, float],
-    distance_mm: float = 10.0,
-    min_count: int = 3,
-) -> list[dict[str, Any]]:
-    """Clusters: single-linkage groups of calcification centroids (see :class:`Detection`).
+def _thresholds(probs, threshold, model, records, tile, breast, min_threshold):
+    """Resolve ``threshold`` (see :func:`detect`) to ``{'benign': t, 'malignant': t}``."""
+    import warnings
 
-    Two calcifications are linked when their centroids are at most ``distance_mm`` apart (in
-    mm, from ``pixel_spacing``); a cluster is a connected group of at least ``min_count``.
-    Computed with a KD-tree (``scipy.spatial.cKDTree.query_pairs``) and connected components of
-    the link graph, which is exactly single-linkage clustering cut at ``distance_mm``.
-    """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-    from scipy.spatial import cKDTree
+    if isinstance(threshold, str) and threshold == "auto":
+        point = operating_point(model.metadata)
+        if point is not None:
+            return {"benign": point["benign"], "malignant": point["malignant"]}
+        warnings.warn(
+            f"model {model.metadata.get('path', '')!r} has no calibrated operating point: "
+            "falling back to Li's threshold, which marks something on every image; run "
+            "`mcdet calibrate MODEL NORMALS...` on normal images to set one",
+            UserWarning, stacklevel=3)
+        threshold = "li"
+    run_mask = np.zeros(breast.shape, bool)
+    for rec in records:
+        r, c = rec["origin"]
+        run_mask[max(r, 0):r + tile, max(c, 0):c + tile] = True
+    run_mask &= breast
+    return class_thresholds(probs, threshold, mask=run_mask if run_mask.any() else None,
+                            min_threshold=min_threshold)
 
-    if distance_mm <= 0:
-        raise ValueError(f"cluster distance must be positive mm, got {distance_mm}")
-    if min_count < 1:
-        raise ValueError(f"cluster_min_count must be >= 1, got {min_count}")
-    n = len(calcifications)
-    if n < min_count:
-        return []
-    pts = np.array([c["centroid"] for c in calcifications], dtype=np.float64)
-    mm = pts * np.asarray(pixel_spacing, dtype=np.float64)
-    pairs = cKDTree(mm).query_pairs(distance_mm, output_type="ndarray")
-    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
-    _, group = connected_components(graph, directed=False)
-    out = []
-    for g in np.unique(group):
-        members = np.flatnonzero(group == g)
-        if members.size < min_count:
-            continue
-        boxes = np.array([calcifications[i]["bbox"] for i in members])
-        b = max(calcifications[i]["benign_score"] for i in members)
-        m = max(calcifications[i]["malignant_score"] for i in members)
-        cls = MALIGNANT if m > b else BENIGN
-        out.append({
-            "bbox": (int(boxes[:, 0].min()), int(boxes[:, 1].min()),
-                     int(boxes[:, 2].max()), int(boxes[:, 3].max())),
-            "centroid": tuple(float(v) for v in pts[members].mean(0)),
-            "n_calcifications": int(members.size),
-            "calcification_ids": [int(calcifications[i]["id"]) for i in members],
-            "class": int(cls),
-            "score": float(m if cls == MALIGNANT else b),
-            "benign_score": float(b),
-            "malignant_score": float(m),
-        })
-    out.sort(key=lambda c: -c["score"])
-    for k, c in enumerate(out):
-        c["id"] = k
+
+def operating_point(metadata: dict[str, Any]) -> dict[str, Any] | None:
+    """The calibrated operating point stored in a model's metadata, or None."""
+    point = (metadata or {}).get("operating_point")
+    if not isinstance(point, dict):
+        return None
+    try:
+        b, m = float(point["benign"]), float(point["malignant"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not (0.0 <= b <= 1.0 and 0.0 <= m <= 1.0):
+        return None
+    return {**point, "benign": b, "malignant": m}
+
+
+def _to_input_grid(obj: dict[str, Any], scale: tuple[float, float],
+                   spacing: tuple[float, float]) -> dict[str, Any]:
+    """A calcification or cluster record moved from the model's grid to the input's."""
+    out = dict(obj)
+    r, c = obj["centroid"]
+    out["centroid"] = ((r + 0.5) * scale[0] - 0.5, (c + 0.5) * scale[1] - 0.5)
+    r0, c0, r1, c1 = obj["bbox"]
+    out["bbox"] = (int(np.floor(r0 * scale[0])), int(np.floor(c0 * scale[1])),
+                   int(np.ceil(r1 * scale[0])), int(np.ceil(c1 * scale[1])))
+    if "area_mm2" in obj:
+        out["area_px"] = int(round(obj["area_mm2"] / (spacing[0] * spacing[1])))
     return out
+
+
+def _resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of a bool mask to ``shape``."""
+    if mask.shape == tuple(shape):
+        return mask
+    rows = np.minimum((np.arange(shape[0]) + 0.5) * mask.shape[0] / shape[0], mask.shape[0] - 1)
+    cols = np.minimum((np.arange(shape[1]) + 0.5) * mask.shape[1] / shape[1], mask.shape[1] - 1)
+    return mask[rows.astype(int)[:, None], cols.astype(int)[None, :]]
 
 
 def _resize(probabilities: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -544,11 +569,14 @@ def detect(
     overlap: float | int = DEFAULT_OVERLAP,
     batch_size: int = 8,
     device: Any = None,
-    threshold: str | float | Sequence[str | float] = "li",
+    threshold: str | float | Sequence[str | float] = "auto",
     min_threshold: float = DEFAULT_MIN_THRESHOLD,
     min_breast_fraction: float = DEFAULT_MIN_BREAST_FRACTION,
-    cluster_distance_mm: float = 10.0,
-    cluster_min_count: int = 3,
+    cluster_distance_mm: float = DEFAULT_CLUSTER_DIAMETER_MM,
+    cluster_min_count: int = DEFAULT_CLUSTER_MIN_COUNT,
+    skin_margin_mm: float = DEFAULT_SKIN_MARGIN_MM,
+    max_area_mm2: float = DEFAULT_MAX_AREA_MM2,
+    nms_mm: float = DEFAULT_NMS_MM,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> Detection:
@@ -570,17 +598,23 @@ def detect(
         Tiles per forward pass.
     device : str or torch.device, keyword-only, optional
         ``'cpu'``, ``'cuda'``...; the best available when None.
-    threshold : 'li', float or (benign, malignant) pair, keyword-only
-        Per-class threshold on the probabilities: Li's minimum cross-entropy threshold computed on
-        the breast pixels of the tiles run (default), or a fixed probability (e.g. one chosen on
-        validation data).
+    threshold : 'auto', 'li', float or (benign, malignant) pair, keyword-only
+        Per-class threshold on the probabilities. ``'auto'`` (default): the model's calibrated
+        operating point (:func:`napari_mcdet.infer.calibrate.calibrate`, ``mcdet calibrate``),
+        or Li's threshold with a warning when the model has none. ``'li'``: Li's minimum
+        cross-entropy threshold computed on the breast pixels of the tiles run. A float: a fixed
+        probability.
     min_threshold : float, keyword-only
         Floor under Li's threshold (0.1): on a whole breast the calcifications are a tiny
         fraction of the pixels and Li's threshold alone can fall inside the background noise.
+    skin_margin_mm, max_area_mm2, nms_mm : float, keyword-only
+        Calcification candidates (:func:`napari_mcdet.infer.candidates.find_candidates`): none
+        within ``skin_margin_mm`` of the breast's outline, none on a response larger than
+        ``max_area_mm2``, at least ``nms_mm`` apart.
     min_breast_fraction : float, keyword-only
         Tiles with a smaller fraction of breast pixels are skipped (probabilities 0).
     cluster_distance_mm : float, keyword-only
-        Single-linkage distance between calcification centroids, mm (10 = 1 cm).
+        Largest distance between two members of a cluster (complete linkage), mm (10 = 1 cm).
     cluster_min_count : int, keyword-only
         Calcifications needed to form a cluster (3).
     progress : callable, keyword-only, optional
@@ -626,23 +660,32 @@ def detect(
             min_breast_fraction=min_breast_fraction, batch_size=batch_size, device=dev,
             channels_last=dev.type != "mps", progress=progress, should_stop=should_stop)
     del network
+    if not records:
+        raise ValueError(
+            f"nothing was analysed: no tile of {tile} px at {model_spacing[0]:g} mm holds at "
+            f"least {min_breast_fraction:.0%} breast (image {mammo.shape} at "
+            f"{spacing[0]:g} mm -> {prepared.shape} at the model's grid); check the pixel "
+            "spacing and that the image shows a breast")
+    if not np.isfinite(probs).all():
+        raise ValueError("the model returned NaN or infinite probabilities: the checkpoint is "
+                         "broken or was trained with a diverging loss; use another model")
     probs[:, ~breast] = 0.0
-    run_mask = np.zeros(breast.shape, bool)
-    for rec in records:
-        r, c = rec["origin"]
-        run_mask[max(r, 0):r + tile, max(c, 0):c + tile] = True
-    run_mask &= breast
-    thresholds = class_thresholds(probs, threshold, mask=run_mask if run_mask.any() else None,
-                                  min_threshold=min_threshold)
-    del prepared, breast, run_mask
+    thresholds = _thresholds(probs, threshold, model, records, tile, breast, min_threshold)
+    calcs, kept = find_candidates(probs, breast, thresholds, pixel_spacing=model_spacing,
+                                  skin_margin_mm=skin_margin_mm, max_area_mm2=max_area_mm2,
+                                  nms_mm=nms_mm)
+    clusters = group_clusters(calcs, pixel_spacing=model_spacing,
+                              diameter_mm=cluster_distance_mm, min_count=cluster_min_count,
+                              tiles=records, tile=tile)
+    del prepared, breast
 
     shape = mammo.shape
     scale = (shape[0] / probs.shape[1], shape[1] / probs.shape[2])
     probs = _resize(probs, shape)
     labels = labels_from_probabilities(probs, thresholds)
-    calcs = find_calcifications(labels, probs, pixel_spacing=spacing)
-    clusters = group_clusters(calcs, pixel_spacing=spacing, distance_mm=cluster_distance_mm,
-                              min_count=cluster_min_count)
+    labels[~_resize_mask(kept, shape)] = 0
+    calcs = [_to_input_grid(c, scale, spacing) for c in calcs]
+    clusters = [_to_input_grid(c, scale, spacing) for c in clusters]
     tiles = [{"bbox": _tile_bbox(rec["origin"], tile, scale, shape),
               "probabilities": rec["probabilities"], "breast_fraction": rec["breast_fraction"]}
              for rec in records]

@@ -9,8 +9,9 @@ Per image (:class:`EvalCase`: a Mammogram and its ground truth on the same grid)
   :func:`~napari_mcdet.infer.patches.predict_patches`;
 - **whole-image detection** with :func:`~napari_mcdet.infer.detect.detect`: pixel metrics of its
   labels against the ground truth on the input grid (Table 4, benign ground truth dilated 10 x 10),
-  calcification-level FROC (calcification centroids, regions = connected components of the
-  ground truth classes 1 and 2), cluster-level FROC (cluster boxes; regions of ``cluster_classes``)
+  calcification-level FROC (calcification centroids inside a region, regions = connected
+  components of the ground truth classes 1 and 2), cluster-level FROC with the strict rule
+  (cluster centroids inside a region of ``cluster_classes`` grown by 2 mm)
   and the image-level AUC (image score = its highest calcification score).
 """
 
@@ -25,6 +26,7 @@ import numpy as np
 
 from ..classes import BENIGN, MALIGNANT
 from ..mammogram import Mammogram
+from .calibrate import DEFAULT_TOLERANCE_MM as STRICT_TOLERANCE_MM
 
 
 @dataclass
@@ -207,6 +209,7 @@ def evaluate(
     net = prepare_for_inference(model.network, device=dev, channels_last=dev.type != "mps")
     spacing = tuple(model.pixel_spacing)
     ys, ps, preds, gts, calc_dets, cluster_dets, per_image = [], [], [], [], [], [], []
+    tolerances: list[float] = []
     for i, case in enumerate(cases):
         if progress is not None:
             progress(i, len(cases), case.name)
@@ -225,7 +228,8 @@ def evaluate(
         preds.append(det.labels)
         gts.append(case.labels)
         calc_dets.append(det.calcification_points())
-        cluster_dets.append(det.cluster_boxes())
+        cluster_dets.append(det.cluster_points())
+        tolerances.append(STRICT_TOLERANCE_MM / min(det.pixel_spacing))
         per_image.append({
             "name": case.name, "shape": list(case.labels.shape),
             "benign_pixels": int((case.labels == BENIGN).sum()),
@@ -245,7 +249,8 @@ def evaluate(
         patch_aucs=patch_aucs(y_all, p_all),
         pixel=pixel_metrics(preds, gts),
         froc_calcifications=froc(calc_dets, gts, classes=(BENIGN, MALIGNANT)),
-        froc_clusters=froc(cluster_dets, gts, classes=tuple(cluster_classes)),
+        froc_clusters=froc(cluster_dets, gts, classes=tuple(cluster_classes),
+                           tolerance=tolerances),
         per_image=per_image,
         settings={"model": str(model.metadata.get("path")), "step": model.metadata.get("step"),
                   "model_pixel_spacing": list(spacing), "patch_size": model.patch_size,

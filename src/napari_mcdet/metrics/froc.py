@@ -8,13 +8,14 @@ Inputs are plain arrays, one entry per image, so that any detector can be scored
 - ground truth: a labels image (M, N) whose pixels with a code in ``classes`` form the annotated
   regions (one region per 8-connected component), or a list of boolean region masks (M, N).
 
-Hit rule
---------
+Hit rule (strict)
+-----------------
 A point hits a region when the pixel it falls in (coordinates rounded to the nearest pixel) belongs
 to the region, or, with ``tolerance > 0``, when some region pixel lies within ``tolerance`` pixels
-(Euclidean) of that pixel. A box hits a region when the box, grown by ``tolerance`` on each side,
-contains at least one region pixel. At a score threshold ``t`` (detections with
-``score >= t`` kept):
+(Euclidean) of that pixel. A box is judged by its centre, as a point: a box that merely overlaps a
+region (a breast-sized box over an annotated circle) is a false positive. Clusters are best
+scored by their centroids (``Detection.cluster_points``) with a tolerance of 2 mm. At a score
+threshold ``t`` (detections with ``score >= t`` kept):
 
 - a region is *found* when at least one kept detection hits it; each region counts once;
 - a kept detection that hits no region is a *false positive*;
@@ -119,33 +120,21 @@ def _hits(regions: _Regions, geom: np.ndarray, is_box: bool, tolerance: float) -
     grow = int(np.ceil(tolerance))
     for g in geom:
         hit: list[int] = []
-        if is_box:
-            r0, c0 = int(np.floor(g[0])) - grow, int(np.floor(g[1])) - grow
-            r1, c1 = int(np.ceil(g[2])) + grow, int(np.ceil(g[3])) + grow
-            cand = np.flatnonzero(
-                (bb[:, 0] < r1) & (bb[:, 2] > r0) & (bb[:, 1] < c1) & (bb[:, 3] > c0)
-            )
-            for i in cand:
-                br, bc = bb[i, 0], bb[i, 1]
-                crop = regions.crops[i][
-                    max(r0 - br, 0) : max(r1 - br, 0), max(c0 - bc, 0) : max(c1 - bc, 0)
-                ]
-                if crop.any():
-                    hit.append(int(i))
-        else:
-            r, c = int(np.rint(g[0])), int(np.rint(g[1]))
-            cand = np.flatnonzero(
-                (bb[:, 0] <= r + grow)
-                & (bb[:, 2] > r - grow)
-                & (bb[:, 1] <= c + grow)
-                & (bb[:, 3] > c - grow)
-            )
-            for i in cand:
-                br, bc = bb[i, 0], bb[i, 1]
-                rr, cc = np.nonzero(regions.crops[i])
-                d2 = (rr + br - r) ** 2 + (cc + bc - c) ** 2
-                if np.any(d2 <= tolerance**2):
-                    hit.append(int(i))
+        if is_box:  # strict: a box counts where its centre is
+            g = ((g[0] + g[2] - 1) / 2, (g[1] + g[3] - 1) / 2)
+        r, c = int(np.rint(g[0])), int(np.rint(g[1]))
+        cand = np.flatnonzero(
+            (bb[:, 0] <= r + grow)
+            & (bb[:, 2] > r - grow)
+            & (bb[:, 1] <= c + grow)
+            & (bb[:, 3] > c - grow)
+        )
+        for i in cand:
+            br, bc = bb[i, 0], bb[i, 1]
+            rr, cc = np.nonzero(regions.crops[i])
+            d2 = (rr + br - r) ** 2 + (cc + bc - c) ** 2
+            if np.any(d2 <= tolerance**2):
+                hit.append(int(i))
         out.append(hit)
     return out
 
@@ -198,7 +187,8 @@ class FrocResult:
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly summary (curve included)."""
         return {
-            "hit_rule": "detection inside (or within tolerance of) an annotated region; each "
+            "hit_rule": "detection (a box: its centre) inside, or within the tolerance of, an "
+            "annotated region; each "
             "region counted once; extra hits on a found region are neither TP nor FP",
             "n_images": self.n_images,
             "n_regions": self.n_regions,
@@ -245,7 +235,7 @@ def froc(
     ground_truths: Sequence[Any],
     *,
     classes: Sequence[int] = (BENIGN, MALIGNANT),
-    tolerance: float = 0.0,
+    tolerance: float | Sequence[float] = 0.0,
     fp_rates: Sequence[float] = FP_RATES,
     empty_score: float = 0.0,
 ) -> FrocResult:
@@ -262,8 +252,9 @@ def froc(
     classes : sequence of int, keyword-only
         Codes forming regions in labels images: ``(1, 2)`` for calcifications, ``(2,)`` for
         malignant clusters (INbreast clusters are mapped to 2).
-    tolerance : float, keyword-only
-        Hit distance, pixels (0: the detection must fall inside the region).
+    tolerance : float or sequence of float, keyword-only
+        Hit distance, pixels (0: the detection must fall inside the region); one per image when
+        the images have different pixel spacings.
     fp_rates : sequence of float, keyword-only
         FP rates per image at which to report the sensitivity.
     empty_score : float, keyword-only
@@ -281,18 +272,21 @@ def froc(
     n_images = len(ground_truths)
     if n_images == 0:
         raise ValueError("no images to score")
-    if tolerance < 0:
-        raise ValueError(f"tolerance must be >= 0 pixels, got {tolerance}")
+    tolerances = (np.full(n_images, float(tolerance)) if np.isscalar(tolerance)
+                  else np.asarray(tolerance, dtype=np.float64))
+    if tolerances.shape != (n_images,) or not np.all(tolerances >= 0):
+        raise ValueError(f"tolerance must be >= 0 pixels, one value or one per image; got "
+                         f"{tolerance}")
 
     det_scores, det_fp, best = [], [], []  # per detection, per detection, per region
     image_scores, image_pos = [], []
     order_tp = 0
-    for det, gt in zip(detections, ground_truths):
+    for det, gt, tol in zip(detections, ground_truths, tolerances):
         regions = _regions(gt, classes)
         geom, scores, is_box = _parse_detections(det)
         if not np.all(np.isfinite(scores)):
             raise ValueError("detection scores contain NaN or inf")
-        hits = _hits(regions, geom, is_box, tolerance)
+        hits = _hits(regions, geom, is_box, float(tol))
         region_best = np.full(len(regions.crops), -np.inf)
         found = np.zeros(len(regions.crops), dtype=bool)
         for k in np.argsort(-scores, kind="stable"):

@@ -104,6 +104,7 @@ def add_to_image(
     background: float = 0.0,
     white: float = 1.0,
     where: np.ndarray | None = None,
+    amplitude: float | None = None,
 ) -> tuple[slice, slice, np.ndarray] | None:
     """Blend a blurred thickness box into ``out`` in place.
 
@@ -122,6 +123,9 @@ def add_to_image(
         ``B`` and ``W`` (presentation mode only).
     where : ndarray of bool of shape (M, N), optional
         Only these pixels change (the breast: the blur's tail never leaks outside it).
+    amplitude : float, optional
+        Presentation mode: add ``amplitude * values`` instead of the contrast rule (the
+        conspicuity-calibrated amplitude of :func:`napari_mcdet.synth.synthesize`), image units.
 
     Returns
     -------
@@ -137,7 +141,9 @@ def add_to_image(
     rs, cs = slice(rr0, rr1), slice(cc0, cc1)
     if where is not None:
         v = v * where[rs, cs]
-    if mode == "presentation":
+    if mode == "presentation" and amplitude is not None:
+        out[rs, cs] += np.float32(amplitude) * v
+    elif mode == "presentation":
         headroom = max(white - background, 0.15 * abs(white))
         out[rs, cs] += np.float32(contrast * headroom) * v
     elif mode == "raw":

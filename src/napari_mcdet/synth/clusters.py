@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from .conspicuity import VISIBILITY_FLOOR
 from .shapes import SHAPE_KINDS
 
 LAYOUTS: tuple[str, ...] = ("clustered", "linear", "segmental", "scattered", "isolated")
@@ -66,6 +67,17 @@ class LesionParams:
     psf_sigma_px : float
         Standard deviation of the Gaussian point-spread function, pixels (method.md §5: about one
         pixel). 0 disables the blur.
+    conspicuity : (float, float) or None
+        Range of each calcification's conspicuity (:mod:`~.conspicuity`: its top-hat peak over the
+        99th percentile of the local texture's), drawn log-uniformly; the blend amplitude is set
+        so that the drawn value is reached whatever the image's brightness. When None, the
+        ``contrast`` rule (relative to the white level) is used instead. Presentation images
+        only; the default is the range measured on real mini-MIAS calcifications
+        (``docs/synthesis.md``).
+    visibility_floor : float
+        Calcifications whose measured conspicuity is below this are drawn but not labelled; a
+        lesion with no calcification above it is not a lesion (1.2: below it a speck cannot be
+        told from the texture).
     """
 
     count: tuple[int, int] = (10, 50)
@@ -78,6 +90,8 @@ class LesionParams:
     core_count: int = 5
     core_radius_mm: float = 4.5
     psf_sigma_px: float = 0.7
+    conspicuity: tuple[float, float] | None = None
+    visibility_floor: float = VISIBILITY_FLOOR
 
     def validate(self) -> LesionParams:
         """Check ranges; raise ValueError naming the bad parameter and the fix."""
@@ -101,10 +115,21 @@ class LesionParams:
                 raise ValueError(
                     f"{name} needs non-negative weights with a positive sum, got {mix}"
                 )
+        if self.conspicuity is not None and not 0 < self.conspicuity[0] <= self.conspicuity[1]:
+            raise ValueError(
+                f"conspicuity must satisfy 0 < min <= max, got {self.conspicuity}; typical real "
+                "calcifications lie between 1.5 and 6"
+            )
+        if not self.visibility_floor >= 0:
+            raise ValueError(f"visibility_floor must be >= 0, got {self.visibility_floor}")
         if self.min_gap_mm < 0 or self.psf_sigma_px < 0 or self.core_radius_mm <= 0:
             raise ValueError("min_gap_mm and psf_sigma_px must be >= 0, core_radius_mm > 0")
         return self
 
+
+#: Conspicuity range of the real calcifications of the mini-MIAS development cases (5th-95th
+#: percentiles of their visible specks; ``docs/scripts/make_conspicuity_figure.py``).
+REAL_CONSPICUITY = (1.25, 3.7)
 
 #: Malignant preset (see the module docstring for the sources).
 MALIGNANT = LesionParams(
@@ -115,6 +140,7 @@ MALIGNANT = LesionParams(
     contrast=(0.3, 0.8),
     min_gap_mm=0.15,
     core_count=5,
+    conspicuity=REAL_CONSPICUITY,
 )
 
 #: Benign preset.
@@ -127,6 +153,7 @@ BENIGN = LesionParams(
     contrast=(0.5, 1.0),
     min_gap_mm=1.5,
     core_count=0,
+    conspicuity=REAL_CONSPICUITY,
 )
 
 PRESETS: dict[str, LesionParams] = {"benign": BENIGN, "malignant": MALIGNANT}
@@ -142,7 +169,13 @@ def lesion_params(kind: str = "malignant", **overrides) -> LesionParams:
             f"unknown lesion parameter(s) {sorted(unknown)}; "
             f"known: {sorted(LesionParams.__dataclass_fields__)}"
         )
-    params = replace(PRESETS[kind], **{k: v for k, v in overrides.items() if v is not None})
+    fields = {k: v for k, v in overrides.items() if v is not None}
+    if "contrast" in overrides and "conspicuity" not in overrides:
+        # an explicit contrast asks for the contrast rule, which conspicuity would override
+        fields["conspicuity"] = None
+    elif "conspicuity" in overrides and overrides["conspicuity"] is None:
+        fields["conspicuity"] = None
+    params = replace(PRESETS[kind], **fields)
     return params.validate()
 
 

@@ -21,6 +21,13 @@ from ..classes import BENIGN, MALIGNANT
 from ..mammogram import Mammogram
 from .blend import MODES, add_to_image, blur_psf, local_background, white_level
 from .clusters import LesionParams, choose, lesion_params, place
+from .conspicuity import (
+    MIN_TEXTURE_FRACTION,
+    TOPHAT_RADIUS_MM,
+    disk_radius_px,
+    texture_level,
+    white_tophat,
+)
 from .shapes import Calcification, make_shape, render
 
 
@@ -93,6 +100,103 @@ def _pick_centre(
         if ok:
             return float(r), float(c)
     return float(best[0]), float(best[1])
+
+
+
+def _record(calc: Calcification, rs: slice, cs: slice, sel: np.ndarray, cov: np.ndarray,
+            th: np.ndarray, spacing: tuple[float, float], bg: float,
+            centre_px: tuple[float, float], amplitude: float | None,
+            target: float | None) -> dict[str, Any]:
+    """The record of one blended calcification (see :class:`SyntheticLesion`)."""
+    tot = float(th.sum())
+    if tot > 0:
+        cen = (
+            float(th.sum(axis=1) @ np.arange(rs.start, rs.stop)) / tot,
+            float(th.sum(axis=0) @ np.arange(cs.start, cs.stop)) / tot,
+        )
+    else:
+        cen = centre_px
+    rows_sel, cols_sel = np.nonzero(sel)
+    return {
+        "centroid_px": cen,
+        "centroid_mm": (cen[0] * spacing[0], cen[1] * spacing[1]),
+        "size_mm": calc.size_mm,
+        "area_mm2": float(cov.sum()) * spacing[0] * spacing[1],
+        "kind": calc.kind,
+        "contrast": calc.contrast if amplitude is None else None,
+        "amplitude": amplitude,
+        "conspicuity_target": target,
+        "conspicuity": None,
+        "local_background": bg,
+        "bbox": (
+            rs.start + int(rows_sel.min()),
+            cs.start + int(cols_sel.min()),
+            rs.start + int(rows_sel.max()) + 1,
+            cs.start + int(cols_sel.max()) + 1,
+        ),
+    }
+
+
+class _Texture:
+    """Top-hats of the lesion's surroundings, before and after blending, for conspicuity.
+
+    Computed once per disk radius on one crop holding every calcification and its texture window
+    (:data:`~.conspicuity.WINDOW_MM`), so the cost follows the lesion, not the image.
+    """
+
+    def __init__(self, src: np.ndarray, drawn: list, spacing: tuple[float, float], *,
+                 floor: float) -> None:
+        from .conspicuity import WINDOW_MM
+
+        self.spacing, self.floor = spacing, floor
+        self.half = (int(np.ceil(WINDOW_MM / 2 / spacing[0])),
+                     int(np.ceil(WINDOW_MM / 2 / spacing[1])))
+        base = disk_radius_px(min(spacing), TOPHAT_RADIUS_MM)
+        self.radius, self.centre = [], []
+        r_lo = c_lo = np.inf
+        r_hi = c_hi = -np.inf
+        for calc, _, thick, _, (r0, c0) in drawn:
+            self.radius.append(max(base, int(np.ceil(calc.radius_mm / min(spacing))) + 1))
+            cr, cc = r0 + thick.shape[0] / 2, c0 + thick.shape[1] / 2
+            self.centre.append((cr, cc))
+            r_lo, r_hi = min(r_lo, r0), max(r_hi, r0 + thick.shape[0])
+            c_lo, c_hi = min(c_lo, c0), max(c_hi, c0 + thick.shape[1])
+        h, w = src.shape
+        self.r0 = int(max(0, r_lo - self.half[0]))
+        self.c0 = int(max(0, c_lo - self.half[1]))
+        self.r1 = int(min(h, r_hi + self.half[0]))
+        self.c1 = int(min(w, c_hi + self.half[1]))
+        self.src = src[self.r0:self.r1, self.c0:self.c1]
+        self._before: dict[int, np.ndarray] = {}
+        self._after: dict[int, np.ndarray] = {}
+        self.level: dict[int, float] = {}
+
+    def _window(self, k: int) -> tuple[slice, slice]:
+        cr, cc = self.centre[k]
+        h0, h1 = self.half
+        return (slice(max(0, int(cr) - h0 - self.r0), max(0, int(cr) + h0 - self.r0)),
+                slice(max(0, int(cc) - h1 - self.c0), max(0, int(cc) + h1 - self.c0)))
+
+    def amplitude(self, k: int, target: float, blurred: np.ndarray, origin: tuple[int, int],
+                  breast: np.ndarray) -> float:
+        """Blend amplitude giving calcification ``k`` the conspicuity ``target``."""
+        rad = self.radius[k]
+        if rad not in self._before:
+            self._before[rad] = white_tophat(self.src, rad)
+        ws = self._window(k)
+        self.level[k] = texture_level(self._before[rad][ws], floor=self.floor)
+        peak = float(blurred.max()) if blurred.size else 0.0
+        return target * self.level[k] / max(peak, 1e-6)
+
+    def measure(self, k: int, out: np.ndarray, rs: slice, cs: slice, sel: np.ndarray) -> float:
+        """Measured conspicuity of calcification ``k`` in the blended image ``out``."""
+        rad = self.radius[k]
+        if rad not in self._after:
+            self._after[rad] = white_tophat(out[self.r0:self.r1, self.c0:self.c1], rad)
+        th = self._after[rad][rs.start - self.r0:rs.stop - self.r0,
+                              cs.start - self.c0:cs.stop - self.c0]
+        level = self.level.get(k, 0.0)
+        return float(th[sel].max() / level) if level > 0 and sel.any() else 0.0
 
 
 def synthesize(
@@ -183,7 +287,10 @@ def synthesize(
         raise ValueError(f"breast mask shape {breast.shape} differs from image shape {src.shape}")
 
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    rng_centre, rng_lesion, rng_place = (np.random.default_rng(s) for s in ss.spawn(3))
+    # a fourth child for the conspicuity draws: the first three streams stay those of the
+    # contrast rule, so a lesion drawn without conspicuity is unchanged
+    rng_centre, rng_lesion, rng_place, rng_visible = (
+        np.random.default_rng(s) for s in ss.spawn(4))
 
     # 1. everything drawn in mm, independent of the image and its pixel grid
     lay = layout or choose(p.layout_mix, rng_lesion)
@@ -246,23 +353,36 @@ def synthesize(
     mask = np.zeros(src.shape, dtype=np.uint8)
     if white is None and mode == "presentation":
         white = white_level(src, breast)
-    pad = int(np.ceil(3 * p.psf_sigma_px))
-    records: list[dict[str, Any]] = []
+    calibrated = p.conspicuity is not None and mode == "presentation"
+    drawn_calcs = []
     for off, i in zip(offsets, placed):
         calc = calcs[i]
         calc.centre_mm = (float(centre_mm[0] + off[0]), float(centre_mm[1] + off[1]))
-        thick, cover, (r0, c0) = render(calc, spacing, pad=pad)
+        thick, cover, origin = render(calc, spacing, pad=int(np.ceil(3 * p.psf_sigma_px)))
+        drawn_calcs.append((calc, blur_psf(thick, p.psf_sigma_px), thick, cover, origin))
+    targets = None
+    if calibrated:
+        lo, hi = p.conspicuity
+        targets = np.exp(rng_visible.uniform(np.log(lo), np.log(hi), size=len(drawn_calcs)))
+        texture = _Texture(src, drawn_calcs, spacing, floor=MIN_TEXTURE_FRACTION * abs(white))
+    records: list[dict[str, Any]] = []
+    footprints = []
+    for k, (calc, blurred, thick, cover, (r0, c0)) in enumerate(drawn_calcs):
         pr, pc = calc.centre_mm[0] / spacing[0], calc.centre_mm[1] / spacing[1]
         bg = local_background(src, (pr, pc), bg_px) if mode == "presentation" else 0.0
+        amplitude = None
+        if calibrated:
+            amplitude = texture.amplitude(k, float(targets[k]), blurred, (r0, c0), breast)
         done = add_to_image(
             out,
-            blur_psf(thick, p.psf_sigma_px),
+            blurred,
             (r0, c0),
             mode=mode,
             contrast=calc.contrast,
             background=bg,
             white=float(white or 0.0),
             where=breast,
+            amplitude=amplitude,
         )
         if done is None:
             continue
@@ -270,33 +390,19 @@ def synthesize(
         cov = cover[rs.start - r0 : rs.stop - r0, cs.start - c0 : cs.stop - c0]
         th = thick[rs.start - r0 : rs.stop - r0, cs.start - c0 : cs.stop - c0]
         sel = (cov >= mask_threshold) | (th >= 0.4 * float(th.max()))
-        mask[rs, cs][sel] = label
-        tot = float(th.sum())
-        if tot > 0:
-            cen = (
-                float(th.sum(axis=1) @ np.arange(rs.start, rs.stop)) / tot,
-                float(th.sum(axis=0) @ np.arange(cs.start, cs.stop)) / tot,
-            )
-        else:
-            cen = (pr, pc)
-        rows_sel, cols_sel = np.nonzero(sel)
-        records.append(
-            {
-                "centroid_px": cen,
-                "centroid_mm": (cen[0] * spacing[0], cen[1] * spacing[1]),
-                "size_mm": calc.size_mm,
-                "area_mm2": float(cov.sum()) * spacing[0] * spacing[1],
-                "kind": calc.kind,
-                "contrast": calc.contrast,
-                "local_background": bg,
-                "bbox": (
-                    rs.start + int(rows_sel.min()),
-                    cs.start + int(cols_sel.min()),
-                    rs.start + int(rows_sel.max()) + 1,
-                    cs.start + int(cols_sel.max()) + 1,
-                ),
-            }
-        )
+        if not sel.any():
+            continue
+        footprints.append((k, rs, cs, sel))
+        records.append(_record(calc, rs, cs, sel, cov, th, spacing, bg, (pr, pc), amplitude,
+                               None if targets is None else float(targets[k])))
+    for rec, (k, rs, cs, sel) in zip(records, footprints):
+        visible = True
+        if calibrated:
+            rec["conspicuity"] = texture.measure(k, out, rs, cs, sel)
+            visible = rec["conspicuity"] >= p.visibility_floor
+        rec["visible"] = visible
+        if visible:
+            mask[rs, cs][sel] = label
 
     cents = np.array([r["centroid_mm"] for r in records]).reshape(-1, 2)
     measured = 0.0
@@ -314,6 +420,7 @@ def synthesize(
         "layout": lay,
         "n_requested": n,
         "n_placed": len(records),
+        "n_visible": sum(bool(r["visible"]) for r in records),
         "extent_mm": extent,
         "extent_measured_mm": measured,
         "centre_px": (cr, cc),

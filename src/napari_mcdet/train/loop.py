@@ -105,6 +105,9 @@ class Trainer:
             self.device = resolve_device(cfg.device, warn=self.dist.is_main)
         torch.manual_seed(cfg.seed)
         self.network = build_network(cfg.architecture, cfg.model).to(self.device)
+        if cfg.init and resume is None:
+            tensors, _ = read_checkpoint(cfg.init)
+            self.network.load_state_dict(model_state(tensors))
         self.segmentation = cfg.architecture == "mcdet" and cfg.model.get("segmentation", True)
         self.optimizer = torch.optim.Adam(self.network.parameters(), lr=cfg.lr)
         self.loss_fn = MCDetLoss()
@@ -135,8 +138,12 @@ class Trainer:
                       source_spacing=cfg.source_spacing, mode=cfg.lesion_mode,
                       lesion_params=cfg.lesion_params or None)
         g = cfg.batch_size * cfg.accumulate * self.dist.world_size
-        self.train_set = SyntheticPatchDataset(files, seed=cfg.seed, length=cfg.steps * g,
-                                               augment=cfg.augment, **common)
+        self.train_set = SyntheticPatchDataset(
+            files, seed=cfg.seed, length=cfg.steps * g, augment=cfg.augment,
+            hard_negative_fraction=cfg.hard_negative_fraction if cfg.mine_every else 0.0,
+            edge_fraction=cfg.edge_fraction, **common)
+        if resume is not None:
+            self.train_set.hard_negatives = [tuple(e) for e in meta.get("hard_negatives", [])]
         val_files = resolve_images(cfg, "val") if cfg.split else files
         self.val_set = SyntheticPatchDataset(val_files, seed=cfg.val_seed, length=cfg.val_length,
                                              augment=False, **common)
@@ -214,16 +221,37 @@ class Trainer:
         metrics = {"val_AUC_MCs": aucs["AUC_MCs"], "val_AUC_mlg": aucs["AUC_mlg"],
                    "val_accuracy": float((probs.argmax(1) == y).mean())}
         if self.config.real_val:
-            real = self.real_patch_set()
-            probs, _ = predict_patches(self.network, real[0], batch_size=8, segmentation=False)
-            aucs = patch_aucs(real[1], probs)
-            metrics.update({"real_AUC_MCs": aucs["AUC_MCs"], "real_AUC_mlg": aucs["AUC_mlg"]})
+            metrics.update(self.validate_real())
         return metrics
 
-    def real_patch_set(self) -> tuple[np.ndarray, np.ndarray]:
-        """Patches and labels of the real validation images (cached)."""
+    def validate_real(self) -> dict[str, float]:
+        """Strict-rule cluster FROC of whole real validation images (the selection score).
+
+        The mini-MIAS calcification cases and the split's ``val`` normals run through the
+        network as detection runs them; the mean cluster sensitivity at 0.25-2 false clusters
+        per image is ``real_cluster_sensitivity``.
+        """
+        from ..infer.calibrate import cluster_froc, image_maps
+        from ..nn.inference import prepare_for_inference
+
+        cfg = self.config
+        net = prepare_for_inference(self.network, device=self.device,
+                                    channels_last=self.device.type != "mps")
+        self.network.train()
+        maps = [image_maps(net, im.image, im.breast, tile=cfg.patch_size,
+                           pixel_spacing=im.pixel_spacing, labels=im.labels, name=im.name,
+                           device=self.device)
+                for im in self.real_images()]
+        result = cluster_froc(maps)
+        out = {"real_cluster_sensitivity": result["mean_sensitivity"]}
+        for rate, sens in zip(result["fp_rates"], result["sensitivity_at"]):
+            out[f"real_cluster_sensitivity@{rate:g}"] = sens
+        return out
+
+    def real_images(self):
+        """The real validation images, prepared at the training grid (cached)."""
         if self._real is None:
-            self._real = real_validation_patches(self.config)
+            self._real = real_validation_images(self.config)
         return self._real
 
     def save(self, name: str, metrics: dict[str, Any] | None = None) -> Path | None:
@@ -235,7 +263,9 @@ class Trainer:
             self.out_dir / f"{name}.safetensors", self.network,
             pixel_spacing=(cfg.pixel_spacing, cfg.pixel_spacing), patch_size=cfg.patch_size,
             optimizer=self.optimizer, step=self.step, metrics=metrics or {},
-            recipe=cfg.to_dict(), extra={"best": self.best},
+            recipe=cfg.to_dict(),
+            extra={"best": self.best,
+                   "hard_negatives": [list(e) for e in self.train_set.hard_negatives]},
         )
         self._saved_step = self.step
         return path
@@ -247,6 +277,30 @@ class Trainer:
         with open(self.out_dir / "log.jsonl", "a") as fh:
             fh.write(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v)
                                  for k, v in record.items()}) + "\n")
+
+    def mine(self) -> None:
+        """Refresh the hard-negative pool from the current model (a rotating subset of the
+        training normals, :attr:`TrainConfig.mine_images` of them)."""
+        from .mining import mine_hard_negatives, mining_images
+
+        cfg = self.config
+        round_index = self.step // cfg.mine_every
+        idx = mining_images(len(self.train_set.sources), round_index, cfg.mine_images, cfg.seed)
+        t0 = time.perf_counter()
+        pool = mine_hard_negatives(self.network, self.train_set, idx, tile=cfg.patch_size,
+                                   per_image=cfg.mine_per_image, device=self.device)
+        self.train_set.hard_negatives = pool
+        self._log({"step": self.step, "mined": len(pool), "mined_images": idx,
+                   "mine_seconds": time.perf_counter() - t0,
+                   "mined_top_score": pool[0][3] if pool else None})
+
+    def _should_mine(self) -> bool:
+        cfg = self.config
+        if not (cfg.mine_every and cfg.hard_negative_fraction):
+            return False
+        if self.step == 0:
+            return bool(cfg.init)
+        return self.step % cfg.mine_every == 0
 
     # -- the loop --------------------------------------------------------------------------
     def run(self) -> Iterator[dict[str, Any]]:
@@ -261,6 +315,8 @@ class Trainer:
             cfg.save(self.out_dir / "config.yaml")
         try:
             while self.step < cfg.steps:
+                if self._should_mine():
+                    self.mine()
                 event = {"step": self.step + 1, "steps": cfg.steps, **self.train_step()}
                 if self.step % cfg.epoch_steps == 0 or self.step == cfg.steps:
                     if self.dist.is_main:
@@ -271,6 +327,8 @@ class Trainer:
                             self.best = score
                             self.save("best", metrics)
                         self.save("last", metrics)
+                        if cfg.keep_every and self.step % cfg.keep_every == 0:
+                            self.save(f"step_{self.step:06d}", metrics)
                 self._log(event)
                 self.history.append(event)
                 yield event
@@ -280,11 +338,26 @@ class Trainer:
 
 
 def _score(metrics: dict[str, float]) -> float:
-    """Model selection: mean real AUC when available, else mean synthetic AUC."""
-    keys = ("real_AUC_MCs", "real_AUC_mlg") if "real_AUC_MCs" in metrics else (
-        "val_AUC_MCs", "val_AUC_mlg")
+    """Model selection: the real strict-rule cluster sensitivity when available, else the mean
+    synthetic AUC."""
+    keys = (("real_cluster_sensitivity",) if "real_cluster_sensitivity" in metrics
+            else ("val_AUC_MCs", "val_AUC_mlg"))
     vals = [metrics[k] for k in keys if not math.isnan(metrics[k])]
     return float(np.mean(vals)) if vals else -math.inf
+
+
+def real_validation_images(config: TrainConfig):
+    """The real validation images named by ``real_val``, prepared at the training grid: the
+    mini-MIAS calcification cases and the ``val`` normals of ``split`` (never a training image).
+    """
+    from ..infer.realsets import minimias_images, read_split
+
+    kind, _, folder = (config.real_val or "").partition(":")
+    if kind != "minimias" or not folder:
+        raise ValueError(f"real_val must look like 'minimias:<folder>', got {config.real_val!r}")
+    normals = read_split(config.split)["val"] if config.split else []
+    spacing = (config.pixel_spacing, config.pixel_spacing)
+    return minimias_images(folder, pixel_spacing=spacing, normals=normals)
 
 
 def real_validation_patches(config: TrainConfig, *, details: bool = False):

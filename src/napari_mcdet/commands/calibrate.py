@@ -1,0 +1,76 @@
+"""``mcdet calibrate MODEL NORMALS...``: choose and store a model's operating point.
+
+The model runs over the normal images (no calcification) as detection does; the lowest
+probability threshold that gives at most ``--target-fp`` clusters per image becomes the model's
+operating point, stored in its metadata (the file is rewritten atomically, or ``--out`` is
+written), where ``mcdet detect`` and the Detect panel read it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("calibrate", help="choose a model's operating point on normals",
+                              description=__doc__)
+    p.add_argument("model", help="checkpoint (.safetensors) to calibrate ('default': the "
+                                 "bundled model, written with --out only)")
+    p.add_argument("normals", nargs="+", metavar="NORMAL",
+                   help="normal mammograms (DICOM, PNG/TIFF, PGM) or folders of them")
+    p.add_argument("--target-fp", type=float, default=0.5,
+                   help="false clusters per normal image at the operating point (0.5)")
+    p.add_argument("--spacing", type=float, default=None,
+                   help="pixel spacing in mm for images whose files carry none (mini-MIAS 0.2)")
+    p.add_argument("--out", default=None,
+                   help="write the calibrated model here instead of rewriting MODEL")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best)")
+    p.set_defaults(func=run)
+
+
+def _images(entries: list[str]) -> list:
+    from pathlib import Path
+
+    from ..data.dataset import list_images
+
+    files = []
+    for entry in entries:
+        path = Path(entry)
+        if path.is_dir():
+            files += list_images(path)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"no such normal image or folder: {path}")
+    return files
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from ..infer.calibrate import calibrate
+    from ..io.images import read_mammogram
+    from ..train.checkpoint import default_model_path, load_model, update_metadata
+
+    src = default_model_path() if args.model == "default" else Path(args.model)
+    if args.model == "default" and args.out is None:
+        raise ValueError("the bundled model is part of the installed package: pass --out PATH "
+                         "to write a calibrated copy")
+    model = load_model(src)
+    files = _images(args.normals)
+    spacing = None if args.spacing is None else (args.spacing, args.spacing)
+    normals = [read_mammogram(f) for f in files]
+    with tqdm(total=len(normals), unit="image", desc="calibrating") as bar:
+        point = calibrate(model, normals, target_fp=args.target_fp, pixel_spacing=spacing,
+                          device=args.device, progress=lambda done, _: bar.update(1))
+    point["images"] = [f.name for f in files]
+    out = update_metadata(src, {"operating_point": point}, dst=args.out)
+    print(json.dumps({k: v for k, v in point.items() if k != "images"}, indent=1))
+    if not point["reached"]:
+        print(f"warning: no threshold reaches {args.target_fp} false clusters per image; the "
+              "highest one swept is stored")
+    print(f"operating point stored in {out}")
+    return 0

@@ -1,0 +1,301 @@
+"""Operating points and the strict-rule cluster FROC, computed from probability maps.
+
+Both sweep one absolute threshold (the same for the benign and malignant maps) over the maps of a
+set of images, and at each threshold form calcifications and clusters exactly as
+:func:`napari_mcdet.detect` does:
+
+- :func:`calibrate` picks, on normal images, the lowest threshold that gives at most
+  ``target_fp`` clusters per image (every cluster on a normal image is a false one) and stores it
+  in the model's metadata, where ``detect(threshold='auto')`` reads it;
+- :func:`cluster_froc` scores annotated images with the strict hit rule: a cluster is a true
+  positive only when its centroid lies inside an annotated region grown by ``tolerance_mm``
+  (2 mm); every other cluster is a false positive. Its mean sensitivity at 0.25-2 false clusters
+  per image selects the best checkpoint during training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .candidates import (
+    DEFAULT_CLUSTER_DIAMETER_MM,
+    DEFAULT_CLUSTER_MIN_COUNT,
+    DEFAULT_MAX_AREA_MM2,
+    DEFAULT_NMS_MM,
+    DEFAULT_SKIN_MARGIN_MM,
+    find_candidates,
+    group_clusters,
+)
+
+#: Thresholds swept: evenly spaced in logit from 0.05 to 0.9999 (the maps saturate near 1).
+THRESHOLDS = 1.0 / (1.0 + np.exp(-np.linspace(-3.0, 9.2, 123)))
+#: Default target of false clusters per normal image.
+DEFAULT_TARGET_FP = 0.5
+#: Strict rule: a cluster centroid within this of an annotated region is a hit, mm.
+DEFAULT_TOLERANCE_MM = 2.0
+#: False clusters per image at which selection reads the cluster sensitivity.
+SELECTION_FP_RATES = (0.25, 0.5, 1.0, 2.0)
+
+
+@dataclass
+class ImageMaps:
+    """One image's network outputs on the network's grid (what the sweeps need).
+
+    probabilities : (2, M, N) float32; breast : (M, N) bool; tiles : the tile records of
+    :func:`napari_mcdet.infer.detect.run_tiles`; tile : tile side, pixels; pixel_spacing :
+    (row_mm, col_mm); labels : (M, N) uint8 ground truth or None; name : str.
+    """
+
+    probabilities: np.ndarray
+    breast: np.ndarray
+    tiles: list[dict[str, Any]]
+    tile: int
+    pixel_spacing: tuple[float, float]
+    labels: np.ndarray | None = None
+    name: str = ""
+
+
+def image_maps(network, image: np.ndarray, breast: np.ndarray, *, tile: int,
+               pixel_spacing: tuple[float, float], labels: np.ndarray | None = None,
+               name: str = "", device=None, batch_size: int = 8) -> ImageMaps:
+    """Run a network (ready for inference) over one prepared image, as detection does."""
+    import torch
+
+    from .detect import DEFAULT_OVERLAP, run_tiles
+
+    with torch.inference_mode():
+        probs, records, _ = run_tiles(image, network, tile=tile,
+                                      overlap=int(round(DEFAULT_OVERLAP * tile)), breast=breast,
+                                      batch_size=batch_size, device=device)
+    if not records:
+        raise ValueError(f"{name or 'an image'}: no tile holds enough breast; nothing analysed")
+    probs[:, ~breast] = 0.0
+    return ImageMaps(probs, breast, records, tile, pixel_spacing, labels, name)
+
+
+def clusters_at(maps: ImageMaps, threshold: float, **options: Any) -> tuple[list, list]:
+    """Calcifications and clusters of one image at one threshold (model grid)."""
+    t = {"benign": float(threshold), "malignant": float(threshold)}
+    calcs, _ = find_candidates(
+        maps.probabilities, maps.breast, t, pixel_spacing=maps.pixel_spacing,
+        skin_margin_mm=options.get("skin_margin_mm", DEFAULT_SKIN_MARGIN_MM),
+        max_area_mm2=options.get("max_area_mm2", DEFAULT_MAX_AREA_MM2),
+        nms_mm=options.get("nms_mm", DEFAULT_NMS_MM))
+    clusters = group_clusters(
+        calcs, pixel_spacing=maps.pixel_spacing,
+        diameter_mm=options.get("cluster_distance_mm", DEFAULT_CLUSTER_DIAMETER_MM),
+        min_count=options.get("cluster_min_count", DEFAULT_CLUSTER_MIN_COUNT),
+        tiles=maps.tiles, tile=maps.tile)
+    return calcs, clusters
+
+
+def _sweep(maps: Sequence[ImageMaps], thresholds: Sequence[float],
+           per_image: Callable[[ImageMaps, list, list], Any], **options: Any) -> list[list[Any]]:
+    """``per_image(maps, calcifications, clusters)`` for every threshold and image.
+
+    Thresholds at which an image has no candidate at all are not recomputed: above the image's
+    highest probability nothing can respond.
+    """
+    out = []
+    for t in thresholds:
+        row = []
+        for m in maps:
+            if float(m.probabilities.max(initial=0.0)) <= t:
+                row.append(per_image(m, [], []))
+            else:
+                row.append(per_image(m, *clusters_at(m, t, **options)))
+        out.append(row)
+    return out
+
+
+def calibrate_threshold(
+    normals: Sequence[ImageMaps],
+    *,
+    target_fp: float = DEFAULT_TARGET_FP,
+    thresholds: Sequence[float] = THRESHOLDS,
+    **options: Any,
+) -> dict[str, Any]:
+    """The lowest threshold giving at most ``target_fp`` clusters per normal image.
+
+    Returns
+    -------
+    dict
+        ``benign``, ``malignant`` (the threshold), ``target_fp_per_image``, ``fp_per_image``
+        (measured at it), ``median_candidates`` (calcification candidates on the median normal
+        image), ``n_images``, ``settings`` (the candidate and cluster options).
+    """
+    if not normals:
+        raise ValueError("calibration needs at least one normal image")
+    if not target_fp >= 0:
+        raise ValueError(f"target_fp must be >= 0 false clusters per image, got {target_fp}")
+    ts = np.sort(np.asarray(thresholds, dtype=np.float64))
+    counts = _sweep(normals, ts, lambda m, c, k: (len(c), len(k)), **options)
+    fp = np.array([np.mean([k for _, k in row]) for row in counts])
+    ok = np.flatnonzero(fp <= target_fp)
+    i = int(ok[0]) if ok.size else len(ts) - 1
+    return {
+        "benign": float(ts[i]),
+        "malignant": float(ts[i]),
+        "target_fp_per_image": float(target_fp),
+        "fp_per_image": float(fp[i]),
+        "median_candidates": float(np.median([c for c, _ in counts[i]])),
+        "median_clusters": float(np.median([k for _, k in counts[i]])),
+        "n_images": len(normals),
+        "reached": bool(ok.size),
+        "settings": _settings(options),
+    }
+
+
+def _settings(options: dict[str, Any]) -> dict[str, float]:
+    return {
+        "skin_margin_mm": float(options.get("skin_margin_mm", DEFAULT_SKIN_MARGIN_MM)),
+        "max_area_mm2": float(options.get("max_area_mm2", DEFAULT_MAX_AREA_MM2)),
+        "nms_mm": float(options.get("nms_mm", DEFAULT_NMS_MM)),
+        "cluster_distance_mm": float(options.get("cluster_distance_mm",
+                                                 DEFAULT_CLUSTER_DIAMETER_MM)),
+        "cluster_min_count": int(options.get("cluster_min_count", DEFAULT_CLUSTER_MIN_COUNT)),
+    }
+
+
+def strict_hits(centroids: np.ndarray, labels: np.ndarray, *, tolerance_px: float,
+                classes: Sequence[int] = (1, 2)) -> tuple[set[int], int]:
+    """Strict rule on one image: ``(regions found, false positives)``.
+
+    A detection (row, col) hits a region (an 8-connected component of ``labels`` in
+    ``classes``) when its centroid lies inside the region or within ``tolerance_px`` of it;
+    a detection that hits no region is a false positive.
+    """
+    from scipy import ndimage as ndi
+
+    comp, _ = ndi.label(np.isin(labels, classes), structure=np.ones((3, 3), bool))
+    if tolerance_px > 0 and comp.any():
+        dist, (ri, ci) = ndi.distance_transform_edt(comp == 0, return_indices=True)
+        grown = np.where(dist <= tolerance_px, comp[ri, ci], 0)
+    else:
+        grown = comp
+    found: set[int] = set()
+    fps = 0
+    h, w = labels.shape
+    for r, c in np.asarray(centroids, dtype=np.float64).reshape(-1, 2):
+        ri, ci = int(np.clip(np.rint(r), 0, h - 1)), int(np.clip(np.rint(c), 0, w - 1))
+        k = int(grown[ri, ci])
+        if k:
+            found.add(k)
+        else:
+            fps += 1
+    return found, fps
+
+
+def cluster_froc(
+    images: Sequence[ImageMaps],
+    *,
+    tolerance_mm: float = DEFAULT_TOLERANCE_MM,
+    fp_rates: Sequence[float] = SELECTION_FP_RATES,
+    thresholds: Sequence[float] = THRESHOLDS,
+    **options: Any,
+) -> dict[str, Any]:
+    """Strict-rule cluster FROC over annotated and normal images, sweeping the threshold.
+
+    Returns
+    -------
+    dict
+        ``thresholds``, ``fp_per_image``, ``sensitivity`` (curve, decreasing threshold),
+        ``sensitivity_at`` (at ``fp_rates``: the best sensitivity whose false-cluster rate does
+        not exceed the rate), ``mean_sensitivity``, ``n_regions``, ``n_images``.
+    """
+    from scipy import ndimage as ndi
+
+    n_regions = sum(int(ndi.label(np.isin(m.labels, (1, 2)))[1]) for m in images
+                    if m.labels is not None)
+    ts = np.sort(np.asarray(thresholds, dtype=np.float64))[::-1]
+
+    def score(m: ImageMaps, calcs: list, clusters: list) -> tuple[int, int]:
+        if m.labels is None or not clusters:
+            return 0, len(clusters)
+        tol = tolerance_mm / min(m.pixel_spacing)
+        found, fps = strict_hits(np.array([c["centroid"] for c in clusters]), m.labels,
+                                 tolerance_px=tol)
+        return len(found), fps
+
+    rows = _sweep(images, ts, score, **options)
+    sens = np.array([sum(f for f, _ in row) for row in rows], dtype=np.float64) / max(n_regions, 1)
+    fp = np.array([sum(k for _, k in row) for row in rows], dtype=np.float64) / len(images)
+    at = []
+    for rate in fp_rates:
+        ok = fp <= rate
+        at.append(float(sens[ok].max()) if ok.any() else 0.0)
+    return {
+        "thresholds": ts.tolist(),
+        "fp_per_image": fp.tolist(),
+        "sensitivity": sens.tolist(),
+        "fp_rates": list(fp_rates),
+        "sensitivity_at": at,
+        "mean_sensitivity": float(np.mean(at)),
+        "n_regions": n_regions,
+        "n_images": len(images),
+        "hit_rule": f"cluster centroid inside an annotated region grown by {tolerance_mm:g} mm",
+    }
+
+
+def calibrate(
+    model,
+    normals: Sequence[Any],
+    *,
+    target_fp: float = DEFAULT_TARGET_FP,
+    pixel_spacing: tuple[float, float] | None = None,
+    device=None,
+    progress: Callable[[int, int], None] | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Choose a model's operating point on normal images (see :func:`calibrate_threshold`).
+
+    Parameters
+    ----------
+    model : TrainedModel
+        :func:`napari_mcdet.load_model` result.
+    normals : sequence of Mammogram
+        Normal images (no calcification), each with a pixel spacing (or pass ``pixel_spacing``).
+    target_fp : float
+        False clusters per image allowed at the operating point.
+    pixel_spacing : (float, float), optional
+        Spacing of images that do not carry one.
+    progress : callable, optional
+        ``progress(images done, images)``.
+
+    Returns
+    -------
+    dict
+        The operating point; store it with :func:`napari_mcdet.train.checkpoint.update_metadata`
+        under ``operating_point`` (``mcdet calibrate`` does).
+    """
+    from ..mammogram import Mammogram
+    from ..nn.inference import prepare_for_inference
+    from ..train.device import resolve_device
+    from .realsets import prepare_image
+
+    if not model.is_segmenter:
+        raise ValueError(f"model {model.architecture!r} has no segmentation head: only a "
+                         "detector (an MCDetNet) has an operating point")
+    dev = resolve_device("auto" if device is None else device, warn=False)
+    net = prepare_for_inference(model.network, device=dev, channels_last=dev.type != "mps")
+    spacing = tuple(float(s) for s in model.pixel_spacing)
+    maps = []
+    for i, mammo in enumerate(normals):
+        if not isinstance(mammo, Mammogram):
+            raise TypeError(f"normal image {i} must be a Mammogram (napari_mcdet.read_mammogram)")
+        if mammo.pixel_spacing is None:
+            if pixel_spacing is None:
+                raise ValueError(f"{mammo.metadata.get('source', f'normal image {i}')} has no "
+                                 "pixel spacing: pass pixel_spacing (--spacing MM)")
+            mammo = Mammogram(mammo.pixels, pixel_spacing=pixel_spacing, metadata=mammo.metadata)
+        image, breast, _ = prepare_image(mammo, pixel_spacing=spacing)
+        maps.append(image_maps(net, image, breast, tile=int(model.patch_size),
+                               pixel_spacing=spacing, device=dev,
+                               name=str(mammo.metadata.get("source", i))))
+        if progress is not None:
+            progress(i + 1, len(normals))
+    return calibrate_threshold(maps, target_fp=target_fp, **options)
