@@ -382,3 +382,19 @@ def export_model(
     weights = {k: v.contiguous() for k, v in tensors.items() if k.startswith("model.")}
     _atomic_save(weights, {"napari_mcdet": json.dumps(meta)}, Path(dst))
     return Path(dst)
+
+
+def update_metadata(src: str | Path, updates: dict[str, Any], *,
+                    dst: str | Path | None = None) -> Path:
+    """Re-save a checkpoint with ``updates`` merged into its metadata (tensors untouched).
+
+    Written atomically to ``dst`` (``src`` itself by default), so the old file stays whole until
+    the new one is in place.
+    """
+    tensors, meta = read_checkpoint(src)
+    meta = {**meta, **updates}
+    meta.pop("path", None)
+    out = Path(dst) if dst is not None else Path(src)
+    _atomic_save({k: v.contiguous() for k, v in tensors.items()},
+                 {"napari_mcdet": json.dumps(meta)}, out)
+    return out

@@ -73,6 +73,16 @@ def box_detections(layer: Any) -> np.ndarray:
     return np.column_stack([np.asarray(layer.features[k], float) for k in keys])
 
 
+def _strict_tolerance(pixel_spacing) -> float:
+    """The strict cluster rule's 2 mm in pixels (0 when the spacing is unknown)."""
+    from ...infer.calibrate import DEFAULT_TOLERANCE_MM
+
+    if pixel_spacing is None:
+        return 0.0
+    sp = (pixel_spacing, pixel_spacing) if np.isscalar(pixel_spacing) else pixel_spacing
+    return DEFAULT_TOLERANCE_MM / float(min(sp))
+
+
 def score_layers_data(
     prediction: np.ndarray,
     ground_truth: np.ndarray,
@@ -118,7 +128,8 @@ def score_layers_data(
         report["froc_calcifications"] = r.as_dict()
         report["_curves"]["calcifications"] = r
     if clusters is not None:
-        r = froc([clusters], [ground_truth], classes=(MALIGNANT,))
+        r = froc([clusters], [ground_truth], classes=(MALIGNANT,),
+                 tolerance=_strict_tolerance(pixel_spacing))
         report["froc_clusters"] = r.as_dict()
         report["_curves"]["clusters"] = r
     if image is not None and model is not None and pixel_spacing is not None:
