@@ -198,3 +198,24 @@ def test_baseline_shows_gradcam(widget, qtbot, baseline_checkpoint, phantom):
     assert 0.0 <= heat.data.min() and heat.data.max() <= 1.0
     np.testing.assert_allclose(heat.scale, SPACING)
     assert MALIGNANT_NAME not in viewer.layers
+
+
+def test_calibrate_stores_an_operating_point_that_detect_uses(widget, qtbot, mcdet_checkpoint,
+                                                              shared_data, tmp_path):
+    import shutil
+
+    from napari_mcdet.train.checkpoint import load_model
+
+    own = tmp_path / "mine.safetensors"
+    shutil.copy(mcdet_checkpoint, own)
+    widget.load_model(str(own))
+    normals = [str(shared_data / "mini-mias" / f"{n}.pgm") for n in ("mdb003", "mdb004")]
+    widget.spacing_edit.setText("0.2")  # the normals are mini-MIAS files (0.2 mm)
+    worker = widget.calibrate(normals, target_fp=1.0)
+    assert worker is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
+    point = current_model.model.metadata["operating_point"]
+    assert point["fp_per_image"] <= 1.0 and "written into" in widget.status.text()
+    assert load_model(own).metadata["operating_point"]["benign"] == point["benign"]
+    _run(widget, qtbot)
+    assert widget.last_result.thresholds["benign"] == point["benign"]

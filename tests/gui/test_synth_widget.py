@@ -128,3 +128,20 @@ def test_spacing_field_is_used_only_without_a_layer_spacing(viewer_and_widget):
     assert widget._spacing() == (0.15, 0.15)
     widget.image.value = viewer.layers["normal"]
     assert widget._spacing() == (0.1, 0.1) and widget.spacing.value == pytest.approx(0.1)
+
+
+def test_conspicuity_control_sets_how_much_lesions_stand_out(viewer_and_widget):
+    viewer, widget, m = viewer_and_widget
+    widget.kind.value = "malignant"
+    widget.seed.value = 2
+    widget.brightness.value = "conspicuity"
+    widget.conspicuity_min.value, widget.conspicuity_max.value = 4.0, 5.0
+    assert widget.params()["conspicuity"] == (4.0, 5.0) and "contrast" not in widget.params()
+    widget.run()
+    high = [c["conspicuity"] for c in widget.last_lesions[0].calcifications]
+    widget.conspicuity_min.value, widget.conspicuity_max.value = 1.5, 2.0
+    widget.run()
+    low = [c["conspicuity"] for c in widget.last_lesions[0].calcifications]
+    assert np.median(high) > 1.5 * np.median(low)
+    widget.brightness.value = "contrast"
+    assert "conspicuity" not in widget.params() and "contrast" in widget.params()

@@ -143,6 +143,10 @@ class DetectWidget(QWidget):
         self.run_button = QPushButton("Detect")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
+        self.calibrate_button = QPushButton("Calibrate on normals...")
+        self.calibrate_button.setToolTip(
+            "choose normal mammograms (no calcification): the model's operating point becomes "
+            "the threshold giving at most 0.5 false clusters per image on them")
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
@@ -161,6 +165,7 @@ class DetectWidget(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addLayout(buttons)
+        layout.addWidget(self.calibrate_button)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addStretch(1)
@@ -170,6 +175,7 @@ class DetectWidget(QWidget):
         self.load_button.clicked.connect(self._on_load)
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
+        self.calibrate_button.clicked.connect(self._on_calibrate)
         self.image_combo.currentIndexChanged.connect(self._on_image)
         self.spacing_edit.textEdited.connect(self._on_spacing_typed)
         self.model_combo.currentIndexChanged.connect(self._update_model_label)
@@ -344,6 +350,68 @@ class DetectWidget(QWidget):
         self.status.setText("Grad-CAM..." if gradcam else "detecting...")
         worker.start()
         return worker
+
+    def _on_calibrate(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(
+            self, "Normal mammograms to calibrate on", "",
+            "Mammograms (*.dcm *.dicom *.png *.tif *.tiff *.pgm);;All files (*)")
+        if paths:
+            self.calibrate(paths)
+
+    def calibrate(self, paths: list[str], *, target_fp: float = 0.5) -> Any:
+        """Calibrate the chosen model's operating point on normal image files, in a worker.
+
+        The point is stored in the model (used by the next Detect) and, for a model loaded from
+        a file other than the bundled one, written into that file. Returns the worker.
+        """
+        if self.worker is not None:
+            self.status.setText("busy: wait for the running detection")
+            return None
+        try:
+            model = self.model()
+            spacing = self.pixel_spacing() if self.spacing_edit.text().strip() else None
+        except (ValueError, FileNotFoundError) as err:
+            self._error(str(err))
+            return None
+        tick = self._progress.tick.emit
+
+        def work():
+            from ...infer.calibrate import calibrate
+            from ...io.images import read_mammogram
+
+            normals = [read_mammogram(p) for p in paths]
+            return calibrate(model, normals, target_fp=target_fp, pixel_spacing=spacing,
+                             progress=tick)
+
+        worker = make_worker(work, what="calibration", on_error=self._on_failed,
+                             returned=lambda point: self._on_calibrated(model, point, paths),
+                             finished=self._on_finished)
+        self.worker = worker
+        self.progress.setFormat("images %v / %m")
+        self.run_button.setEnabled(False)
+        self.status.setText(f"calibrating on {len(paths)} normal image(s)...")
+        worker.start()
+        return worker
+
+    def _on_calibrated(self, model: Any, point: dict, paths: list[str]) -> None:
+        from pathlib import Path
+
+        from ...train.checkpoint import default_model_path, update_metadata
+
+        self.progress.setFormat("tiles %v / %m")
+        point = {**point, "images": [Path(p).name for p in paths]}
+        model.metadata["operating_point"] = point
+        where = "kept for this session (the bundled model is not rewritten)"
+        path = model.metadata.get("path")
+        if path and Path(path).resolve() != default_model_path().resolve():
+            try:
+                update_metadata(path, {"operating_point": point})
+                where = f"written into {path}"
+            except (OSError, ValueError) as err:
+                where = f"kept for this session; writing {path} failed: {err}"
+        self.status.setText(
+            f"operating point {point['benign']:.3f}: {point['fp_per_image']:.2f} false clusters "
+            f"per normal image over {point['n_images']}; {where}")
 
     def cancel(self) -> None:
         """Stop the running detection before its next batch of tiles; no layer is changed."""

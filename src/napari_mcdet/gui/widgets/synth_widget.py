@@ -21,7 +21,7 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 
 from ...classes import CLASS_COLORS
-from ...synth.clusters import LAYOUTS, PRESETS
+from ...synth.clusters import LAYOUTS, PRESETS, REAL_CONSPICUITY
 from ...synth.shapes import SHAPE_KINDS
 from .._layers import layer_spacing
 from .._workers import make_worker
@@ -86,6 +86,15 @@ class SynthWidget(QWidget):
                                                step=0.5, value=5)
         self.extent_max = widgets.FloatSpinBox(label="extent max (mm)", min=0.5, max=40,
                                                step=0.5, value=20)
+        self.brightness = widgets.ComboBox(
+            label="brightness rule", choices=["conspicuity", "contrast"],
+            tooltip="conspicuity: each calcification stands out of its local texture by a drawn "
+                    "factor, whatever the image (calibrated on real calcifications); contrast: "
+                    "a fraction of the white level minus the local tissue")
+        self.conspicuity_min = widgets.FloatSpinBox(label="conspicuity min", min=0.1, max=20,
+                                                    step=0.05, value=REAL_CONSPICUITY[0])
+        self.conspicuity_max = widgets.FloatSpinBox(label="conspicuity max", min=0.1, max=20,
+                                                    step=0.05, value=REAL_CONSPICUITY[1])
         self.contrast_min = widgets.FloatSlider(label="contrast min", min=0, max=1, value=0.3)
         self.contrast_max = widgets.FloatSlider(label="contrast max", min=0, max=1, value=0.8)
         self.shape_mix = widgets.LineEdit(label="shape mix")
@@ -111,6 +120,7 @@ class SynthWidget(QWidget):
             widgets=[
                 self.image, self.kind, self.count_min, self.count_max, self.custom_size,
                 self.size_min, self.size_max, self.extent_min, self.extent_max,
+                self.brightness, self.conspicuity_min, self.conspicuity_max,
                 self.contrast_min, self.contrast_max, self.shape_mix, self.layout_choice,
                 self.mode, self.seed, self.new_seed, self.spacing, self.placement,
                 self.n_lesions, self.add_points, self.live, self.run_button, self.out_dir,
@@ -132,6 +142,7 @@ class SynthWidget(QWidget):
         self.image.changed.connect(self._show_spacing)
         for w in (self.count_min, self.count_max, self.custom_size, self.size_min, self.size_max,
                   self.extent_min, self.extent_max, self.contrast_min, self.contrast_max,
+                  self.brightness, self.conspicuity_min, self.conspicuity_max,
                   self.shape_mix, self.layout_choice, self.mode, self.seed, self.spacing,
                   self.placement, self.n_lesions, self.image):
             w.changed.connect(self._schedule)
@@ -220,13 +231,17 @@ class SynthWidget(QWidget):
         """The lesion parameters currently set (keyword arguments of ``synthesize``)."""
         cmin, cmax = sorted((int(self.count_min.value), int(self.count_max.value)))
         emin, emax = sorted((float(self.extent_min.value), float(self.extent_max.value)))
-        kmin, kmax = sorted((float(self.contrast_min.value), float(self.contrast_max.value)))
         kw = {
             "count": (cmin, cmax),
             "extent_mm": (emin, emax),
-            "contrast": (kmin, kmax),
             "shape_mix": _parse_mix(self.shape_mix.value),
         }
+        if self.brightness.value == "conspicuity":
+            kw["conspicuity"] = tuple(sorted((float(self.conspicuity_min.value),
+                                              float(self.conspicuity_max.value))))
+        else:
+            kw["contrast"] = tuple(sorted((float(self.contrast_min.value),
+                                           float(self.contrast_max.value))))
         if self.custom_size.value:
             kw["size_mm"] = tuple(sorted((float(self.size_min.value), float(self.size_max.value))))
         if self.kind.value == "benign" and self.layout_choice.value == "random":
