@@ -225,24 +225,25 @@ def test_objects_find_synthetic_lesion_from_its_ground_truth():
     assert r0 <= les.centre[0] <= r1 and c0 <= les.centre[1] <= c1
 
 
-def test_group_clusters_single_linkage():
+def test_group_clusters_complete_linkage():
     sp = (0.1, 0.1)  # 100 px = 10 mm
     pts = [(0, 0), (0, 90), (0, 180), (500, 500), (500, 600), (900, 0), (900, 50), (900, 95)]
 
     def rec(i, p, m=0.6):
         return {"id": i, "centroid": p, "bbox": (p[0], p[1], p[0] + 1, p[1] + 1),
-                "benign_score": 0.5, "malignant_score": m}
+                "benign_score": 0.5, "malignant_score": m, "score": max(m, 0.5),
+                "class": MALIGNANT if m > 0.5 else BENIGN}
 
     calcs = [rec(i, p, 0.9 if i >= 5 else 0.4) for i, p in enumerate(pts)]
-    clusters = group_clusters(calcs, pixel_spacing=sp, distance_mm=10, min_count=3)
-    # chain (0,0)-(0,90)-(0,180) links by single linkage; the pair at row 500 is too small
-    assert sorted(c["n_calcifications"] for c in clusters) == [3, 3]
+    clusters = group_clusters(calcs, pixel_spacing=sp, diameter_mm=10, min_count=3)
+    # the chain (0,0)-(0,90)-(0,180) spans 18 mm: single linkage would join it, BI-RADS does not
+    assert [c["n_calcifications"] for c in clusters] == [3]
     top = clusters[0]
-    assert top["class"] == MALIGNANT and top["score"] == 0.9
+    assert top["class"] == MALIGNANT and top["score"] == pytest.approx(0.9)
     assert top["calcification_ids"] == [5, 6, 7]
-    assert clusters[1]["class"] == BENIGN and clusters[1]["bbox"] == (0, 0, 1, 181)
-    assert group_clusters(calcs, pixel_spacing=sp, distance_mm=10, min_count=2)[-1][
-        "n_calcifications"] == 2
+    assert top["bbox"] == (900, 0, 901, 96)
+    pairs = group_clusters(calcs, pixel_spacing=sp, diameter_mm=10, min_count=2)
+    assert sorted(c["n_calcifications"] for c in pairs)[-1] == 3
     assert group_clusters(calcs[:2], pixel_spacing=sp) == []
 
 

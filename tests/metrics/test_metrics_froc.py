@@ -80,14 +80,23 @@ def test_tolerance_in_pixels():
 
 
 @pytest.mark.filterwarnings("ignore:image-level AUC is undefined")
-def test_boxes_hit_by_overlap():
+def test_boxes_hit_by_their_centre_only():
     gt = np.zeros((20, 20), np.uint8)
     gt[10, 10] = 2
-    miss = np.array([[5, 5, 10, 10, 0.9]])  # rows/cols 5..9, end exclusive
-    hit = np.array([[5, 5, 11, 11, 0.9]])
-    assert froc([miss], [gt]).n_false_positives == 1
-    assert froc([hit], [gt]).n_true_positives == 1
-    assert froc([[{"bbox": (10, 10, 12, 12), "score": 0.3}]], [gt]).n_true_positives == 1
+    overlapping = np.array([[5, 5, 11, 11, 0.9]])  # holds the region, centre (7.5, 7.5)
+    centred = np.array([[8, 8, 13, 13, 0.9]])      # centre (10, 10)
+    assert froc([overlapping], [gt]).n_false_positives == 1
+    assert froc([centred], [gt]).n_true_positives == 1
+    assert froc([overlapping], [gt], tolerance=4).n_true_positives == 1
+    assert froc([[{"bbox": (9, 9, 12, 12), "score": 0.3}]], [gt]).n_true_positives == 1
+
+
+def test_tolerance_per_image():
+    gt = np.zeros((20, 20), np.uint8)
+    gt[10, 10] = 2
+    pts = np.array([[10, 14, 0.5]])
+    r = froc([pts, pts], [gt, gt], tolerance=[5.0, 1.0])
+    assert r.n_true_positives == 1 and r.n_false_positives == 1
 
 
 def test_image_level_auc_by_hand():
