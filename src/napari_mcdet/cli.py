@@ -18,7 +18,7 @@ import sys
 from ._version import __version__
 
 #: Sub-command modules, in the order ``mcdet --help`` lists them.
-COMMANDS = ("info", "synth", "train", "detect", "evaluate", "compare", "demo")
+COMMANDS = ("info", "synth", "train", "detect", "calibrate", "evaluate", "compare", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

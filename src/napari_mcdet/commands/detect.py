@@ -40,12 +40,13 @@ def register(subparsers) -> None:
                    help="tile overlap as a fraction of the tile (default 0.25)")
     p.add_argument("--batch-size", type=int, default=8, help="tiles per forward pass (8)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best)")
-    p.add_argument("--threshold", default="li",
-                   help="'li' (default) or a probability in [0, 1], for both classes")
+    p.add_argument("--threshold", default="auto",
+                   help="'auto' (default: the model's calibrated operating point, see mcdet "
+                        "calibrate), 'li', or a probability in [0, 1] for both classes")
     p.add_argument("--min-breast-fraction", type=float, default=0.05,
                    help="skip tiles with less breast than this fraction (0.05)")
     p.add_argument("--cluster-distance", type=float, default=10.0,
-                   help="single-linkage distance between calcifications of a cluster, mm (10)")
+                   help="largest distance between two calcifications of a cluster, mm (10)")
     p.add_argument("--cluster-min-count", type=int, default=3,
                    help="calcifications needed for a cluster (3)")
     p.add_argument("--format", choices=("tiff", "npy"), default="tiff",
@@ -55,15 +56,16 @@ def register(subparsers) -> None:
 
 
 def _threshold(text: str):
-    if text == "li":
-        return "li"
+    if text in ("auto", "li"):
+        return text
     try:
         value = float(text)
     except ValueError as err:
-        raise ValueError(f"--threshold must be 'li' or a probability, got {text!r}") from err
+        raise ValueError(
+            f"--threshold must be 'auto', 'li' or a probability, got {text!r}") from err
     if not 0.0 <= value <= 1.0:
-        raise ValueError(f"--threshold {text} is not a probability: give 'li' or a number in "
-                         "[0, 1]")
+        raise ValueError(f"--threshold {text} is not a probability: give 'auto', 'li' or a "
+                         "number in [0, 1]")
     return value
 
 
