@@ -169,6 +169,7 @@ class SyntheticPatchDataset:
         #: ``(image index, row, col, score)`` of mined false responses, rows and columns of the
         #: prepared image (see :func:`napari_mcdet.train.mining.mine_hard_negatives`).
         self.hard_negatives: list[tuple[int, int, int, float]] = []
+        self._edges: dict[int, np.ndarray] = {}
         self._cache: OrderedDict[int, tuple[np.ndarray, np.ndarray, tuple[float, float]]] = (
             OrderedDict()
         )
@@ -217,7 +218,7 @@ class SyntheticPatchDataset:
         k = int(rng.integers(len(self.sources)))
         image, breast, spacing = self.prepared(k)
         if label == 0:
-            patch = self._soft_patch(rng, image, breast)
+            patch = self._soft_patch(rng, k, image, breast)
         else:
             kind = KINDS[label]
             patch = lesion_patch(
@@ -245,13 +246,25 @@ class SyntheticPatchDataset:
             "info": patch.info,
         }
 
-    def _soft_patch(self, rng: np.random.Generator, image: np.ndarray, breast: np.ndarray):
+    def _edge_points(self, k: int, breast: np.ndarray) -> np.ndarray:
+        """The breast outline's pixels of prepared image ``k`` (cached)."""
+        from .patches import breast_edge
+
+        key = int(k)
+        if key not in self._edges:
+            if len(self._edges) >= self.cache_size:
+                self._edges.pop(next(iter(self._edges)))
+            self._edges[key] = breast_edge(breast)
+        return self._edges[key]
+
+    def _soft_patch(self, rng: np.random.Generator, k: int, image: np.ndarray,
+                    breast: np.ndarray):
         """A soft-tissue patch: a mined hard negative, a skin-line patch or a random one.
 
         No extra random draw happens when both fractions are 0, so such a dataset gives the
         same patches as one without these options.
         """
-        from .patches import breast_edge, negative_patch
+        from .patches import negative_patch
 
         if self.hard_negative_fraction or self.edge_fraction:
             u = float(rng.random())
@@ -265,7 +278,7 @@ class SyntheticPatchDataset:
                                            info={"hard_negative": [int(k), int(r), int(c),
                                                                    score]})
             elif u < self.hard_negative_fraction + self.edge_fraction:
-                edge = breast_edge(breast)
+                edge = self._edge_points(k, breast)
                 if len(edge):
                     r, c = edge[int(rng.integers(len(edge)))]
                     patch = negative_patch(image, breast, (r, c), size=self.patch_size, rng=rng,

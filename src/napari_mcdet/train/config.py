@@ -37,6 +37,10 @@ class TrainConfig:
         Flips/transpose and one intensity augmentation per patch.
     num_workers : int
         DataLoader worker processes.
+    cache_images : int
+        Prepared (resampled, normalised) normal images kept in memory per process; every patch
+        draws a random image, so a cache smaller than the image set re-reads files. 133 mini-MIAS
+        images at 0.2 mm take about 0.7 GB.
     hard_negative_fraction : float
         Fraction of the soft-tissue patches cut around the model's strongest false responses on
         the training normals (hard negatives), mined every ``mine_every`` steps.
@@ -104,6 +108,7 @@ class TrainConfig:
     lesion_params: dict[str, Any] = field(default_factory=dict)
     augment: bool = True
     num_workers: int = 0
+    cache_images: int = 8
     hard_negative_fraction: float = 0.3
     edge_fraction: float = 0.1
     mine_every: int = 400

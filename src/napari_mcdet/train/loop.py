@@ -136,7 +136,7 @@ class Trainer:
         spacing = (cfg.pixel_spacing, cfg.pixel_spacing)
         common = dict(patch_size=cfg.patch_size, pixel_spacing=spacing,
                       source_spacing=cfg.source_spacing, mode=cfg.lesion_mode,
-                      lesion_params=cfg.lesion_params or None)
+                      lesion_params=cfg.lesion_params or None, cache_size=cfg.cache_images)
         g = cfg.batch_size * cfg.accumulate * self.dist.world_size
         self.train_set = SyntheticPatchDataset(
             files, seed=cfg.seed, length=cfg.steps * g, augment=cfg.augment,
