@@ -109,3 +109,15 @@ def test_nothing_analysed_is_an_error_not_zero_findings(coarse_model):
     image = np.random.default_rng(0).normal(100, 5, (40, 40)).astype(np.float32)
     with pytest.raises(ValueError, match="nothing was analysed"):
         mc.detect(image, coarse_model, pixel_spacing=0.002, threshold=0.5)
+
+
+def test_a_model_that_outputs_nan_is_an_error(shared_data, tmp_path):
+    torch.manual_seed(0)
+    net = MCDetNet(MCDetConfig(filters=(4, 8, 16, 32, 64)))
+    with torch.no_grad():
+        next(net.parameters()).fill_(float("nan"))
+    path = save_checkpoint(tmp_path / "nan.safetensors", net, pixel_spacing=(0.8, 0.8),
+                           patch_size=64)
+    mammo = mc.read_mammogram(shared_data / "mini-mias" / "mdb003.pgm")
+    with pytest.raises(ValueError, match="NaN"):
+        mc.detect(mammo, path, threshold=0.5)
