@@ -198,8 +198,12 @@ def run_headless(image: str | Path | None = None, *, model: str | Path | None = 
           f"patch {trained.patch_size}, step {trained.metadata.get('step', '?')})")
     det = detect(mammo, trained, device=device)
     s = det.summary()
+    from ..infer.detect import operating_point
+
+    rule = ("calibrated operating point" if operating_point(trained.metadata) is not None
+            else "Li's thresholds")
     print(f"found  {s['n_calcifications']} calcification(s), {s['n_clusters']} cluster(s) "
-          f"({det.n_tiles_run}/{det.n_tiles} tiles run; Li thresholds benign "
+          f"({det.n_tiles_run}/{det.n_tiles} tiles run; {rule}: benign "
           f"{det.thresholds['benign']:.3f}, malignant {det.thresholds['malignant']:.3f})")
     from ..classes import CLASS_NAMES
 

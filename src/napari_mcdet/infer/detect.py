@@ -527,8 +527,8 @@ def _to_input_grid(obj: dict[str, Any], scale: tuple[float, float],
     return out
 
 
-def _resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize of a bool mask to ``shape``."""
+def _resize_labels(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of a mask or labels image to ``shape``."""
     if mask.shape == tuple(shape):
         return mask
     rows = np.minimum((np.arange(shape[0]) + 0.5) * mask.shape[0] / shape[0], mask.shape[0] - 1)
@@ -681,9 +681,12 @@ def detect(
 
     shape = mammo.shape
     scale = (shape[0] / probs.shape[1], shape[1] / probs.shape[2])
-    probs = _resize(probs, shape)
+    # labelled on the grid the thresholds apply to: interpolation lowers narrow peaks, so
+    # thresholding the resized maps would lose calcifications found on the model's grid
     labels = labels_from_probabilities(probs, thresholds)
-    labels[~_resize_mask(kept, shape)] = 0
+    labels[~kept] = 0
+    labels = _resize_labels(labels, shape)
+    probs = _resize(probs, shape)
     calcs = [_to_input_grid(c, scale, spacing) for c in calcs]
     clusters = [_to_input_grid(c, scale, spacing) for c in clusters]
     tiles = [{"bbox": _tile_bbox(rec["origin"], tile, scale, shape),
