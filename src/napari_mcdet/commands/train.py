@@ -11,9 +11,15 @@ import math
 import signal
 import sys
 
+_STOP = {"requested": False}
+
 
 def _interrupt(signum, frame):  # noqa: ARG001
-    raise KeyboardInterrupt
+    """The first Ctrl-C / SIGTERM asks the loop to stop after the current step (raising here
+    could land inside tqdm or numpy and leave them half-updated); a second one stops at once."""
+    if _STOP["requested"]:
+        raise KeyboardInterrupt
+    _STOP["requested"] = True
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
@@ -60,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     # SIGTERM (a cluster scheduler, `kill`) stops like Ctrl-C: at the end of the step, saving a
     # resumable last.safetensors; SIGINT is re-armed too, since a shell ignores it in jobs
     # started in the background
+    _STOP["requested"] = False
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _interrupt)
     try:
@@ -75,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
                                  and not math.isnan(ev[k])})
                 bar.set_postfix(post)
                 bar.update(1)
+                if _STOP["requested"]:
+                    raise KeyboardInterrupt
         except KeyboardInterrupt:
             events.close()  # saves last.safetensors at the last completed step
             bar.close()
