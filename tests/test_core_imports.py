@@ -16,7 +16,7 @@ def test_core_imports_without_gui_packages():
         "import napari_mcdet as mc\n"
         "for name in mc.__all__:\n"
         "    getattr(mc, name)\n"
-        "gui = ('napari', 'qtpy', 'magicgui', 'PyQt5', 'PySide2')\n"
+        "gui = ('napari', 'qtpy', 'magicgui', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6')\n"
         "bad = [m for m in gui if m in sys.modules]\n"
         "print(bad)\n"
         "assert not bad, bad\n"
