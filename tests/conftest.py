@@ -30,3 +30,19 @@ def shared_data() -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def coarse_model(tmp_path_factory) -> Path:
+    """A random tiny MCDetNet at 0.8 mm with 64 px patches: whole-image detection in a second.
+    Its outputs mean nothing; it exercises the pipeline around the network."""
+    import torch
+
+    from napari_mcdet.nn import MCDetConfig, MCDetNet
+    from napari_mcdet.train.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "coarse.safetensors"
+    save_checkpoint(path, MCDetNet(MCDetConfig(filters=(4, 8, 16, 32, 64))),
+                    pixel_spacing=(0.8, 0.8), patch_size=64)
+    return path

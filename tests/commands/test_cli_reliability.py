@@ -11,17 +11,6 @@ import pytest
 import torch
 
 from napari_mcdet.cli import _report, main
-from napari_mcdet.nn import MCDetConfig, MCDetNet
-from napari_mcdet.train.checkpoint import save_checkpoint
-
-
-@pytest.fixture(scope="module")
-def coarse_model(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "coarse.safetensors"
-    save_checkpoint(path, MCDetNet(MCDetConfig(filters=(4, 8, 16, 32, 64))),
-                    pixel_spacing=(0.8, 0.8), patch_size=64)
-    return path
 
 
 @pytest.fixture(scope="module")

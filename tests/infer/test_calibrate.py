@@ -69,15 +69,6 @@ def test_cluster_froc_counts_lesions_and_false_clusters():
     assert res["sensitivity_at"][res["fp_rates"].index(0.25)] == 1.0  # above 0.6: no FP
 
 
-@pytest.fixture(scope="module")
-def coarse_model(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "coarse.safetensors"
-    save_checkpoint(path, MCDetNet(MCDetConfig(filters=(4, 8, 16, 32, 64))),
-                    pixel_spacing=(0.8, 0.8), patch_size=64)
-    return path
-
-
 def test_a_model_without_an_operating_point_falls_back_with_the_command(shared_data,
                                                                         coarse_model):
     mammo = mc.read_mammogram(shared_data / "mini-mias" / "mdb003.pgm")
