@@ -93,3 +93,13 @@ def test_an_explicit_contrast_uses_the_contrast_rule():
 
     assert lesion_params("malignant").conspicuity is not None
     assert lesion_params("malignant", contrast=(0.5, 0.6)).conspicuity is None
+
+
+def test_a_lesion_with_no_room_is_empty_not_an_error():
+    image = np.random.default_rng(0).normal(0.5, 0.05, (64, 64)).astype(np.float32)
+    breast = np.zeros((64, 64), bool)
+    breast[30:33, 30:33] = True  # 0.6 mm of breast: no calcification fits
+    les = mc.synthesize(image, pixel_spacing=0.2, kind="benign", seed=0, breast=breast,
+                        centre=(31.0, 31.0), size_mm=(2.0, 3.0))
+    assert les.lesion["n_placed"] == 0 and les.lesion["n_visible"] == 0
+    assert not les.mask.any()

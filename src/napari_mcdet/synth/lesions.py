@@ -361,7 +361,7 @@ def synthesize(
         thick, cover, origin = render(calc, spacing, pad=int(np.ceil(3 * p.psf_sigma_px)))
         drawn_calcs.append((calc, blur_psf(thick, p.psf_sigma_px), thick, cover, origin))
     targets = None
-    if calibrated:
+    if calibrated and drawn_calcs:  # none placed (no room in the breast): nothing to calibrate
         lo, hi = p.conspicuity
         targets = np.exp(rng_visible.uniform(np.log(lo), np.log(hi), size=len(drawn_calcs)))
         texture = _Texture(src, drawn_calcs, spacing, floor=MIN_TEXTURE_FRACTION * abs(white))
@@ -371,7 +371,7 @@ def synthesize(
         pr, pc = calc.centre_mm[0] / spacing[0], calc.centre_mm[1] / spacing[1]
         bg = local_background(src, (pr, pc), bg_px) if mode == "presentation" else 0.0
         amplitude = None
-        if calibrated:
+        if targets is not None:
             amplitude = texture.amplitude(k, float(targets[k]), blurred, (r0, c0), breast)
         done = add_to_image(
             out,
@@ -397,7 +397,7 @@ def synthesize(
                                None if targets is None else float(targets[k])))
     for rec, (k, rs, cs, sel) in zip(records, footprints):
         visible = True
-        if calibrated:
+        if targets is not None:
             rec["conspicuity"] = texture.measure(k, out, rs, cs, sel)
             visible = rec["conspicuity"] >= p.visibility_floor
         rec["visible"] = visible
