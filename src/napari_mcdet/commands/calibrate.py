@@ -29,28 +29,12 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _images(entries: list[str]) -> list:
-    from pathlib import Path
-
-    from ..data.dataset import list_images
-
-    files = []
-    for entry in entries:
-        path = Path(entry)
-        if path.is_dir():
-            files += list_images(path)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise FileNotFoundError(f"no such normal image or folder: {path}")
-    return files
-
-
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from tqdm import tqdm
 
+    from ..data.dataset import expand_images
     from ..infer.calibrate import calibrate
     from ..io.images import read_mammogram
     from ..train.checkpoint import default_model_path, load_model, update_metadata
@@ -60,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("the bundled model is part of the installed package: pass --out PATH "
                          "to write a calibrated copy")
     model = load_model(src)
-    files = _images(args.normals)
+    files = expand_images(args.normals, what="normal image")
     spacing = None if args.spacing is None else (args.spacing, args.spacing)
     normals = [read_mammogram(f) for f in files]
     with tqdm(total=len(normals), unit="image", desc="calibrating") as bar:

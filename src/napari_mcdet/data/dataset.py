@@ -62,6 +62,20 @@ def list_images(folder: str | Path) -> list[Path]:
     return files
 
 
+def expand_images(entries, *, what: str = "image") -> list[Path]:
+    """Files and folders (expanded with :func:`list_images`) as one list of image paths."""
+    files: list[Path] = []
+    for entry in entries:
+        p = Path(entry)
+        if p.is_dir():
+            files += list_images(p)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise FileNotFoundError(f"no such {what} file or folder: {p}")
+    return files
+
+
 def patch_size_pixels(
     patch_size: int | None, patch_size_mm: float | None, pixel_spacing: tuple[float, float]
 ) -> int:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from ..data.dataset import SyntheticPatchDataset, list_images
+from ..data.dataset import SyntheticPatchDataset, expand_images
 from ..nn.losses import MCDetLoss
 from .checkpoint import (
     build_network,
@@ -44,15 +44,7 @@ def resolve_images(config: TrainConfig, which: str | None = None) -> list[Path]:
 
     ``which`` selects the split list (``'train'`` or ``'val'``); default ``config.split_set``.
     """
-    files: list[Path] = []
-    for entry in config.negatives:
-        p = Path(entry)
-        if p.is_dir():
-            files += list_images(p)
-        elif p.is_file():
-            files.append(p)
-        else:
-            raise FileNotFoundError(f"negative images not found: {p}")
+    files = expand_images(config.negatives, what="negative image")
     if config.split:
         from ..infer.realsets import read_split
 
