@@ -31,10 +31,10 @@ from _common import matmul_gflops
 from torch.utils.flop_counter import FlopCounterMode
 
 import napari_mcdet as mc
+from napari_mcdet.models.checkpoint import save_checkpoint
 from napari_mcdet.nn import MCDetNet
 from napari_mcdet.nn.inference import prepare_for_inference
 from napari_mcdet.synth.phantom import breast_phantom
-from napari_mcdet.train.checkpoint import save_checkpoint
 
 FULL = (4084, 3328)
 SPACING = 0.07
@@ -97,7 +97,7 @@ def main() -> None:
         return
     from monai.inferers import sliding_window_inference
 
-    from napari_mcdet.infer.realsets import prepare_image
+    from napari_mcdet.metrics.realsets import prepare_image
 
     image, _, _ = prepare_image(phantom, pixel_spacing=(SPACING, SPACING))
     x = torch.from_numpy(image)[None, None]

@@ -17,10 +17,10 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from napari_mcdet.data.dataset import SyntheticPatchDataset  # noqa: E402
 from napari_mcdet.data.normalize import normalize_image  # noqa: E402
 from napari_mcdet.synth.lesions import synthesize  # noqa: E402
 from napari_mcdet.synth.phantom import breast_phantom  # noqa: E402
+from napari_mcdet.train.dataset import SyntheticPatchDataset  # noqa: E402
 
 
 def main(n: int = 200) -> None:

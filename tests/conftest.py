@@ -38,8 +38,8 @@ def coarse_model(tmp_path_factory) -> Path:
     Its outputs mean nothing; it exercises the pipeline around the network."""
     import torch
 
+    from napari_mcdet.models.checkpoint import save_checkpoint
     from napari_mcdet.nn import MCDetConfig, MCDetNet
-    from napari_mcdet.train.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("model") / "coarse.safetensors"

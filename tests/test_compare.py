@@ -85,7 +85,7 @@ def test_compare_command_end_to_end(shared_data, tmp_path, capsys):
     assert report["models"]["MuTMuS"]["parameters"] == 1_435_178
     assert report["evaluation"]["classes"]["soft tissue"] == 10
     # the models were trained with the one engine, 2 steps each, and are loadable
-    from napari_mcdet.train.checkpoint import load_model
+    from napari_mcdet.models.checkpoint import load_model
 
     m = load_model(report["models"]["ConvNeXt-V2 Yocto"]["checkpoint"])
     assert m.architecture == "convnextv2-yocto" and m.metadata["step"] == 2

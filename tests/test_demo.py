@@ -17,8 +17,8 @@ def tiny_checkpoint(tmp_path_factory):
     """A small, randomly initialised MCDetNet (the demo's pipeline, not its accuracy)."""
     import torch
 
+    from napari_mcdet.models.checkpoint import save_checkpoint
     from napari_mcdet.nn import MCDetConfig, MCDetNet
-    from napari_mcdet.train.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     net = MCDetNet(MCDetConfig(filters=(4, 8, 16, 32, 64)))

@@ -23,8 +23,8 @@ def script():
 def tiny_checkpoint(tmp_path_factory):
     import torch
 
+    from napari_mcdet.models.checkpoint import save_checkpoint
     from napari_mcdet.nn import MCDetConfig, MCDetNet
-    from napari_mcdet.train.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     net = MCDetNet(MCDetConfig(filters=(4, 8, 16, 32, 64)))

@@ -33,9 +33,9 @@ def main() -> None:
         strict_hits,
     )
     from napari_mcdet.infer.detect import operating_point
-    from napari_mcdet.infer.realsets import minimias_images, read_split
+    from napari_mcdet.metrics.realsets import minimias_images, read_split
     from napari_mcdet.nn.inference import prepare_for_inference
-    from napari_mcdet.train.checkpoint import load_model
+    from napari_mcdet.models.checkpoint import load_model
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("minimias", type=Path)

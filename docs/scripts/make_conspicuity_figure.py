@@ -27,7 +27,7 @@ MARK_BEGIN, MARK_END = "<!-- conspicuity-table -->", "<!-- /conspicuity-table --
 def real_values(folder: Path) -> np.ndarray:
     from skimage.measure import label
 
-    from napari_mcdet.infer.realsets import minimias_cases
+    from napari_mcdet.metrics.realsets import minimias_cases
     from napari_mcdet.synth.conspicuity import VISIBILITY_FLOOR, region_specks
 
     vals = []

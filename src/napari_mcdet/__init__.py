@@ -19,7 +19,7 @@ _LAZY = {
     "Mammogram": ("napari_mcdet.mammogram", "Mammogram"),
     "read_mammogram": ("napari_mcdet.io.images", "read_mammogram"),
     "synthesize": ("napari_mcdet.synth.lesions", "synthesize"),
-    "load_model": ("napari_mcdet.train.checkpoint", "load_model"),
+    "load_model": ("napari_mcdet.models.checkpoint", "load_model"),
     "detect": ("napari_mcdet.infer.detect", "detect"),
 }
 _SUBMODULES = {"io", "synth", "data", "nn", "train", "infer", "metrics"}
@@ -46,5 +46,5 @@ if TYPE_CHECKING:  # pragma: no cover
     from .infer.detect import detect  # noqa: F401
     from .io.images import read_mammogram  # noqa: F401
     from .mammogram import Mammogram  # noqa: F401
+    from .models.checkpoint import load_model  # noqa: F401
     from .synth.lesions import synthesize  # noqa: F401
-    from .train.checkpoint import load_model  # noqa: F401

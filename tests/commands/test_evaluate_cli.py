@@ -102,7 +102,7 @@ def test_evaluate_minimias_subset(shared_data, coarse_model, tmp_path):
                str(coarse_model), "--limit", "2"])
     assert rc == 0
     rep = json.loads((out / "report.json").read_text())
-    # mdb212 is left out: its Info.txt circle lies off the breast (infer.realsets)
+    # mdb212 is left out: its Info.txt circle lies off the breast (metrics.realsets)
     assert [r["name"] for r in rep["per_image"]] == ["mdb209", "mdb213"]
     assert rep["settings"]["patch_size"] == 64
 

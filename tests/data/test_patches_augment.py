@@ -3,7 +3,8 @@ import pytest
 
 from napari_mcdet.data.augment import augment, intensity
 from napari_mcdet.data.normalize import normalize_image
-from napari_mcdet.data.patches import (
+from napari_mcdet.data.tiling import extract_patch
+from napari_mcdet.synth.patches import (
     breast_fraction,
     fraction_inside,
     lesion_patch,
@@ -11,7 +12,6 @@ from napari_mcdet.data.patches import (
     tissue_patch,
     tissue_patch_origin,
 )
-from napari_mcdet.data.tiling import extract_patch
 from napari_mcdet.synth.phantom import breast_phantom
 
 

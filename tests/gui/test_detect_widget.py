@@ -35,8 +35,8 @@ def phantom():
 def mcdet_checkpoint(tmp_path_factory):
     import torch
 
+    from napari_mcdet.models.checkpoint import save_checkpoint
     from napari_mcdet.nn import MCDetConfig, MCDetNet
-    from napari_mcdet.train.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     net = MCDetNet(MCDetConfig(filters=(4, 8, 16, 32, 64)))
@@ -48,8 +48,8 @@ def mcdet_checkpoint(tmp_path_factory):
 def baseline_checkpoint(tmp_path_factory):
     import torch
 
+    from napari_mcdet.models.checkpoint import save_checkpoint
     from napari_mcdet.nn.baselines import build_baseline
-    from napari_mcdet.train.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     net = build_baseline("resnet22-separable")
@@ -204,7 +204,7 @@ def test_calibrate_stores_an_operating_point_that_detect_uses(widget, qtbot, mcd
                                                               shared_data, tmp_path):
     import shutil
 
-    from napari_mcdet.train.checkpoint import load_model
+    from napari_mcdet.models.checkpoint import load_model
 
     own = tmp_path / "mine.safetensors"
     shutil.copy(mcdet_checkpoint, own)

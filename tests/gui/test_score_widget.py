@@ -118,11 +118,11 @@ def test_patch_aucs_with_the_current_model(setup, qtbot, tmp_path):
     import torch
 
     from napari_mcdet.infer.patches import predict_patches
-    from napari_mcdet.infer.realsets import prepare_image
     from napari_mcdet.mammogram import Mammogram
     from napari_mcdet.metrics import evaluation_patches, extract_evaluation_patches
+    from napari_mcdet.metrics.realsets import prepare_image
+    from napari_mcdet.models.checkpoint import save_checkpoint
     from napari_mcdet.nn import MCDetConfig, MCDetNet
-    from napari_mcdet.train.checkpoint import save_checkpoint
 
     viewer, w, _ = setup
     torch.manual_seed(0)
@@ -166,8 +166,8 @@ def tiny_checkpoint(tmp_path_factory):
     """A small, randomly initialised MCDetNet: the pipeline, not its accuracy."""
     import torch
 
+    from napari_mcdet.models.checkpoint import save_checkpoint
     from napari_mcdet.nn import MCDetConfig, MCDetNet
-    from napari_mcdet.train.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     net = MCDetNet(MCDetConfig(filters=(4, 8, 16, 32, 64)))

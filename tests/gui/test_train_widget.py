@@ -9,7 +9,7 @@ from qtpy.QtCore import Qt
 
 from napari_mcdet.gui._models import current_model
 from napari_mcdet.gui.widgets.train_widget import TrainWidget, write_layer_negatives
-from napari_mcdet.train.checkpoint import read_checkpoint
+from napari_mcdet.models.checkpoint import read_checkpoint
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from napari_mcdet.infer.calibrate import (
     strict_hits,
 )
 from napari_mcdet.metrics import froc
+from napari_mcdet.models.checkpoint import load_model, save_checkpoint
 from napari_mcdet.nn import MCDetConfig, MCDetNet
-from napari_mcdet.train.checkpoint import load_model, save_checkpoint
 
 SP = (0.2, 0.2)
 

@@ -14,11 +14,10 @@ import pytest
 import torch
 
 from napari_mcdet.classes import BENIGN, MALIGNANT
-from napari_mcdet.data.tiling import tile_grid
+from napari_mcdet.data.tiling import TileAccumulator, tile_grid
 from napari_mcdet.infer.detect import (
     Detection,
     DetectionCancelled,
-    TileAccumulator,
     class_thresholds,
     detect,
     find_calcifications,
@@ -26,8 +25,8 @@ from napari_mcdet.infer.detect import (
     labels_from_probabilities,
 )
 from napari_mcdet.mammogram import Mammogram
+from napari_mcdet.models.checkpoint import default_model_path, load_model, save_checkpoint
 from napari_mcdet.nn import MCDetConfig, MCDetNet
-from napari_mcdet.train.checkpoint import default_model_path, load_model, save_checkpoint
 
 
 @pytest.fixture(scope="module")

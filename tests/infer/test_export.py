@@ -14,8 +14,8 @@ import torch
 
 from napari_mcdet.infer.detect import detect
 from napari_mcdet.infer.export import write_detection
+from napari_mcdet.models.checkpoint import load_model, save_checkpoint
 from napari_mcdet.nn import MCDetConfig, MCDetNet
-from napari_mcdet.train.checkpoint import load_model, save_checkpoint
 
 
 @pytest.fixture(scope="module")

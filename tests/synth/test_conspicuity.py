@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import napari_mcdet as mc
-from napari_mcdet.data.patches import lesion_patch
 from napari_mcdet.synth.conspicuity import region_specks, white_tophat
+from napari_mcdet.synth.patches import lesion_patch
 
 
 def _normal(shared_data, name="mdb003"):
@@ -29,7 +29,7 @@ def test_a_bright_speck_is_measured_against_its_texture():
 
 
 def test_real_calcifications_stand_out(shared_data):
-    from napari_mcdet.infer.realsets import minimias_cases
+    from napari_mcdet.metrics.realsets import minimias_cases
 
     cases = {name: (m, lab) for name, m, lab in minimias_cases(shared_data / "mini-mias")
              if name in ("mdb209", "mdb241")}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import napari_mcdet as mc
-from napari_mcdet.data.dataset import SyntheticPatchDataset
+from napari_mcdet.train.dataset import SyntheticPatchDataset
 from napari_mcdet.train.mining import mine_hard_negatives, mining_images, response_peaks
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from napari_mcdet.train.checkpoint import load_model, read_checkpoint
+from napari_mcdet.models.checkpoint import load_model, read_checkpoint
 from napari_mcdet.train.config import TrainConfig
 from napari_mcdet.train.loop import Trainer, train
 
@@ -111,7 +111,7 @@ def test_mcdet_train_stops_on_sigterm_with_a_resumable_checkpoint(tiny_config, t
                                  "out_dir": str(tmp_path / "sig")})
     path = cfg.save(tmp_path / "sig.yaml")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "napari_mcdet.train", str(path)], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "napari_mcdet", "train", str(path)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     log = tmp_path / "sig" / "log.jsonl"
     deadline = time.time() + 120

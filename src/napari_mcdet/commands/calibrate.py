@@ -34,10 +34,10 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from ..data.dataset import expand_images
     from ..infer.calibrate import calibrate
     from ..io.images import read_mammogram
-    from ..train.checkpoint import default_model_path, load_model, update_metadata
+    from ..models.checkpoint import default_model_path, load_model, update_metadata
+    from ..train.dataset import expand_images
 
     src = default_model_path() if args.model == "default" else Path(args.model)
     if args.model == "default" and args.out is None:

@@ -95,7 +95,7 @@ def read_image(path: str | Path, *, spacing: float | None = None) -> Mammogram:
 
 def demo_model_path(model: str | Path | None = None) -> Path:
     """The checkpoint the demo uses: ``model``, else the bundled default (which must exist)."""
-    from ..train.checkpoint import default_model_path
+    from ..models.checkpoint import default_model_path
 
     if model is not None:
         path = Path(model)
@@ -181,7 +181,7 @@ def run_headless(image: str | Path | None = None, *, model: str | Path | None = 
                  spacing: float | None = None, device: str | None = None) -> int:
     """Detect on the sample (or ``image``) without napari and print the findings."""
     from ..infer.detect import detect
-    from ..train.checkpoint import load_model
+    from ..models.checkpoint import load_model
 
     path = demo_model_path(model)
     if image is None:

@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     from ..infer.export import write_detection
     from ..io.images import read_mammogram
     from ..io.writers import writable_folder
-    from ..train.checkpoint import load_model
+    from ..models.checkpoint import load_model
 
     # every argument, input and the output folder is checked before the first detection
     threshold = _threshold(args.threshold)

@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from ..io.writers import writable_folder
     from ..metrics.report import froc_table, table2, table4
-    from ..train.checkpoint import load_model
+    from ..models.checkpoint import load_model
     from .detect import check_spacing
 
     folder = Path(args.folder)

@@ -15,9 +15,9 @@ def run(args: argparse.Namespace) -> int:
     import numpy
     import torch
 
-    from .. import __version__
+    from .._version import __version__
+    from ..models.device import describe_devices
     from ..nn import MCDetConfig, MCDetNet, count_parameters
-    from ..train.device import describe_devices
 
     print(f"napari-mcdet   {__version__}")
     print(f"python         {platform.python_version()} ({platform.system()} {platform.machine()})")

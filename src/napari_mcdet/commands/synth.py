@@ -35,7 +35,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from ..data.dataset import SyntheticPatchDataset, write_patches
+    from ..train.dataset import SyntheticPatchDataset, write_patches
 
     if args.n <= 0:
         raise ValueError(f"-n must be positive, got {args.n}")

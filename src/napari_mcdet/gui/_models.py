@@ -1,7 +1,7 @@
 """The "current model" shared by the widgets: trained or loaded in Train, used by Detect.
 
 A tiny registry, no algorithm: :data:`current_model` holds one
-:class:`~napari_mcdet.train.checkpoint.TrainedModel` (or None, meaning "the bundled default") and
+:class:`~napari_mcdet.models.checkpoint.TrainedModel` (or None, meaning "the bundled default") and
 emits :attr:`CurrentModel.changed` when it is replaced. Torch is imported only when a model is
 loaded.
 """
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from psygnal import Signal
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..train.checkpoint import TrainedModel
+    from ..models.checkpoint import TrainedModel
 
 __all__ = ["CurrentModel", "current_model", "describe_model", "follow_current_model",
            "load_current"]
@@ -70,12 +70,12 @@ def _disconnect(callback: Any, *_args: Any) -> None:
 
 
 def load_current(path: str | Path) -> TrainedModel:
-    """Load a checkpoint with :func:`~napari_mcdet.train.checkpoint.load_model` and make it current.
+    """Load a checkpoint with :func:`~napari_mcdet.models.checkpoint.load_model`; make it current.
 
     Raises whatever ``load_model`` raises (FileNotFoundError, CheckpointError) so the caller can
     show it; the current model is unchanged then.
     """
-    from ..train.checkpoint import load_model
+    from ..models.checkpoint import load_model
 
     model = load_model(path)
     current_model.set(model, source=str(path))

@@ -46,7 +46,7 @@ class ImageMaps:
     """One image's network outputs on the network's grid (what the sweeps need).
 
     probabilities : (2, M, N) float32; breast : (M, N) bool; tiles : the tile records of
-    :func:`napari_mcdet.infer.detect.run_tiles`; tile : tile side, pixels; pixel_spacing :
+    :func:`napari_mcdet.data.tiling.run_tiles`; tile : tile side, pixels; pixel_spacing :
     (row_mm, col_mm); labels : (M, N) uint8 ground truth or None; name : str.
     """
 
@@ -65,12 +65,15 @@ def image_maps(network, image: np.ndarray, breast: np.ndarray, *, tile: int,
     """Run a network (ready for inference) over one prepared image, as detection does."""
     import torch
 
-    from .detect import DEFAULT_OVERLAP, run_tiles
+    from ..data.tiling import run_tiles
+    from .detect import DEFAULT_OVERLAP
+    from .patches import segmentation_predictor
 
+    predict = segmentation_predictor(network, device=device, channels_last=True)
     with torch.inference_mode():
-        probs, records, _ = run_tiles(image, network, tile=tile,
+        probs, records, _ = run_tiles(predict, image, tile=tile, channels=2,
                                       overlap=int(round(DEFAULT_OVERLAP * tile)), breast=breast,
-                                      batch_size=batch_size, device=device)
+                                      batch_size=batch_size)
     if not records:
         raise ValueError(f"{name or 'an image'}: no tile holds enough breast; nothing analysed")
     probs[:, ~breast] = 0.0
@@ -269,13 +272,13 @@ def calibrate(
     Returns
     -------
     dict
-        The operating point; store it with :func:`napari_mcdet.train.checkpoint.update_metadata`
+        The operating point; store it with :func:`napari_mcdet.models.checkpoint.update_metadata`
         under ``operating_point`` (``mcdet calibrate`` does).
     """
     from ..mammogram import Mammogram
+    from ..metrics.realsets import prepare_image
+    from ..models.device import resolve_device
     from ..nn.inference import prepare_for_inference
-    from ..train.device import resolve_device
-    from .realsets import prepare_image
 
     if not model.is_segmenter:
         raise ValueError(f"model {model.architecture!r} has no segmentation head: only a "

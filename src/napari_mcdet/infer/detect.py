@@ -3,7 +3,7 @@
 ``detect(image, model)`` runs in five steps (see ``docs/detection.md``):
 
 1. **Prepare** the image exactly as training does
-   (:func:`napari_mcdet.infer.realsets.prepare_image`): resample to the model's pixel spacing,
+   (:func:`napari_mcdet.metrics.realsets.prepare_image`): resample to the model's pixel spacing,
    breast mask, per-image normalisation.
 2. **Tile** the prepared image with the one tiler (:func:`napari_mcdet.data.tiling.tile_grid`,
    tiles of the model's patch size, 25 % overlap by default); tiles with too little breast are
@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 
 from ..classes import BENIGN, MALIGNANT
-from ..data.tiling import blend_window, extract_patch, tile_grid
+from ..data.threshold import li_threshold
+from ..data.tiling import DetectionCancelled, run_tiles  # noqa: F401  (callers catch it here)
 from ..mammogram import Mammogram
 from .candidates import (
     DEFAULT_CLUSTER_DIAMETER_MM,
@@ -53,10 +54,6 @@ DEFAULT_MIN_BREAST_FRACTION = 0.05
 #: Floor under Li's threshold: on a whole breast, where calcifications cover a tiny fraction of
 #: the pixels, Li's minimum cross-entropy threshold can fall inside the background's noise.
 DEFAULT_MIN_THRESHOLD = 0.1
-
-
-class DetectionCancelled(RuntimeError):
-    """Raised by :func:`detect` when ``should_stop()`` returned True (checked between batches)."""
 
 
 @dataclass
@@ -199,7 +196,7 @@ def _as_mammogram(image: Any, pixel_spacing: Any) -> Mammogram:
 
 
 def _resolve_model(model: Any, device: Any):
-    from ..train.checkpoint import TrainedModel, load_model
+    from ..models.checkpoint import TrainedModel, load_model
 
     if model is None or isinstance(model, str | Path):
         model = load_model(model)
@@ -227,165 +224,7 @@ def _overlap_pixels(overlap: float | int, tile: int) -> int:
     return min(px, tile - 1)
 
 
-# -- tiles --------------------------------------------------------------------------------
-def breast_tiles(
-    shape: tuple[int, int],
-    breast: np.ndarray | None,
-    tile: int,
-    *,
-    overlap: int,
-    min_breast_fraction: float,
-) -> list[tuple[tuple[int, int], float]]:
-    """``(origin, breast fraction)`` of the tiles of :func:`tile_grid` worth running: those with
-    at least ``min_breast_fraction`` (and some) breast; every tile when ``breast`` is None."""
-    out = []
-    for origin in tile_grid(shape, tile, overlap=overlap):
-        frac = 1.0 if breast is None else float(
-            extract_patch(breast, origin, tile, fill=False).mean())
-        if breast is None or (frac >= min_breast_fraction and frac > 0):
-            out.append((origin, frac))
-    return out
-
-
-class TileAccumulator:
-    """Smooth blending of overlapping tiles into a float32 map.
-
-    Each tile's values are weighted by :func:`~napari_mcdet.data.tiling.blend_window` and summed;
-    :meth:`result` divides by the summed weights, so every covered pixel gets the weighted average
-    of the tiles that cover it (a tile of ones everywhere gives exactly 1: each pixel counted
-    once in total). Tiles may hang over the image border (images smaller than a tile): the part
-    outside is dropped. Pixels no tile covers are 0.
-
-    Parameters
-    ----------
-    shape : (int, int)
-        Map size (rows, cols), pixels.
-    tile : int or (int, int)
-        Tile size, pixels.
-    overlap : int or (int, int)
-        Overlap used to build the tile grid (sets the window's ramps), pixels.
-    channels : int
-        Channels accumulated.
-    """
-
-    def __init__(self, shape: tuple[int, int], tile: int | tuple[int, int],
-                 overlap: int | tuple[int, int], *, channels: int = 2) -> None:
-        self.shape = (int(shape[0]), int(shape[1]))
-        self.window = blend_window(tile, overlap)
-        self.sum = np.zeros((channels, *self.shape), np.float32)
-        self.weight = np.zeros(self.shape, np.float32)
-
-    def add(self, origin: tuple[int, int], values: np.ndarray) -> None:
-        """Add one tile ``values`` (C, th, tw) whose top-left corner is ``origin`` (row, col)."""
-        r0, c0 = int(origin[0]), int(origin[1])
-        th, tw = self.window.shape
-        if values.shape[-2:] != (th, tw):
-            raise ValueError(f"tile values {values.shape} do not match the window {(th, tw)}")
-        rr0, cc0 = max(r0, 0), max(c0, 0)
-        rr1, cc1 = min(r0 + th, self.shape[0]), min(c0 + tw, self.shape[1])
-        if rr1 <= rr0 or cc1 <= cc0:
-            return
-        w = self.window[rr0 - r0:rr1 - r0, cc0 - c0:cc1 - c0]
-        v = values[..., rr0 - r0:rr1 - r0, cc0 - c0:cc1 - c0]
-        self.sum[:, rr0:rr1, cc0:cc1] += v * w
-        self.weight[rr0:rr1, cc0:cc1] += w
-
-    def result(self) -> np.ndarray:
-        """Weight-normalised map (C, M, N), float32, computed in place (spends the sum)"""
-        covered = self.weight > 0
-        np.divide(self.sum, self.weight, out=self.sum, where=covered)
-        self.sum[:, ~covered] = 0.0
-        return self.sum
-
-
-def run_tiles(
-    image: np.ndarray,
-    network: Any,
-    *,
-    tile: int,
-    overlap: int,
-    breast: np.ndarray | None = None,
-    min_breast_fraction: float = DEFAULT_MIN_BREAST_FRACTION,
-    batch_size: int = 8,
-    device: Any = None,
-    channels_last: bool = True,
-    progress: Callable[[int, int], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> tuple[np.ndarray, list[dict[str, Any]], int]:
-    """Run a network over a prepared image in overlapping tiles and blend the results.
-
-    Parameters
-    ----------
-    image : ndarray of shape (M, N), float32
-        Normalised image at the network's grid (smaller than a tile: padded with 0).
-    network : torch.nn.Module
-        Ready for inference (``prepare_for_inference``); its outputs as MCDetNet's.
-    tile, overlap : int
-        Tile side and overlap, pixels.
-    breast : ndarray of shape (M, N), bool, optional
-        Tiles with less than ``min_breast_fraction`` breast pixels are not run.
-    batch_size : int
-    device : torch device, optional
-    channels_last : bool
-        Feed channels-last input.
-    progress : callable, optional
-        ``progress(tiles done, tiles to run)`` after each batch (and once with 0 at the start).
-    should_stop : callable, optional
-        Checked before each batch; when it returns True, :class:`DetectionCancelled` is raised.
-
-    Returns
-    -------
-    probabilities : ndarray of shape (2, M, N), float32
-        Blended segmentation probabilities (0 where no tile ran).
-    tiles : list of dict
-        Per tile run: ``origin`` (row, col), ``probabilities`` (3,), ``breast_fraction``.
-    n_tiles : int
-        Tiles in the grid (run or skipped).
-    """
-    from .patches import predict_patches
-
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if not 0.0 <= min_breast_fraction <= 1.0:
-        raise ValueError(f"min_breast_fraction must be in [0, 1], got {min_breast_fraction}")
-    grid = tile_grid(image.shape, tile, overlap=overlap)
-    todo = breast_tiles(image.shape, breast, tile, overlap=overlap,
-                        min_breast_fraction=min_breast_fraction)
-    acc = TileAccumulator(image.shape, tile, overlap, channels=2)
-    records: list[dict[str, Any]] = []
-    total = len(todo)
-    if progress is not None:
-        progress(0, total)
-    for start in range(0, total, batch_size):
-        if should_stop is not None and should_stop():
-            raise DetectionCancelled(f"detection cancelled after {start} of {total} tiles")
-        chunk = todo[start:start + batch_size]
-        x = np.stack([extract_patch(image, o, tile, fill=0.0) for o, _ in chunk])
-        cls, seg = predict_patches(network, x, batch_size=len(chunk), device=device,
-                                   channels_last=channels_last)
-        if seg is None:
-            raise ValueError("the network returned no segmentation: detection needs an MCDetNet "
-                             "with its segmentation task switched on")
-        for k, (origin, frac) in enumerate(chunk):
-            acc.add(origin, seg[k])
-            records.append({"origin": origin, "probabilities": cls[k].tolist(),
-                            "breast_fraction": frac})
-        if progress is not None:
-            progress(min(start + batch_size, total), total)
-    return acc.result(), records, len(grid)
-
-
 # -- thresholds, objects -------------------------------------------------------------------
-def _li_threshold(values: np.ndarray) -> float:
-    from skimage.filters import threshold_li
-
-    values = values[np.isfinite(values)]
-    if values.size == 0 or values.min() == values.max():
-        return float(values.max()) if values.size else 1.0  # nothing strictly above
-    step = max(1, values.size // 1_000_000)
-    return float(threshold_li(values[::step]))
-
-
 def class_thresholds(
     probabilities: np.ndarray,
     threshold: str | float | Sequence[str | float] = "li",
@@ -421,7 +260,7 @@ def class_thresholds(
         if isinstance(t, str):
             if t != "li":
                 raise ValueError(f"threshold must be 'li' or a float in [0, 1], got {t!r}")
-            li = _li_threshold(ch[mask] if mask is not None else ch.ravel())
+            li = li_threshold(ch[mask] if mask is not None else ch)
             out[name] = max(li, float(min_threshold))
         else:
             t = float(t)
@@ -638,9 +477,10 @@ def detect(
     """
     import torch
 
+    from ..metrics.realsets import prepare_image
+    from ..models.device import resolve_device
     from ..nn.inference import prepare_for_inference
-    from ..train.device import resolve_device
-    from .realsets import prepare_image
+    from .patches import segmentation_predictor
 
     mammo = _as_mammogram(image, pixel_spacing)
     model = _resolve_model(model, device)
@@ -654,11 +494,12 @@ def detect(
 
     prepared, breast, _ = prepare_image(mammo, pixel_spacing=model_spacing)
     network = prepare_for_inference(model.network, device=dev, channels_last=dev.type != "mps")
+    predict = segmentation_predictor(network, device=dev, channels_last=dev.type != "mps")
     with torch.inference_mode():
         probs, records, n_tiles = run_tiles(
-            prepared, network, tile=tile, overlap=ov, breast=breast,
-            min_breast_fraction=min_breast_fraction, batch_size=batch_size, device=dev,
-            channels_last=dev.type != "mps", progress=progress, should_stop=should_stop)
+            predict, prepared, tile=tile, overlap=ov, channels=2, breast=breast,
+            min_breast_fraction=min_breast_fraction, batch_size=batch_size, progress=progress,
+            should_stop=should_stop)
     del network
     if not records:
         raise ValueError(

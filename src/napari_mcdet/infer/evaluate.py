@@ -3,8 +3,8 @@
 Per image (:class:`EvalCase`: a Mammogram and its ground truth on the same grid):
 
 - **patch AUCs** (Table 2): the image is prepared at the model's grid
-  (:func:`~napari_mcdet.infer.realsets.prepare_image`), cut into the paper's evaluation patches at
-  the model's patch size (:func:`~napari_mcdet.infer.realsets.evaluation_patch_set`, the protocol
+  (:func:`~napari_mcdet.metrics.realsets.prepare_image`), cut into the paper's evaluation patches at
+  the model's patch size (:func:`~napari_mcdet.metrics.realsets.evaluation_patch_set`, the protocol
   training's real validation uses) and classified with
   :func:`~napari_mcdet.infer.patches.predict_patches`;
 - **whole-image detection** with :func:`~napari_mcdet.infer.detect.detect`: pixel metrics of its
@@ -82,7 +82,7 @@ class Evaluation:
 def minimias_dataset(folder: str | Path, *, split: str | Path | None = None,
                      split_set: str = "val") -> list[EvalCase]:
     """mini-MIAS calcification cases plus the ``split_set`` normals of a split file."""
-    from .realsets import minimias_cases, read_split
+    from ..metrics.realsets import minimias_cases, read_split
 
     folder = Path(folder)
     if not (folder / "Info.txt").is_file():
@@ -194,12 +194,12 @@ def evaluate(
     """
     from ..metrics.froc import froc
     from ..metrics.pixels import pixel_metrics
+    from ..metrics.realsets import LabelledImage, evaluation_patch_set, prepare_image
+    from ..models.checkpoint import TrainedModel, load_model
+    from ..models.device import resolve_device
     from ..nn.inference import prepare_for_inference
-    from ..train.checkpoint import TrainedModel, load_model
-    from ..train.device import resolve_device
     from .detect import detect
     from .patches import predict_patches
-    from .realsets import LabelledImage, evaluation_patch_set, prepare_image
 
     if not cases:
         raise ValueError("no images to evaluate")

@@ -1,9 +1,9 @@
 """Whole-image Grad-CAM of a baseline patch classifier (issue 7: heat maps beside our segmentation).
 
-The image is prepared exactly as for detection (:func:`napari_mcdet.infer.realsets.prepare_image`:
-resampled to the model's pixel spacing, normalised inside the breast), cut into overlapping tiles
-of the model's patch size by the one tiler (:mod:`napari_mcdet.data.tiling`), and each tile with
-enough breast gets a Grad-CAM map (:func:`napari_mcdet.nn.gradcam.grad_cam`) for the target class.
+The image is prepared exactly as for detection
+(:func:`napari_mcdet.metrics.realsets.prepare_image`: resampled to the model's pixel spacing,
+normalised inside the breast), cut into overlapping tiles of the model's patch size by the one
+tiled loop (:func:`napari_mcdet.data.tiling.run_tiles`), and each tile with enough breast gets a Grad-CAM map (:func:`napari_mcdet.nn.gradcam.grad_cam`) for the target class.
 
 Combination rule: Grad-CAM scales every tile's map to [0, 1] by its own maximum, which would light
 up normal tiles as brightly as suspicious ones; so each tile's map is multiplied by the
@@ -19,7 +19,6 @@ from collections.abc import Callable
 import numpy as np
 
 from ..classes import MALIGNANT
-from ..data.tiling import extract_patch
 from ..mammogram import Mammogram
 
 __all__ = ["gradcam_map"]
@@ -44,7 +43,7 @@ def gradcam_map(
     image : Mammogram or ndarray of shape (M, N)
         Bright = dense. An array needs ``pixel_spacing``.
     model : TrainedModel
-        From :func:`napari_mcdet.train.checkpoint.load_model`; a classifier (a baseline, or an
+        From :func:`napari_mcdet.models.checkpoint.load_model`; a classifier (a baseline, or an
         MCDetNet whose classification head is explained at its ``target_layer`` when it has one).
     pixel_spacing : float or (float, float), optional
         mm per pixel of ``image``; overrides the Mammogram's.
@@ -60,7 +59,7 @@ def gradcam_map(
         ``progress(done, total)`` after each batch of tiles.
     should_stop : callable, optional
         Checked before each batch; when it returns True,
-        :class:`~napari_mcdet.infer.detect.DetectionCancelled` is raised (as :func:`detect` does).
+        :class:`~napari_mcdet.data.tiling.DetectionCancelled` is raised (as :func:`detect` does).
 
     Returns
     -------
@@ -68,10 +67,10 @@ def gradcam_map(
     """
     import torch
 
-    from ..infer.patches import predict_patches
+    from ..data.tiling import run_tiles
+    from ..metrics.realsets import prepare_image
     from ..nn.gradcam import grad_cam
-    from .detect import DetectionCancelled, TileAccumulator, breast_tiles
-    from .realsets import prepare_image
+    from .patches import predict_patches
 
     if isinstance(image, Mammogram):
         mammo = image
@@ -96,25 +95,17 @@ def gradcam_map(
     img, breast, _ = prepare_image(src, pixel_spacing=net_spacing)
 
     p = int(model.patch_size)
-    ov = int(round(p * overlap))
-    acc = TileAccumulator(img.shape, p, ov, channels=1)
-    corners = [o for o, _ in breast_tiles(img.shape, breast, p, overlap=ov,
-                                          min_breast_fraction=min_breast_fraction)]
-    total = len(corners)
-    if progress is not None:
-        progress(0, total)
-    for start in range(0, total, batch_size):
-        if should_stop is not None and should_stop():
-            raise DetectionCancelled(f"Grad-CAM cancelled after {start} of {total} tiles")
-        chunk = corners[start:start + batch_size]
-        tiles = np.stack([extract_patch(img, rc, p, fill=0.0) for rc in chunk])
+
+    def predict(tiles: np.ndarray) -> tuple[np.ndarray, None]:
         probs, _ = predict_patches(network, tiles, batch_size=len(tiles), segmentation=False)
         cams = grad_cam(network, torch.from_numpy(tiles[:, None]), target_class=target_class)
-        for origin, cam, pr in zip(chunk, cams, probs[:, target_class]):
-            acc.add(origin, (cam * pr)[None])
-        if progress is not None:
-            progress(min(start + batch_size, total), total)
-    heat = acc.result()[0]
+        return (cams * probs[:, target_class, None, None])[:, None], None
+
+    heat, _, _ = run_tiles(predict, img, tile=p, overlap=int(round(p * overlap)), channels=1,
+                           breast=breast, min_breast_fraction=min_breast_fraction,
+                           batch_size=batch_size, progress=progress, should_stop=should_stop,
+                           task="Grad-CAM")
+    heat = heat[0]
     heat[~breast] = 0
     if heat.shape != mammo.pixels.shape:
         from skimage.transform import resize

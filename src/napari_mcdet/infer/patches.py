@@ -4,6 +4,7 @@ comparison and tiled detection all call :func:`predict_patches`)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -83,3 +84,28 @@ def predict_patches(
     finally:
         network.train(was_training)
     return cls_out, seg_out
+
+
+def segmentation_predictor(
+    network: torch.nn.Module,
+    *,
+    device: str | torch.device | None = None,
+    channels_last: bool = False,
+) -> Callable[[np.ndarray], tuple[np.ndarray, list[dict[str, Any]]]]:
+    """A tile predictor for :func:`napari_mcdet.data.tiling.run_tiles` from a segmenting network.
+
+    Returns
+    -------
+    predict : callable
+        ``predict(batch (B, P, Q))`` -> ``(seg (B, 2, P, Q), [{'probabilities': [3 floats]}] * B)``.
+    """
+
+    def predict(batch: np.ndarray) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        cls, seg = predict_patches(network, batch, batch_size=len(batch), device=device,
+                                   channels_last=channels_last)
+        if seg is None:
+            raise ValueError("the network returned no segmentation: detection needs an MCDetNet "
+                             "with its segmentation task switched on")
+        return seg, [{"probabilities": row.tolist()} for row in cls]
+
+    return predict

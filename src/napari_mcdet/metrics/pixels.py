@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..classes import BENIGN, CLASS_NAMES, MALIGNANT
+from ..data.threshold import binarize  # noqa: F401  (public here as well: metrics.binarize)
 
 #: Side of the square used to dilate the benign ground truth, pixels.
 BENIGN_DILATION = 10
@@ -70,42 +71,6 @@ class PixelCounts:
             "precision": self.precision,
             "dice": self.dice,
         }
-
-
-def binarize(probability: np.ndarray, *, method: str | float = "li") -> np.ndarray:
-    """Binarise a probability map with Li's minimum cross-entropy threshold or a fixed one.
-
-    Parameters
-    ----------
-    probability : ndarray of shape (M, N) or (C, M, N)
-        Probabilities in [0, 1]; with 3 dimensions each channel is thresholded on its own.
-    method : 'li' or float, keyword-only
-        ``'li'``: ``skimage.filters.threshold_li`` computed on the map (per channel); a float: that
-        threshold. Pixels strictly above the threshold are foreground.
-
-    Returns
-    -------
-    mask : ndarray of bool, same shape as ``probability``
-        A constant map gives an all-False mask.
-    """
-    p = np.asarray(probability)
-    if p.ndim not in (2, 3):
-        raise ValueError(f"probability must have shape (M, N) or (C, M, N), got {p.shape}")
-    if p.ndim == 3:
-        return np.stack([binarize(ch, method=method) for ch in p])
-    if isinstance(method, str):
-        if method != "li":
-            raise ValueError(f"method must be 'li' or a float threshold, got {method!r}")
-        if p.size == 0 or p.min() == p.max():
-            return np.zeros(p.shape, dtype=bool)
-        from skimage.filters import threshold_li
-
-        threshold = threshold_li(p)
-    elif isinstance(method, int | float | np.floating | np.integer):
-        threshold = float(method)
-    else:
-        raise TypeError(f"method must be 'li' or a float threshold, got {type(method).__name__}")
-    return p > threshold
 
 
 def dilate_benign(mask: np.ndarray, *, size: int = BENIGN_DILATION) -> np.ndarray:

@@ -139,7 +139,7 @@ def _target_indices(target_class, logits: torch.Tensor) -> torch.Tensor:
 def binarize_cam(cam: np.ndarray) -> np.ndarray:
     """Binarise Grad-CAM heat maps with Li's minimum cross-entropy threshold, per image.
 
-    Uses :func:`napari_mcdet.metrics.pixels.binarize` (``skimage.filters.threshold_li``), so
+    Uses :func:`napari_mcdet.data.threshold.binarize` (Li's threshold), so
     classifier maps and segmentations are thresholded the same way.
 
     Parameters
@@ -152,7 +152,7 @@ def binarize_cam(cam: np.ndarray) -> np.ndarray:
     mask : ndarray of bool, same shape as ``cam``
         Pixels above each map's Li threshold; an all-False mask for a constant map.
     """
-    from ..metrics.pixels import binarize
+    from ..data.threshold import binarize
 
     cam = np.asarray(cam)
     if cam.ndim not in (2, 3):

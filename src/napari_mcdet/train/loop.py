@@ -25,17 +25,17 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from ..data.dataset import SyntheticPatchDataset, expand_images
-from ..nn.losses import MCDetLoss
-from .checkpoint import (
+from ..models.checkpoint import (
     build_network,
     model_state,
     optimizer_state,
     read_checkpoint,
     save_checkpoint,
 )
+from ..models.device import resolve_device
+from ..nn.losses import MCDetLoss
+from ..train.dataset import SyntheticPatchDataset, expand_images
 from .config import TrainConfig
-from .device import resolve_device
 from .distributed import DistInfo
 
 
@@ -46,7 +46,7 @@ def resolve_images(config: TrainConfig, which: str | None = None) -> list[Path]:
     """
     files = expand_images(config.negatives, what="negative image")
     if config.split:
-        from ..infer.realsets import read_split
+        from ..metrics.realsets import read_split
 
         names = set(read_split(config.split)[which or config.split_set])
         files = [f for f in files if f.name in names]
@@ -342,7 +342,7 @@ def real_validation_images(config: TrainConfig):
     """The real validation images named by ``real_val``, prepared at the training grid: the
     mini-MIAS calcification cases and the ``val`` normals of ``split`` (never a training image).
     """
-    from ..infer.realsets import minimias_images, read_split
+    from ..metrics.realsets import minimias_images, read_split
 
     kind, _, folder = (config.real_val or "").partition(":")
     if kind != "minimias" or not folder:
@@ -355,8 +355,8 @@ def real_validation_images(config: TrainConfig):
 def real_validation_patches(config: TrainConfig, *, details: bool = False):
     """The paper's evaluation patches of the real validation images named by ``real_val``:
     the mini-MIAS calcification cases and the ``val`` normals of ``split`` (never a training
-    image). See :func:`napari_mcdet.infer.realsets.evaluation_patch_set` (``details``)."""
-    from ..infer.realsets import evaluation_patch_set, minimias_images, read_split
+    image). See :func:`napari_mcdet.metrics.realsets.evaluation_patch_set` (``details``)."""
+    from ..metrics.realsets import evaluation_patch_set, minimias_images, read_split
 
     kind, _, folder = (config.real_val or "").partition(":")
     if kind != "minimias" or not folder:

@@ -2,9 +2,9 @@
 
 Every response on a normal (training) image is a false one. :func:`mine_hard_negatives` runs the
 network over whole prepared normals exactly as detection does (the one tiled runner,
-:func:`napari_mcdet.infer.detect.run_tiles`, same tiles and overlap) and returns the strongest
+:func:`napari_mcdet.data.tiling.run_tiles`, same tiles and overlap) and returns the strongest
 local maxima of its calcification probability; the training set then cuts soft-tissue patches
-around them (:class:`napari_mcdet.data.dataset.SyntheticPatchDataset`).
+around them (:class:`napari_mcdet.train.dataset.SyntheticPatchDataset`).
 """
 
 from __future__ import annotations
@@ -62,17 +62,19 @@ def mine_hard_negatives(
     list of (image index, row, col, score)
         Rows and columns of the prepared image; strongest first.
     """
-    from ..infer.detect import run_tiles
+    from ..data.tiling import run_tiles
+    from ..infer.patches import segmentation_predictor
     from ..nn.inference import prepare_for_inference
 
     was_training = network.training
     net = prepare_for_inference(network, device=device or "cpu")
+    predict = segmentation_predictor(net, device=device, channels_last=True)
     out: list[tuple[int, int, int, float]] = []
     try:
         for k in images:
             image, breast, _ = dataset.prepared(int(k))
-            probs, _, _ = run_tiles(image, net, tile=tile, overlap=tile // 4, breast=breast,
-                                    batch_size=8, device=device)
+            probs, _, _ = run_tiles(predict, image, tile=tile, overlap=tile // 4, channels=2,
+                                    breast=breast, batch_size=8)
             for r, c, s in response_peaks(probs.max(0), breast, per_image=per_image,
                                           min_distance=tile // 4):
                 out.append((int(k), r, c, s))

@@ -265,7 +265,7 @@ class DetectWidget(QWidget):
 
         Returns the TrainedModel, or None when the file could not be loaded.
         """
-        from ...train.checkpoint import CheckpointError
+        from ...models.checkpoint import CheckpointError
 
         try:
             model = load_current(path)
@@ -288,7 +288,7 @@ class DetectWidget(QWidget):
                                  "or choose the default model")
             return current_model.model
         if self._default_model is None:
-            from ...train.checkpoint import load_model
+            from ...models.checkpoint import load_model
 
             self._default_model = load_model()
         return self._default_model
@@ -303,7 +303,7 @@ class DetectWidget(QWidget):
     def run(self) -> Any:
         """Start detection on the chosen layer in a worker thread; returns the worker."""
         from ...mammogram import Mammogram
-        from ...train.checkpoint import CheckpointError
+        from ...models.checkpoint import CheckpointError
 
         if self.worker is not None:
             self.status.setText("a detection is already running")
@@ -396,7 +396,7 @@ class DetectWidget(QWidget):
     def _on_calibrated(self, model: Any, point: dict, paths: list[str]) -> None:
         from pathlib import Path
 
-        from ...train.checkpoint import default_model_path, update_metadata
+        from ...models.checkpoint import default_model_path, update_metadata
 
         self.progress.setFormat("tiles %v / %m")
         point = {**point, "images": [Path(p).name for p in paths]}

@@ -139,10 +139,10 @@ def score_layers_data(
 
 def _patch_aucs(image, ground_truth, pixel_spacing, model, report) -> dict[str, Any]:
     from ...infer.patches import predict_patches
-    from ...infer.realsets import prepare_image
     from ...mammogram import Mammogram
     from ...metrics import extract_evaluation_patches, patch_aucs, patch_roc
     from ...metrics.auc import TASK_NAMES, TASKS
+    from ...metrics.realsets import prepare_image
 
     img, breast, labels = prepare_image(
         Mammogram(np.asarray(image, np.float32), pixel_spacing=tuple(pixel_spacing)),
@@ -376,7 +376,7 @@ class ScoreWidget(QWidget):
             spacing = layer_spacing(image)
             model = current_model.model
             if model is None:
-                from ...train.checkpoint import default_model_path, load_model
+                from ...models.checkpoint import default_model_path, load_model
 
                 if default_model_path().is_file():
                     model = load_model()
@@ -387,7 +387,7 @@ class ScoreWidget(QWidget):
     # -- running -------------------------------------------------------------------------------
     def run(self) -> Any:
         """Compute the metrics in a worker thread; returns the worker."""
-        from ...train.checkpoint import CheckpointError
+        from ...models.checkpoint import CheckpointError
 
         if self.worker is not None:
             return None

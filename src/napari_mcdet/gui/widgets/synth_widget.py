@@ -2,7 +2,7 @@
 
 No algorithm lives here: lesions come from :func:`napari_mcdet.synth.synthesize`, the breast from
 :func:`napari_mcdet.data.breast.breast_mask`, patches from
-:func:`napari_mcdet.data.dataset.write_patches`. The preview recomputes only the regions around
+:func:`napari_mcdet.train.dataset.write_patches`. The preview recomputes only the regions around
 the lesions (the lesion extent plus a margin), so a change shows in a fraction of a second.
 
 The preview runs only when asked ("Update preview") or, with "live preview" on, when one of the
@@ -366,8 +366,8 @@ class SynthWidget(QWidget):
     # -- export ---------------------------------------------------------------------------------
     def export(self) -> None:
         """Write balanced patches from the chosen image in a worker thread."""
-        from ...data.dataset import SyntheticPatchDataset, write_patches
         from ...mammogram import Mammogram
+        from ...train.dataset import SyntheticPatchDataset, write_patches
 
         try:
             self._prepare_source()

@@ -10,7 +10,7 @@ The widget
   progress bar and a live loss curve; **Cancel** stops at the next step and closes the generator,
   which saves a resumable ``last.safetensors``;
 - when the run completes, loads ``best.safetensors`` (or ``last``) with
-  :func:`~napari_mcdet.train.checkpoint.load_model` and makes it the current model
+  :func:`~napari_mcdet.models.checkpoint.load_model` and makes it the current model
   (:data:`napari_mcdet.gui._models.current_model`), which the Detect widget then uses.
 
 Negatives from open image layers: the trainer reads files, so each chosen layer is resampled to
@@ -252,7 +252,7 @@ class TrainWidget(QWidget):
         self.ax.grid(True, alpha=0.3)
 
     def _fill_devices(self) -> None:
-        from ...train.device import available_devices
+        from ...models.device import available_devices
 
         self.device.clear()
         self.device.addItems(available_devices())
@@ -335,7 +335,7 @@ class TrainWidget(QWidget):
 
     def load_model(self, path: str) -> Any:
         """Load a checkpoint and make it the current model; errors are shown, not raised."""
-        from ...train.checkpoint import CheckpointError
+        from ...models.checkpoint import CheckpointError
 
         try:
             model = load_current(path)
@@ -488,7 +488,7 @@ class TrainWidget(QWidget):
             return
         best = out / "best.safetensors"
         path = best if best.is_file() else out / "last.safetensors"
-        from ...train.checkpoint import CheckpointError, load_model
+        from ...models.checkpoint import CheckpointError, load_model
 
         try:
             model = load_model(path)

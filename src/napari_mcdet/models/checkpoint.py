@@ -211,7 +211,7 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
         raise CheckpointError(
             f"{path} is a pickled PyTorch file (.pt/.pth): napari-mcdet never unpickles files, "
             "since a pickle can run arbitrary code. Convert it in a trusted session with "
-            "napari_mcdet.train.checkpoint.save_checkpoint, or train with `mcdet train`."
+            "napari_mcdet.models.checkpoint.save_checkpoint, or train with `mcdet train`."
         )
     try:
         with safe_open(str(path), framework="pt") as f:

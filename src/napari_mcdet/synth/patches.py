@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from ..classes import SOFT_TISSUE
+from ..data.tiling import extract_patch
 from ..synth.lesions import _pick_centre, synthesize
-from .tiling import extract_patch
 
 #: Lesion patches keep at least this fraction of the lesion's mask pixels (method.md §4).
 MIN_LESION_FRACTION = 0.8

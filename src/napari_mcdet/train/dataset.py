@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from ..data.augment import augment as _augment
+from ..data.breast import breast_mask
+from ..data.normalize import normalize_image
+from ..data.resample import resample_labels, resample_to_spacing
 from ..mammogram import Mammogram
-from .augment import augment as _augment
-from .breast import breast_mask
-from .normalize import normalize_image
-from .patches import lesion_patch, tissue_patch
-from .resample import resample_labels, resample_to_spacing
+from ..synth.patches import lesion_patch, tissue_patch
 
 #: File extensions picked up from a folder of negatives.
 IMAGE_EXTENSIONS = (".dcm", ".dicom", ".png", ".tif", ".tiff", ".pgm")
@@ -262,7 +262,7 @@ class SyntheticPatchDataset:
 
     def _edge_points(self, k: int, breast: np.ndarray) -> np.ndarray:
         """The breast outline's pixels of prepared image ``k`` (cached)."""
-        from .patches import breast_edge
+        from ..synth.patches import breast_edge
 
         key = int(k)
         if key not in self._edges:
@@ -278,7 +278,7 @@ class SyntheticPatchDataset:
         No extra random draw happens when both fractions are 0, so such a dataset gives the
         same patches as one without these options.
         """
-        from .patches import negative_patch
+        from ..synth.patches import negative_patch
 
         if self.hard_negative_fraction or self.edge_fraction:
             u = float(rng.random())

@@ -3,8 +3,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from napari_mcdet.data.dataset import SyntheticPatchDataset
 from napari_mcdet.synth.phantom import breast_phantom
+from napari_mcdet.train.dataset import SyntheticPatchDataset
 
 
 @pytest.fixture(scope="module")

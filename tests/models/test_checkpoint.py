@@ -4,13 +4,13 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from napari_mcdet.nn import MCDetConfig, MCDetNet, build_baseline
-from napari_mcdet.train.checkpoint import (
+from napari_mcdet.models.checkpoint import (
     CheckpointError,
     load_model,
     read_checkpoint,
     save_checkpoint,
 )
+from napari_mcdet.nn import MCDetConfig, MCDetNet, build_baseline
 
 
 def _net():
@@ -110,7 +110,7 @@ def test_export_drops_optimizer_state_and_keeps_weights(tmp_path):
     opt.step()
     full = save_checkpoint(tmp_path / "last.safetensors", net, pixel_spacing=(0.2, 0.2),
                            patch_size=64, optimizer=opt, step=7)
-    from napari_mcdet.train.checkpoint import export_model
+    from napari_mcdet.models.checkpoint import export_model
 
     small = export_model(full, tmp_path / "final.safetensors", metrics={"AUC_MCs": 0.7})
     assert small.stat().st_size < full.stat().st_size / 2

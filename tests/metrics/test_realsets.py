@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from napari_mcdet.infer.realsets import evaluation_patch_set, minimias_cases, minimias_images
+from napari_mcdet.metrics.realsets import evaluation_patch_set, minimias_cases, minimias_images
 
 
 def test_minimias_cases_leave_out_unusable_ground_truth(shared_data):
