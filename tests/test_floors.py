@@ -9,16 +9,18 @@ import napari_mcdet
 #: Floor of each top-level module or subpackage of napari_mcdet; a module may import only from
 #: its own package or from a lower floor.
 FLOORS = {
-    "_version": 0, "classes": 0, "mammogram": 0, "constants": 0, "spacing": 0,
-    "io": 1,
-    "data": 2,
-    "synth": 3, "nn": 3, "metrics": 3,
-    "models": 4,
-    "infer": 5,
-    "train": 6,
-    "compare": 7,
-    "commands": 8, "gui": 8,
-    "cli": 9, "__init__": 9, "__main__": 9,
+    "_version": 0, "constants": 0, "classes": 0,
+    "spacing": 1,
+    "mammogram": 2,
+    "io": 3,
+    "data": 4,
+    "synth": 5, "nn": 5, "metrics": 5,
+    "models": 6,
+    "infer": 7,
+    "train": 8,
+    "compare": 9,
+    "commands": 10, "gui": 10,
+    "cli": 11, "__init__": 11, "__main__": 11,
 }
 ROOT = Path(napari_mcdet.__file__).parent
 

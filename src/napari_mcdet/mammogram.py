@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from .spacing import as_spacing
+
 
 @dataclass
 class Mammogram:
@@ -40,13 +42,7 @@ class Mammogram:
                 "convert RGB to grey or pick one frame/slice first"
             )
         self.pixels = pixels.astype(np.float32, copy=False)
-        if self.pixel_spacing is not None:
-            row, col = (float(v) for v in self.pixel_spacing)
-            if not (row > 0 and col > 0):
-                raise ValueError(
-                    f"pixel_spacing must be positive millimetres, got {self.pixel_spacing}"
-                )
-            self.pixel_spacing = (row, col)
+        self.pixel_spacing = as_spacing(self.pixel_spacing, required=False)
 
     @property
     def shape(self) -> tuple[int, int]:

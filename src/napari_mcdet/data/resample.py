@@ -5,22 +5,14 @@ from __future__ import annotations
 import numpy as np
 from skimage import transform
 
-
-def _pair(value, name: str) -> tuple[float, float]:
-    if value is None:
-        raise ValueError(f"{name} is required (mm per pixel, e.g. 0.07)")
-    r, c = (value, value) if np.isscalar(value) else value
-    r, c = float(r), float(c)
-    if not (r > 0 and c > 0):
-        raise ValueError(f"{name} must be positive mm per pixel, got {value}")
-    return r, c
+from ..spacing import as_spacing
 
 
 def target_shape(
     shape: tuple[int, int], spacing, target_spacing
 ) -> tuple[int, int]:
     """Shape of an image of ``shape`` at ``spacing`` once resampled to ``target_spacing``."""
-    s, t = _pair(spacing, "spacing"), _pair(target_spacing, "target_spacing")
+    s, t = as_spacing(spacing, name="spacing"), as_spacing(target_spacing, name="target_spacing")
     return (
         max(1, int(round(shape[0] * s[0] / t[0]))),
         max(1, int(round(shape[1] * s[1] / t[1]))),
@@ -56,7 +48,7 @@ def resample_to_spacing(
     img = np.asarray(image)
     if img.ndim != 2:
         raise ValueError(f"image must be 2-D (M, N), got shape {img.shape}")
-    s, t = _pair(spacing, "spacing"), _pair(target_spacing, "target_spacing")
+    s, t = as_spacing(spacing, name="spacing"), as_spacing(target_spacing, name="target_spacing")
     if abs(s[0] / t[0] - 1) < 1e-3 and abs(s[1] / t[1] - 1) < 1e-3:
         return img.astype(np.float32, copy=False)
     shape = target_shape(img.shape, s, t)
@@ -81,7 +73,7 @@ def resample_labels(
     lab = np.asarray(labels)
     if lab.ndim != 2:
         raise ValueError(f"labels must be 2-D (M, N), got shape {lab.shape}")
-    s, t = _pair(spacing, "spacing"), _pair(target_spacing, "target_spacing")
+    s, t = as_spacing(spacing, name="spacing"), as_spacing(target_spacing, name="target_spacing")
     if abs(s[0] / t[0] - 1) < 1e-3 and abs(s[1] / t[1] - 1) < 1e-3:
         return lab
     shape = target_shape(lab.shape, s, t)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..constants import DEFAULT_TARGET_FP, DEFAULT_TOLERANCE_MM  # noqa: F401  (public here)
 from .candidates import (
     DEFAULT_CLUSTER_DIAMETER_MM,
     DEFAULT_CLUSTER_MIN_COUNT,
@@ -33,10 +34,7 @@ from .candidates import (
 
 #: Thresholds swept: evenly spaced in logit from 0.05 to 0.9999 (the maps saturate near 1).
 THRESHOLDS = 1.0 / (1.0 + np.exp(-np.linspace(-3.0, 9.2, 123)))
-#: Default target of false clusters per normal image.
-DEFAULT_TARGET_FP = 0.5
-#: Strict rule: a cluster centroid within this of an annotated region is a hit, mm.
-DEFAULT_TOLERANCE_MM = 2.0
+
 #: False clusters per image at which selection reads the cluster sensitivity.
 SELECTION_FP_RATES = (0.25, 0.5, 1.0, 2.0)
 

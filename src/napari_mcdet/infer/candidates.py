@@ -18,18 +18,13 @@ from typing import Any
 import numpy as np
 
 from ..classes import BENIGN, MALIGNANT
-
-#: Candidates closer than this to the breast's outline are dropped, mm.
-DEFAULT_SKIN_MARGIN_MM = 3.0
-#: A connected response larger than this is not a calcification (the largest benign ones, coarse
-#: or rod-like, cover about 7 mm^2; a response blurs a little beyond it), mm^2.
-DEFAULT_MAX_AREA_MM2 = 12.0
-#: Non-maximum suppression radius between two calcification candidates, mm.
-DEFAULT_NMS_MM = 0.6
-#: Largest distance between two members of a cluster, mm (BI-RADS: within 1 cm).
-DEFAULT_CLUSTER_DIAMETER_MM = 10.0
-#: Calcifications needed for a cluster (BI-RADS: at least 3).
-DEFAULT_CLUSTER_MIN_COUNT = 3
+from ..constants import (  # noqa: F401  (public here as well)
+    DEFAULT_CLUSTER_DIAMETER_MM,
+    DEFAULT_CLUSTER_MIN_COUNT,
+    DEFAULT_MAX_AREA_MM2,
+    DEFAULT_NMS_MM,
+    DEFAULT_SKIN_MARGIN_MM,
+)
 
 
 def skin_margin_mask(breast: np.ndarray, *, margin_mm: float, pixel_spacing: float) -> np.ndarray:

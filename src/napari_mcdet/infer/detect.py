@@ -34,9 +34,16 @@ from typing import Any
 import numpy as np
 
 from ..classes import BENIGN, MALIGNANT
+from ..constants import (  # noqa: F401  (public here as well)
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MIN_BREAST_FRACTION,
+    DEFAULT_MIN_THRESHOLD,
+    DEFAULT_OVERLAP,
+)
 from ..data.threshold import li_threshold
 from ..data.tiling import DetectionCancelled, run_tiles  # noqa: F401  (callers catch it here)
 from ..mammogram import Mammogram
+from ..spacing import as_spacing
 from .candidates import (
     DEFAULT_CLUSTER_DIAMETER_MM,
     DEFAULT_CLUSTER_MIN_COUNT,
@@ -46,14 +53,6 @@ from .candidates import (
     find_candidates,
     group_clusters,
 )
-
-#: Default tile overlap, as a fraction of the tile side.
-DEFAULT_OVERLAP = 0.25
-#: Default minimum fraction of breast pixels for a tile to be run.
-DEFAULT_MIN_BREAST_FRACTION = 0.05
-#: Floor under Li's threshold: on a whole breast, where calcifications cover a tiny fraction of
-#: the pixels, Li's minimum cross-entropy threshold can fall inside the background's noise.
-DEFAULT_MIN_THRESHOLD = 0.1
 
 
 @dataclass
@@ -151,14 +150,6 @@ class Detection:
 
 
 # -- input checks ---------------------------------------------------------------------------
-def _spacing_pair(value: Any) -> tuple[float, float]:
-    r, c = (value, value) if np.isscalar(value) else tuple(value)
-    r, c = float(r), float(c)
-    if not (np.isfinite(r) and np.isfinite(c) and r > 0 and c > 0):
-        raise ValueError(f"pixel_spacing must be positive millimetres per pixel, got {value}")
-    return r, c
-
-
 def _as_mammogram(image: Any, pixel_spacing: Any) -> Mammogram:
     """Validate the input and return a Mammogram with a pixel spacing."""
     if isinstance(image, Mammogram):
@@ -192,7 +183,7 @@ def _as_mammogram(image: Any, pixel_spacing: Any) -> Mammogram:
             "line: --spacing MM)"
         )
     meta = dict(image.metadata) if isinstance(image, Mammogram) else {}
-    return Mammogram(pixels, pixel_spacing=_spacing_pair(spacing), metadata=meta)
+    return Mammogram(pixels, pixel_spacing=as_spacing(spacing), metadata=meta)
 
 
 def _resolve_model(model: Any, device: Any):
@@ -406,7 +397,7 @@ def detect(
     pixel_spacing: float | tuple[float, float] | None = None,
     tile: int | None = None,
     overlap: float | int = DEFAULT_OVERLAP,
-    batch_size: int = 8,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     device: Any = None,
     threshold: str | float | Sequence[str | float] = "auto",
     min_threshold: float = DEFAULT_MIN_THRESHOLD,

@@ -3,7 +3,8 @@
 The image is prepared exactly as for detection
 (:func:`napari_mcdet.metrics.realsets.prepare_image`: resampled to the model's pixel spacing,
 normalised inside the breast), cut into overlapping tiles of the model's patch size by the one
-tiled loop (:func:`napari_mcdet.data.tiling.run_tiles`), and each tile with enough breast gets a Grad-CAM map (:func:`napari_mcdet.nn.gradcam.grad_cam`) for the target class.
+tiled loop (:func:`napari_mcdet.data.tiling.run_tiles`), and each tile with enough breast gets
+a Grad-CAM map (:func:`napari_mcdet.nn.gradcam.grad_cam`) for the target class.
 
 Combination rule: Grad-CAM scales every tile's map to [0, 1] by its own maximum, which would light
 up normal tiles as brightly as suspicious ones; so each tile's map is multiplied by the
@@ -20,6 +21,7 @@ import numpy as np
 
 from ..classes import MALIGNANT
 from ..mammogram import Mammogram
+from ..spacing import as_spacing
 
 __all__ = ["gradcam_map"]
 
@@ -79,11 +81,7 @@ def gradcam_map(
         if arr.ndim != 2:
             raise ValueError(f"image must be a 2-D array or a Mammogram, got shape {arr.shape}")
         mammo = Mammogram(arr.astype(np.float32, copy=False))
-    spacing = mammo.pixel_spacing
-    if pixel_spacing is not None:
-        spacing = tuple(float(s) for s in np.broadcast_to(np.asarray(pixel_spacing, float), 2))
-    if spacing is None:
-        raise ValueError("the image has no pixel spacing: pass pixel_spacing=(row_mm, col_mm)")
+    spacing = as_spacing(mammo.pixel_spacing if pixel_spacing is None else pixel_spacing)
     if not 0 <= overlap < 1:
         raise ValueError(f"overlap must be in [0, 1), got {overlap}")
     network = model.network

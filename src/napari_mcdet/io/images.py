@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..mammogram import Mammogram
+from ..spacing import as_spacing
 
 __all__ = [
     "read_mammogram",
@@ -70,29 +71,6 @@ def minimias_refnum(path: str | os.PathLike) -> str | None:
     """``'mdb209'`` for ``.../mdb209.pgm``; None when the name is not a mini-MIAS name."""
     m = _MINIMIAS_NAME.match(Path(path).name)
     return m.group(1).lower() if m else None
-
-
-def _spacing_arg(pixel_spacing: Any) -> tuple[float, float] | None:
-    if pixel_spacing is None:
-        return None
-    try:
-        values = np.atleast_1d(np.asarray(pixel_spacing, dtype=float))
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"pixel_spacing must be a positive number or (row_mm, col_mm), got {pixel_spacing!r}"
-        ) from exc
-    if values.size == 1:
-        values = np.repeat(values, 2)
-    if values.ndim != 1 or values.size != 2:
-        raise ValueError(
-            f"pixel_spacing must be one number or two, (row_mm, col_mm); got {values.size} values "
-            f"{pixel_spacing!r}"
-        )
-    if not np.all(np.isfinite(values) & (values > 0)):
-        raise ValueError(
-            f"pixel_spacing must be positive finite millimetres, got {pixel_spacing!r}"
-        )
-    return float(values[0]), float(values[1])
 
 
 def _pgm_tokens(data: bytes, count: int) -> tuple[list[bytes], int]:
@@ -299,7 +277,7 @@ def read_mammogram(
         A compressed DICOM whose decoder is not installed (the message names the package).
     """
     path = _existing_file(path)
-    spacing = _spacing_arg(pixel_spacing)
+    spacing = as_spacing(pixel_spacing, required=False)
     kind = _sniff(path)
     if kind == "dicom":
         from .dicom import read_dicom

@@ -33,6 +33,7 @@ from xml.parsers.expat import ExpatError
 import numpy as np
 
 from ..classes import BENIGN, MALIGNANT
+from ..spacing import as_spacing
 
 __all__ = [
     "InbreastROI",
@@ -299,19 +300,6 @@ def birads_class(birads: str | int | float) -> int:
     return MALIGNANT if int(m.group(1)) >= 4 else BENIGN
 
 
-def _spacing_pair(pixel_spacing: Any) -> tuple[float, float]:
-    values = np.atleast_1d(np.asarray(pixel_spacing, dtype=float))
-    if values.size == 1:
-        values = np.repeat(values, 2)
-    if values.ndim != 1 or values.size != 2:
-        raise ValueError(f"pixel_spacing must be one number or two, (row_mm, col_mm); got "
-                         f"{values.size} values {pixel_spacing!r}")
-    if not np.all(np.isfinite(values) & (values > 0)):
-        raise ValueError(f"pixel_spacing must be positive finite mm (row_mm, col_mm), got "
-                         f"{pixel_spacing!r}")
-    return float(values[0]), float(values[1])
-
-
 def draw_roi(
     roi: InbreastROI,
     shape: Sequence[int],
@@ -344,7 +332,7 @@ def draw_roi(
         rc = np.stack([rr, cc], axis=1)
     else:
         r0, c0 = pts[0]
-        sr, sc = _spacing_pair(pixel_spacing)
+        sr, sc = as_spacing(pixel_spacing)
         if point_radius_mm is None:
             point_radius_mm = float(roi.extra.get("PointRadius_mm", POINT_RADIUS_MM))
         if not 0.0 <= point_radius_mm <= MAX_POINT_RADIUS_MM:
@@ -419,7 +407,7 @@ def inbreast_labels(
     shape = tuple(int(s) for s in shape)
     if len(shape) != 2 or min(shape) <= 0:
         raise ValueError(f"shape must be (rows, cols) of positive ints, got {shape}")
-    spacing = _spacing_pair(pixel_spacing)
+    spacing = as_spacing(pixel_spacing)
     if point_radius_mm is not None and point_radius_mm < 0:
         raise ValueError(f"point_radius_mm must be >= 0, got {point_radius_mm}")
     if mapping not in ("paper", "birads"):

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..classes import BENIGN, MALIGNANT
 from ..mammogram import Mammogram
+from ..spacing import as_spacing
 from .blend import MODES, add_to_image, blur_psf, local_background, white_level
 from .clusters import LesionParams, choose, lesion_params, place
 from .conspicuity import (
@@ -65,15 +66,6 @@ class SyntheticLesion:
     calcifications: list[dict[str, Any]] = field(default_factory=list)
     lesion: dict[str, Any] = field(default_factory=dict)
     pixel_spacing: tuple[float, float] = (0.07, 0.07)
-
-
-def _spacing(pixel_spacing) -> tuple[float, float]:
-    if np.isscalar(pixel_spacing):
-        pixel_spacing = (pixel_spacing, pixel_spacing)
-    sr, sc = (float(v) for v in pixel_spacing)
-    if not (sr > 0 and sc > 0):
-        raise ValueError(f"pixel_spacing must be positive mm, got {pixel_spacing}")
-    return sr, sc
 
 
 def _pick_centre(
@@ -274,7 +266,7 @@ def synthesize(
     label = {"benign": BENIGN, "malignant": MALIGNANT}.get(kind)
     if label is None:
         raise ValueError(f"kind must be 'benign' or 'malignant', got {kind!r}")
-    spacing = _spacing(pixel_spacing)
+    spacing = as_spacing(pixel_spacing)
     p = params.validate() if params is not None else lesion_params(kind, **overrides)
     if params is not None and overrides:
         raise TypeError("pass either params=LesionParams(...) or keyword overrides, not both")

@@ -24,6 +24,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..mammogram import Mammogram
+from ..spacing import as_spacing
 
 
 def power_law_noise(
@@ -98,8 +99,7 @@ def breast_phantom(
         raise ValueError(f"laterality must be 'L' or 'R', got {laterality!r}")
     if not 0 <= density <= 1:
         raise ValueError(f"density must be in [0, 1], got {density}")
-    sp = (pixel_spacing, pixel_spacing) if np.isscalar(pixel_spacing) else tuple(pixel_spacing)
-    sr, sc = float(sp[0]), float(sp[1])
+    sr, sc = as_spacing(pixel_spacing)
     h, w = int(shape[0]), int(shape[1])
     if h < 32 or w < 32:
         raise ValueError(f"shape must be at least 32 x 32 pixels, got {shape}")

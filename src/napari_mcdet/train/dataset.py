@@ -26,6 +26,7 @@ from ..data.breast import breast_mask
 from ..data.normalize import normalize_image
 from ..data.resample import resample_labels, resample_to_spacing
 from ..mammogram import Mammogram
+from ..spacing import as_spacing
 from ..synth.patches import lesion_patch, tissue_patch
 
 #: File extensions picked up from a folder of negatives.
@@ -157,8 +158,9 @@ class SyntheticPatchDataset:
             self.sources = list(images)
         if not self.sources:
             raise ValueError("images is empty: give a folder or a list of normal images")
-        self.pixel_spacing = _pair(pixel_spacing)
-        self.source_spacing = _pair(source_spacing) or self.pixel_spacing
+        self.pixel_spacing = as_spacing(pixel_spacing, required=False)
+        self.source_spacing = (as_spacing(source_spacing, name="source_spacing", required=False)
+                               or self.pixel_spacing)
         grid = self.pixel_spacing or self.source_spacing
         self.patch_size = patch_size_pixels(patch_size, patch_size_mm, grid or (1.0, 1.0))
         if patch_size_mm is not None and grid is None:
@@ -316,16 +318,6 @@ class SyntheticPatchDataset:
             "label": torch.tensor(s["label"], dtype=torch.int64),
             "index": index,
         }
-
-
-def _pair(value) -> tuple[float, float] | None:
-    if value is None:
-        return None
-    r, c = (value, value) if np.isscalar(value) else value
-    r, c = float(r), float(c)
-    if not (r > 0 and c > 0):
-        raise ValueError(f"spacing must be positive mm per pixel, got {value}")
-    return r, c
 
 
 def write_patches(
