@@ -68,7 +68,7 @@ class SyntheticLesion:
     pixel_spacing: tuple[float, float] = (0.07, 0.07)
 
 
-def _pick_centre(
+def pick_centre(
     breast: np.ndarray, spacing: tuple[float, float], margin_mm: float, rng: np.random.Generator
 ) -> tuple[float, float]:
     """A random breast pixel whose surroundings (+- margin_mm on rows and cols) are breast too."""
@@ -309,7 +309,7 @@ def synthesize(
 
     # 2. where: the centre, then positions with repulsion, inside the breast
     if centre is None:
-        centre = _pick_centre(breast, spacing, min(extent / 2, 5.0), rng_centre)
+        centre = pick_centre(breast, spacing, min(extent / 2, 5.0), rng_centre)
     cr, cc = float(centre[0]), float(centre[1])
     h, w = src.shape
     if not (0 <= cr < h and 0 <= cc < w):

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..classes import SOFT_TISSUE
 from ..data.tiling import extract_patch
-from ..synth.lesions import _pick_centre, synthesize
+from .lesions import pick_centre, synthesize
 
 #: Lesion patches keep at least this fraction of the lesion's mask pixels (method.md §4).
 MIN_LESION_FRACTION = 0.8
@@ -187,7 +187,7 @@ def lesion_patch(
 
         white = white_level(image, breast)
     for _ in range(attempts):
-        cr, cc = _pick_centre(breast, sp, min(p.extent_mm[0] / 2, 5.0), rng)
+        cr, cc = pick_centre(breast, sp, min(p.extent_mm[0] / 2, 5.0), rng)
         ro = (int(cr) - mr, int(cc) - mc)
         rsize = (2 * mr + 1, 2 * mc + 1)
         region = extract_patch(image, ro, rsize, fill=0.0)

@@ -283,7 +283,7 @@ class SynthWidget(QWidget):
         """Recompute the preview (image and labels layers, updated in place)."""
         from ...data.tiling import extract_patch
         from ...synth.blend import white_level
-        from ...synth.lesions import _pick_centre, synthesize
+        from ...synth.lesions import pick_centre, synthesize
 
         try:
             layer = self._prepare_source()
@@ -309,7 +309,7 @@ class SynthWidget(QWidget):
             rng = np.random.default_rng(ss.spawn(1)[0])
             if centre is None:
                 try:
-                    centre = _pick_centre(breast, spacing, min(kw["extent_mm"][0] / 2, 5.0), rng)
+                    centre = pick_centre(breast, spacing, min(kw["extent_mm"][0] / 2, 5.0), rng)
                 except ValueError as err:
                     self.status.value = str(err)
                     return
