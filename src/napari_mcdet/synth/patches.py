@@ -10,7 +10,8 @@ import numpy as np
 
 from ..classes import SOFT_TISSUE
 from ..data.tiling import extract_patch
-from .lesions import pick_centre, synthesize
+from .clusters import LesionParams
+from .lesions import SyntheticLesion, pick_centre, synthesize
 
 #: Lesion patches keep at least this fraction of the lesion's mask pixels (method.md §4).
 MIN_LESION_FRACTION = 0.8
@@ -137,6 +138,71 @@ def lesion_patch_origin(
     return None
 
 
+def crop_half_size(params: LesionParams, pixel_spacing: tuple[float, float]) -> tuple[int, int]:
+    """Half-size (rows, cols) in pixels of the crop a lesion is drawn in.
+
+    The lesion's largest extent plus one calcification cluster's size and 1 mm, and 4 pixels of
+    blending room: every pixel the lesion can touch lies inside the crop.
+    """
+    margin_mm = params.extent_mm[1] / 2 + (params.size_mm[1] if params.size_mm else 5.0) / 2 + 1.0
+    return (int(np.ceil(margin_mm / pixel_spacing[0])) + 4,
+            int(np.ceil(margin_mm / pixel_spacing[1])) + 4)
+
+
+def synthesize_in_crop(
+    image: np.ndarray,
+    breast: np.ndarray,
+    *,
+    centre: tuple[float, float],
+    pixel_spacing: tuple[float, float],
+    kind: str,
+    params: LesionParams,
+    seed: int | np.random.SeedSequence,
+    mode: str = "presentation",
+    white: float | None = None,
+    layout: str | None = None,
+) -> tuple[SyntheticLesion, tuple[int, int]]:
+    """Blend one lesion into a crop of ``image`` around ``centre``; the image is not changed.
+
+    Only the crop (:func:`crop_half_size` around the centre) is copied and blended, so the cost
+    does not grow with the image. The caller pastes what it needs: a training patch cut from the
+    crop, or the crop back into a preview.
+
+    Parameters
+    ----------
+    image : ndarray of shape (M, N), float32
+    breast : ndarray of shape (M, N), bool
+    centre : (float, float)
+        Lesion centre (row, col) in ``image``, pixels.
+    pixel_spacing : (float, float)
+        mm/pixel of ``image``.
+    kind : {'benign', 'malignant'}
+    params : LesionParams
+        From :func:`napari_mcdet.synth.clusters.lesion_params` (the preset of ``kind``, edited).
+    seed, mode, white, layout :
+        Passed to :func:`napari_mcdet.synth.lesions.synthesize`.
+
+    Returns
+    -------
+    lesion : SyntheticLesion
+        On the crop's grid (its image and mask are the crop's size).
+    origin : (int, int)
+        Top-left corner (row, col) of the crop in ``image``; may be negative near the border
+        (the part outside the image is 0 and not breast).
+    """
+    mr, mc = crop_half_size(params, pixel_spacing)
+    origin = (int(centre[0]) - mr, int(centre[1]) - mc)
+    size = (2 * mr + 1, 2 * mc + 1)
+    lesion = synthesize(
+        extract_patch(image, origin, size, fill=0.0),
+        pixel_spacing=pixel_spacing, kind=kind, seed=seed,
+        centre=(centre[0] - origin[0], centre[1] - origin[1]),
+        breast=extract_patch(breast, origin, size, fill=False),
+        mode=mode, white=white, layout=layout, params=params,
+    )
+    return lesion, origin
+
+
 def lesion_patch(
     image: np.ndarray,
     breast: np.ndarray,
@@ -174,35 +240,21 @@ def lesion_patch(
     attempts : int
         New lesions drawn before giving up.
     """
-    from ..synth.clusters import lesion_params
+    from .clusters import lesion_params
 
     sr, sc = _size(size)
     sp = (float(pixel_spacing[0]), float(pixel_spacing[1]))
     p = lesion_params(kind, **params)
-    margin_mm = p.extent_mm[1] / 2 + (p.size_mm[1] if p.size_mm else 5.0) / 2 + 1.0
-    mr = int(np.ceil(margin_mm / sp[0])) + 4
-    mc = int(np.ceil(margin_mm / sp[1])) + 4
     if white is None and mode == "presentation":
-        from ..synth.blend import white_level
+        from .blend import white_level
 
         white = white_level(image, breast)
     for _ in range(attempts):
-        cr, cc = pick_centre(breast, sp, min(p.extent_mm[0] / 2, 5.0), rng)
-        ro = (int(cr) - mr, int(cc) - mc)
-        rsize = (2 * mr + 1, 2 * mc + 1)
-        region = extract_patch(image, ro, rsize, fill=0.0)
-        bregion = extract_patch(breast, ro, rsize, fill=False)
-        les = synthesize(
-            region,
-            pixel_spacing=sp,
-            kind=kind,
-            seed=int(rng.integers(2**63)),
-            centre=(cr - ro[0], cc - ro[1]),
-            breast=bregion,
-            mode=mode,
-            white=white,
-            params=p,
-        )
+        centre = pick_centre(breast, sp, min(p.extent_mm[0] / 2, 5.0), rng)
+        les, ro = synthesize_in_crop(image, breast, centre=centre, pixel_spacing=sp, kind=kind,
+                                     params=p, seed=int(rng.integers(2**63)), mode=mode,
+                                     white=white)
+        rsize = les.image.shape
         if les.lesion.get("n_visible", les.lesion["n_placed"]) == 0:
             continue  # nothing a reader could see: not a lesion
         local = lesion_patch_origin(les.mask, (sr, sc), rng, min_fraction=min_fraction)
