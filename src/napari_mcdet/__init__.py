@@ -22,7 +22,7 @@ _LAZY = {
     "load_model": ("napari_mcdet.models.checkpoint", "load_model"),
     "detect": ("napari_mcdet.infer.detect", "detect"),
 }
-_SUBMODULES = {"io", "synth", "data", "nn", "train", "infer", "metrics"}
+_SUBMODULES = {"io", "synth", "data", "nn", "metrics", "models", "train", "infer"}
 
 __all__ = ["__version__", *_LAZY, *sorted(_SUBMODULES)]
 
