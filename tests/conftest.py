@@ -46,3 +46,18 @@ def coarse_model(tmp_path_factory) -> Path:
     save_checkpoint(path, MCDetNet(MCDetConfig(filters=(4, 8, 16, 32, 64))),
                     pixel_spacing=(0.8, 0.8), patch_size=64)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A random tiny MCDetNet at 0.2 mm with 64 px patches (the mini-MIAS grid): pipelines, not
+    accuracy."""
+    import torch
+
+    from napari_mcdet.models.checkpoint import save_checkpoint
+    from napari_mcdet.nn import MCDetConfig, MCDetNet
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    return save_checkpoint(path, MCDetNet(MCDetConfig(filters=(4, 8, 16, 32, 64))),
+                           pixel_spacing=(0.2, 0.2), patch_size=64)

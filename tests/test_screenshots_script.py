@@ -19,19 +19,6 @@ def script():
     return module
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    import torch
-
-    from napari_mcdet.models.checkpoint import save_checkpoint
-    from napari_mcdet.nn import MCDetConfig, MCDetNet
-
-    torch.manual_seed(0)
-    net = MCDetNet(MCDetConfig(filters=(4, 8, 16, 32, 64)))
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
-    return save_checkpoint(path, net, pixel_spacing=(0.2, 0.2), patch_size=64)
-
-
 def test_quick_screenshots(script, qapp, tmp_path, tiny_checkpoint, shared_data):
     from skimage.io import imread
 

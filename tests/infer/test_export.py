@@ -10,24 +10,18 @@ import os
 import stat
 
 import pytest
-import torch
 
 from napari_mcdet.infer.detect import detect
 from napari_mcdet.infer.export import write_detection
-from napari_mcdet.models.checkpoint import load_model, save_checkpoint
-from napari_mcdet.nn import MCDetConfig, MCDetNet
+from napari_mcdet.models.checkpoint import load_model
 
 
 @pytest.fixture(scope="module")
-def detection(tmp_path_factory):
+def detection(tiny_checkpoint):
     from napari_mcdet.synth.phantom import breast_phantom
 
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    save_checkpoint(path, MCDetNet(MCDetConfig(filters=(4, 8, 16, 32, 64))),
-                    pixel_spacing=(0.2, 0.2), patch_size=64)
     ph = breast_phantom((160, 128), pixel_spacing=0.2, seed=1)
-    return detect(ph, load_model(path), device="cpu"), ph.pixels
+    return detect(ph, load_model(tiny_checkpoint), device="cpu"), ph.pixels
 
 
 @pytest.fixture
