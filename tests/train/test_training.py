@@ -27,6 +27,7 @@ def test_config_round_trip_and_errors(tmp_path, tiny_config):
         TrainConfig(patch_size=100)
 
 
+@pytest.mark.slow
 def test_a_few_steps_reduce_the_loss(tiny_config):
     torch.set_num_threads(1)
     cfg = TrainConfig.from_dict({**tiny_config.to_dict(), "steps": 30, "epoch_steps": 30,
@@ -43,6 +44,7 @@ def test_a_few_steps_reduce_the_loss(tiny_config):
     assert model.metadata["recipe"]["steps"] == 30
 
 
+@pytest.mark.slow
 def test_resume_is_exact(tiny_config, tmp_path):
     torch.set_num_threads(1)
     straight = TrainConfig.from_dict({**tiny_config.to_dict(), "steps": 4,
@@ -75,6 +77,7 @@ def test_closing_the_run_saves_a_resumable_checkpoint(tiny_config):
 WORKER = Path(__file__).with_name("_ddp_worker.py")
 
 
+@pytest.mark.slow
 def test_ddp_two_cpu_processes_match_single_process_with_combined_batch(tiny_config, tmp_path):
     cfg = TrainConfig.from_dict({**tiny_config.to_dict(), "steps": 3, "batch_size": 2,
                                  "out_dir": str(tmp_path / "ddp")})
@@ -103,6 +106,7 @@ def test_ddp_two_cpu_processes_match_single_process_with_combined_batch(tiny_con
         torch.testing.assert_close(r0[k], ref[k], rtol=1e-4, atol=1e-5, msg=k)
 
 
+@pytest.mark.slow
 def test_mcdet_train_stops_on_sigterm_with_a_resumable_checkpoint(tiny_config, tmp_path):
     import signal
     import time

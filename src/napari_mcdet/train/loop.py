@@ -97,11 +97,17 @@ class Trainer:
             self.device = resolve_device(cfg.device, warn=self.dist.is_main)
         torch.manual_seed(cfg.seed)
         self.network = build_network(cfg.architecture, cfg.model).to(self.device)
+        # channels-last feeds cuDNN's tensor-core kernels; on the CPU it does not pay for training
+        self.channels_last = self.device.type == "cuda"
+        if self.channels_last:
+            self.network = self.network.to(memory_format=torch.channels_last)
         if cfg.init and resume is None:
             tensors, _ = read_checkpoint(cfg.init)
             self.network.load_state_dict(model_state(tensors))
         self.segmentation = cfg.architecture == "mcdet" and cfg.model.get("segmentation", True)
         self.optimizer = torch.optim.Adam(self.network.parameters(), lr=cfg.lr)
+        # float16 gradients underflow without loss scaling; bfloat16 has float32's range
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self._amp_dtype() == torch.float16)
         self.loss_fn = MCDetLoss()
         self.step = 0
         self.best: float = -math.inf
@@ -155,14 +161,20 @@ class Trainer:
     def model(self) -> torch.nn.Module:
         return self.ddp if self.ddp is not None else self.network
 
+    def _amp_dtype(self) -> torch.dtype | None:
+        """Autocast type: mixed precision on CUDA only (bfloat16 where supported)."""
+        if not (self.config.amp and self.device.type == "cuda"):
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
     def _autocast(self):
-        if self.config.amp and self.device.type == "cuda":
-            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-            return torch.autocast("cuda", dtype=dtype)
-        return nullcontext()
+        dtype = self._amp_dtype()
+        return torch.autocast("cuda", dtype=dtype) if dtype is not None else nullcontext()
 
     def _forward_loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         x = batch["image"].to(self.device, non_blocking=True)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         y = batch["label"].to(self.device, non_blocking=True)
         with self._autocast():
             out = self.model(x)
@@ -189,10 +201,11 @@ class Trainer:
                 else nullcontext()
             with sync:
                 out = self._forward_loss(batch)
-                (out["loss"] / cfg.accumulate).backward()
+                self.scaler.scale(out["loss"] / cfg.accumulate).backward()
             for k in totals:
                 totals[k] += float(out[k].detach()) / cfg.accumulate
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         self.step += 1
         dt = time.perf_counter() - t0
         n = cfg.batch_size * cfg.accumulate * self.dist.world_size
