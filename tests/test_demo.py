@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from napari_mcdet.cli import main
-from napari_mcdet.commands.demo import demo_model_path, lesion_recovery, sample_mammogram
+from napari_mcdet.cli import build_parser, command_function, main
+from napari_mcdet.commands.demo import demo_model_path, lesion_recovery, run, sample_mammogram
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +82,27 @@ def test_headless_on_an_image_needs_its_spacing(tiny_checkpoint, tmp_path, capsy
     assert "synthetic" not in out
 
 
+def test_the_window_checks_its_inputs_before_opening(tiny_checkpoint, tmp_path, capsys):
+    """Without --headless the same checks come first: a missing model, or an image without a
+    spacing, ends in one line and status 2 before any window."""
+    from skimage.io import imsave
+
+    assert main(["demo", "--model", str(tmp_path / "none.safetensors")]) == 2
+    assert "no such checkpoint" in capsys.readouterr().err
+    png = tmp_path / "flat.png"
+    imsave(png, np.full((32, 32), 128, np.uint8), check_contrast=False)
+    assert main(["demo", str(png), "--model", str(tiny_checkpoint)]) == 2
+    assert "--spacing" in capsys.readouterr().err
+
+
+def test_the_command_line_sends_the_window_to_the_napari_face():
+    """The headless path is the command's own; the window is opened by the command line."""
+    windowed = command_function(build_parser().parse_args(["demo"]))
+    assert windowed is not None and windowed is not run
+    assert windowed.__module__ == "napari_mcdet.cli"
+    assert command_function(build_parser().parse_args(["demo", "--headless"])) is run
+
+
 def test_headless_does_not_import_napari(tiny_checkpoint):
     code = (
         "import sys\n"
@@ -96,6 +117,7 @@ def test_headless_does_not_import_napari(tiny_checkpoint):
 
 
 # -- in a real viewer ---------------------------------------------------------------------------
+@pytest.mark.slow
 def test_open_demo_in_a_viewer(make_napari_viewer, qtbot, tiny_checkpoint):
     from napari_mcdet.gui._demo import open_demo, widget_names
     from napari_mcdet.gui._models import current_model
@@ -126,6 +148,7 @@ def test_open_demo_in_a_viewer(make_napari_viewer, qtbot, tiny_checkpoint):
         current_model.clear()
 
 
+@pytest.mark.slow
 def test_demo_window_fits_the_image_and_the_panels(make_napari_viewer, qtbot, tiny_checkpoint):
     """Most of the screen, a canvas wider than the panels, the camera on the breast."""
     from qtpy.QtWidgets import QApplication

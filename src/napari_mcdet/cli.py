@@ -7,6 +7,9 @@ Errors end in one line on stderr, ``mcdet <command>: error: <file>: <problem>; <
 non-zero exit status (2 for bad input, 1 for too little memory, 130 for Ctrl-C); ``--debug``
 shows the traceback instead. A command names the file it is working on in
 ``args.current_file``, so that messages from deep inside a decoder still name it.
+
+The command modules never import the napari face (they stand on its floor); a command that opens
+a window (``mcdet demo`` without ``--headless``) is joined to it here, on the floor above both.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from collections.abc import Callable
 
 from ._version import __version__
 
@@ -43,6 +47,23 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help="show the full traceback of an error instead of one line")
     return parser
+
+
+def _demo_window(args: argparse.Namespace) -> int:
+    """``mcdet demo`` in napari: the command checks its inputs, the napari face opens the window."""
+    from .commands.demo import window_mammogram
+    from .gui._demo import run_window
+
+    mammogram = window_mammogram(args.image, model=args.model, spacing=args.spacing)
+    return run_window(mammogram, model=args.model)
+
+
+def command_function(args: argparse.Namespace) -> Callable[[argparse.Namespace], int] | None:
+    """What runs the parsed command: the napari face for a windowed demo, else the command's own
+    ``func`` (None when no command was given)."""
+    if args.command == "demo" and not args.headless:
+        return _demo_window
+    return getattr(args, "func", None)
 
 
 def _problem(err: BaseException) -> tuple[str, str] | None:
@@ -107,11 +128,12 @@ def _report(command: str, err: BaseException, where: object) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
+    func = command_function(args)
+    if func is None:
         parser.print_help()
         return 0
     try:
-        return int(args.func(args) or 0)
+        return int(func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -1,19 +1,17 @@
 """``mcdet demo``: the plugin's main job in one command, on the sample mammogram or your image.
 
-Without ``--headless`` it opens napari with the image, the plugin's widgets docked and the
-default model's detection layers (made by the Detect widget, see
-:func:`napari_mcdet.gui._demo.open_demo`). With ``--headless`` it runs the same pipeline (same
-image, same model, same :func:`napari_mcdet.detect` call with the widget's settings) without
-napari or Qt and prints what it found; on the sample phantom it also says how many of the
-synthetic calcifications and lesions were recovered.
-
-napari is imported only in the windowed path.
+Without ``--headless`` napari opens with the image, the plugin's widgets docked and the default
+model's detection layers: the command line (:mod:`napari_mcdet.cli`, the one floor above both
+the commands and the napari face) checks the inputs with :func:`window_mammogram` and hands the
+window to :func:`napari_mcdet.gui._demo.run_window`. With ``--headless`` this module runs the
+same pipeline (same image, same model, same :func:`napari_mcdet.detect` call with the widget's
+settings) without napari or Qt and prints what it found; on the sample phantom it also says how
+many of the synthetic calcifications and lesions were recovered.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -65,13 +63,9 @@ def sample_mammogram() -> tuple[Mammogram, np.ndarray, list[dict[str, Any]]]:
     lesions : list of dict
         The lesions' descriptions (``kind``, ``label``, ``bbox``, ``n_placed``...).
     """
-    from ..gui._sample_data import phantom_with_lesions  # numpy and core only, no napari
+    from ..synth.samples import phantom_with_lesions
 
-    (image, image_kw, _), (truth, truth_kw, _) = phantom_with_lesions()
-    spacing = tuple(float(s) for s in image_kw["metadata"]["pixel_spacing"])
-    mammo = Mammogram(np.asarray(image, np.float32), pixel_spacing=spacing,
-                      metadata={"source": "phantom with lesions"})
-    return mammo, np.asarray(truth, np.uint8), list(truth_kw["metadata"]["lesions"])
+    return phantom_with_lesions()
 
 
 def read_image(path: str | Path, *, spacing: float | None = None) -> Mammogram:
@@ -94,22 +88,40 @@ def read_image(path: str | Path, *, spacing: float | None = None) -> Mammogram:
 
 
 def demo_model_path(model: str | Path | None = None) -> Path:
-    """The checkpoint the demo uses: ``model``, else the bundled default (which must exist)."""
-    from ..models.checkpoint import default_model_path
+    """The checkpoint the demo uses: ``model``, else the bundled default (which must exist).
 
-    if model is not None:
-        path = Path(model)
-        if not path.is_file():
-            raise FileNotFoundError(f"no such checkpoint: {path}")
-        return path
-    path = default_model_path()
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"the bundled default model is missing ({path}): install a release of napari-mcdet "
-            "(or a checkout that has it), or pass --model CKPT with a checkpoint of your own "
-            "(made with mcdet train or the Train detector widget)"
-        )
-    return path
+    See :func:`napari_mcdet.models.paths.checkpoint_path`; raises FileNotFoundError.
+    """
+    from ..models.paths import checkpoint_path
+
+    return checkpoint_path(model)
+
+
+def window_mammogram(image: str | Path | None = None, *, model: str | Path | None = None,
+                     spacing: float | None = None) -> Mammogram | None:
+    """The windowed demo's inputs, checked before a window opens.
+
+    Parameters
+    ----------
+    image : path, optional
+        The mammogram to show; None for the sample phantom.
+    model : path, optional
+        A checkpoint; None for the bundled default model (which must exist).
+    spacing : float, optional
+        Pixel spacing in mm for an ``image`` whose file carries none.
+
+    Returns
+    -------
+    mammogram : Mammogram or None
+        ``image`` read with its spacing, or None for the sample.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        The model or the image is missing, or the image has no pixel spacing.
+    """
+    demo_model_path(model)
+    return read_image(image, spacing=spacing) if image is not None else None
 
 
 def lesion_recovery(truth: np.ndarray, detected: np.ndarray, lesions: list[dict[str, Any]],
@@ -169,12 +181,10 @@ def lesion_recovery(truth: np.ndarray, detected: np.ndarray, lesions: list[dict[
             "false_detections": false}
 
 
-# -- the two paths -----------------------------------------------------------------------------
+# -- the headless path (the window is opened by napari_mcdet.cli) -------------------------------
 def run(args: argparse.Namespace) -> int:
-    if args.headless:
-        return run_headless(args.image, model=args.model, spacing=args.spacing,
-                            device=args.device)
-    return run_window(args.image, model=args.model, spacing=args.spacing)
+    """``mcdet demo --headless``; the command line sends the windowed demo to the napari face."""
+    return run_headless(args.image, model=args.model, spacing=args.spacing, device=args.device)
 
 
 def run_headless(image: str | Path | None = None, *, model: str | Path | None = None,
@@ -223,21 +233,4 @@ def run_headless(image: str | Path | None = None, *, model: str | Path | None = 
             print(f"  {kind} lesion: {k}/{n} calcifications recovered")
         print(f"  {rec['false_detections']} detected object(s) away from every synthetic "
               "calcification (false positives on this phantom)")
-    return 0
-
-
-def run_window(image: str | Path | None = None, *, model: str | Path | None = None,
-               spacing: float | None = None) -> int:
-    """Open napari with the demo (blocks until the window is closed)."""
-    demo_model_path(model)  # fail before opening a window when the model is missing
-    mammo = read_image(image, spacing=spacing) if image is not None else None
-    from importlib.util import find_spec
-
-    if find_spec("napari") is None:
-        print("mcdet demo: error: the window needs napari: pip install 'napari-mcdet[napari]', "
-              "or run mcdet demo --headless", file=sys.stderr)
-        return 2
-    from ..gui._demo import show_demo_window
-
-    show_demo_window(mammo, model=model)
     return 0

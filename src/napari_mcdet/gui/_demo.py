@@ -7,6 +7,7 @@ which makes the layers exactly as when a user presses Detect.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +62,11 @@ def open_demo(viewer: Any, mammogram: Mammogram | None = None, *,
     ValueError
         The model could not be loaded or detection could not start (the reason is given).
     """
-    from ..commands.demo import demo_model_path
+    from ..models.paths import checkpoint_path
     from ._layers import image_layer_kwargs
     from .widgets.detect_widget import MODEL_DEFAULT
 
-    demo_model_path(model)
+    checkpoint_path(model)
     if mammogram is None:
         layers = viewer.open_sample(PLUGIN, SAMPLE_KEY)
         image = next(layer for layer in layers if layer._type_string == "image")
@@ -151,3 +152,28 @@ def show_demo_window(mammogram: Mammogram | None = None, *, model: Any = None) -
     viewer = napari.Viewer(title="napari-mcdet demo")
     open_demo(viewer, mammogram, model=model)
     napari.run()
+
+
+def run_window(mammogram: Mammogram | None = None, *, model: str | Path | None = None) -> int:
+    """``mcdet demo`` without ``--headless``: the window, or a one-line reason on stderr.
+
+    Parameters
+    ----------
+    mammogram : Mammogram, optional
+        Checked by :func:`napari_mcdet.commands.demo.window_mammogram`; None for the sample.
+    model : path, optional
+        A checkpoint; None for the bundled default model.
+
+    Returns
+    -------
+    status : int
+        0 once the window is closed; 2 when napari is not installed.
+    """
+    from importlib.util import find_spec
+
+    if find_spec("napari") is None:
+        print("mcdet demo: error: the window needs napari: pip install 'napari-mcdet[napari]', "
+              "or run mcdet demo --headless", file=sys.stderr)
+        return 2
+    show_demo_window(mammogram, model=model)
+    return 0

@@ -1,79 +1,50 @@
-"""Sample data: a synthetic breast phantom, with and without synthetic calcifications."""
+"""Sample data: the package's synthetic breast phantom (:mod:`napari_mcdet.synth.samples`), with
+and without synthetic calcifications, as napari layer data."""
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
 
-from ..classes import CLASS_COLORS
+from ..mammogram import Mammogram
+from ._layers import labels_colormap
 
 
-def _phantom():
-    from ..synth.phantom import breast_phantom
-
-    return breast_phantom((1024, 768), pixel_spacing=0.1, seed=0)
+def _image_layer(mammogram: Mammogram, name: str) -> tuple[Any, dict[str, Any], str]:
+    # only the spacing and the source travel with the layer: the phantom's breast mask would be
+    # a second full-size array in the layer's metadata
+    return (
+        mammogram.pixels,
+        {
+            "name": name,
+            "scale": mammogram.pixel_spacing,
+            "colormap": "gray",
+            "metadata": {"pixel_spacing": mammogram.pixel_spacing, "source": "phantom"},
+        },
+        "image",
+    )
 
 
 def phantom() -> list[tuple]:
     """A normal breast phantom (0.1 mm/pixel) as a napari image layer, scale in mm."""
-    m = _phantom()
-    return [
-        (
-            m.pixels,
-            {
-                "name": "phantom",
-                "scale": m.pixel_spacing,
-                "colormap": "gray",
-                "metadata": {"pixel_spacing": m.pixel_spacing, "source": "phantom"},
-            },
-            "image",
-        )
-    ]
+    from ..synth.samples import normal_phantom
+
+    return [_image_layer(normal_phantom(), "phantom")]
 
 
 def phantom_with_lesions() -> list[tuple]:
     """The phantom with one malignant cluster and one benign lesion, plus their labels layer."""
-    from ..synth.lesions import synthesize
+    from ..synth.samples import phantom_with_lesions as sample
 
-    m = _phantom()
-    breast = m.metadata["breast_mask"]
-    mal = synthesize(
-        m.pixels,
-        pixel_spacing=m.pixel_spacing,
-        kind="malignant",
-        seed=1,
-        breast=breast,
-        centre=(420.0, 260.0),
+    mammogram, truth, lesions = sample()
+    labels = (
+        truth,
+        {
+            "name": "synthetic lesions",
+            "scale": mammogram.pixel_spacing,
+            "opacity": 0.6,
+            "colormap": labels_colormap(),
+            "metadata": {"lesions": lesions},
+        },
+        "labels",
     )
-    ben = synthesize(
-        mal.image,
-        pixel_spacing=m.pixel_spacing,
-        kind="benign",
-        seed=2,
-        breast=breast,
-        centre=(650.0, 200.0),
-        white=mal.lesion["white"],
-    )
-    labels = np.maximum(mal.mask, ben.mask)
-    return [
-        (
-            ben.image,
-            {
-                "name": "phantom with lesions",
-                "scale": m.pixel_spacing,
-                "colormap": "gray",
-                "metadata": {"pixel_spacing": m.pixel_spacing, "source": "phantom"},
-            },
-            "image",
-        ),
-        (
-            labels,
-            {
-                "name": "synthetic lesions",
-                "scale": m.pixel_spacing,
-                "opacity": 0.6,
-                "colormap": {k: v for k, v in CLASS_COLORS.items()} | {None: (0, 0, 0, 0)},
-                "metadata": {"lesions": [mal.lesion, ben.lesion]},
-            },
-            "labels",
-        ),
-    ]
+    return [_image_layer(mammogram, "phantom with lesions"), labels]
