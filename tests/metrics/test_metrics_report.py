@@ -12,6 +12,7 @@ import pytest
 from napari_mcdet.metrics import (
     PAPER_FIGURES,
     froc,
+    froc_table,
     patch_roc,
     plot_froc,
     plot_roc,
@@ -20,6 +21,7 @@ from napari_mcdet.metrics import (
     write_json_report,
     write_report,
 )
+from napari_mcdet.metrics.report import flat_table
 
 AUCS = {"mcdet default": {"mini-MIAS": {"AUC_MCs": 0.8123, "AUC_mlg": float("nan")}}}
 PIX = {
@@ -67,6 +69,38 @@ def test_table4_csv_round_trip():
 def test_bad_format():
     with pytest.raises(ValueError, match="fmt"):
         table2(AUCS, fmt="latex")
+    with pytest.raises(ValueError, match="fmt"):
+        flat_table({"A": {"x": 1}}, fmt="latex")
+
+
+def test_flat_table_formats():
+    rows = {"A": {"x": "yes", "y": 0.123456}, "B": {"x": "no", "y": float("nan")}}
+    md = flat_table(rows)
+    assert "| A | yes | 0.12 |" in md and "| B | no | - |" in md
+    assert flat_table(rows, fmt="csv") == "run,x,y\nA,yes,0.123456\nB,no,\n"
+
+
+def test_flat_table_columns_in_first_seen_order():
+    rows = {"A": {"y": 1.0}, "B": {"x": None, "y": 2.5}}
+    assert flat_table(rows, fmt="csv", first="model") == "model,y,x\nA,1.0,\nB,2.5,\n"
+    assert flat_table(rows, digits=1).splitlines() == [
+        "| run | y | x |",
+        "|---|---:|---:|",
+        "| A | 1.0 | - |",
+        "| B | 2.5 | - |",
+    ]
+
+
+def test_froc_table_layout():
+    r, _ = _froc_and_roc()
+    lines = froc_table({"calcifications": r}).splitlines()
+    assert lines[0] == ("| run | images | regions | Sens@0.25FP | Sens@0.5FP | Sens@1FP | "
+                        "Sens@2FP | mean | image AUC |")
+    assert lines[1] == "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    # 2 images, 1 region found at 0.9 before any false positive: sensitivity 1 everywhere;
+    # image scores 0.9 (positive) > 0.6 (negative)
+    assert lines[2] == "| calcifications | 2 | 1 | 1.00 | 1.00 | 1.00 | 1.00 | 1.00 | 1.00 |"
+    assert froc_table({}) == ""
 
 
 def _froc_and_roc():

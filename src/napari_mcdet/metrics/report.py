@@ -2,7 +2,10 @@
 
 Tables take ``{row name: {dataset name: {metric: value}}}`` and lay out one column per
 (dataset, metric), as the paper does: Table 2 has ``AUC_MCs`` and ``AUC_mlg``, Table 4 has
-``DSC``, ``Rec`` and ``Prec`` for benign (B) and malignant (M). Missing values print as ``-``.
+``DSC``, ``Rec`` and ``Prec`` for benign (B) and malignant (M). :func:`flat_table` lays out rows
+whose columns are plain keys (an ablation's ``yes``/``no`` beside its AUCs). Every table is
+rendered by :func:`render_table`: Markdown (missing values print as ``-``) or CSV (full
+precision, missing values empty).
 
 Plots use matplotlib's object API (``matplotlib.figure.Figure``), which renders with Agg without
 touching pyplot or the global backend; matplotlib is imported inside the plotting functions only.
@@ -90,8 +93,6 @@ def metrics_table(
     -------
     text : str
     """
-    if fmt not in ("markdown", "csv"):
-        raise ValueError(f"fmt must be 'markdown' or 'csv', got {fmt!r}")
     rows: dict[str, Mapping[str, Mapping[str, float]]] = dict(results)
     if with_paper:
         rows["paper (Table 2/4)"] = PAPER_FIGURES
@@ -105,6 +106,72 @@ def metrics_table(
     body = [
         [name] + [per_ds.get(ds, {}).get(m) for ds, m in columns] for name, per_ds in rows.items()
     ]
+    return render_table(header, body, fmt=fmt, digits=digits)
+
+
+def flat_table(
+    rows: Mapping[str, Mapping[str, Any]],
+    *,
+    fmt: str = "markdown",
+    digits: int = 2,
+    first: str = "run",
+) -> str:
+    """Lay rows out as one row per name and one column per key (keys in first-seen order).
+
+    For tables whose columns are not (data set, metric) pairs, such as an ablation with
+    ``yes``/``no`` columns beside its AUCs. A row without a key gets an empty cell.
+
+    Parameters
+    ----------
+    rows : mapping
+        ``{row name: {column: value}}``; values are numbers, strings or None.
+    fmt : {'markdown', 'csv'}, keyword-only
+    digits : int, keyword-only
+        Decimals of floats in Markdown (CSV keeps full precision).
+    first : str, keyword-only
+        Header of the first column (the row names).
+
+    Returns
+    -------
+    text : str
+    """
+    columns: list[str] = []
+    for r in rows.values():
+        columns += [c for c in r if c not in columns]
+    body = [[name] + [r.get(c) for c in columns] for name, r in rows.items()]
+    return render_table([first, *columns], body, fmt=fmt, digits=digits)
+
+
+def render_table(
+    header: Sequence[str],
+    body: Sequence[Sequence[Any]],
+    *,
+    fmt: str = "markdown",
+    digits: int = 2,
+) -> str:
+    """The one table renderer of the reports: a header and rows as Markdown or CSV text.
+
+    Markdown left-aligns the first column and right-aligns the others; floats print with
+    ``digits`` decimals and None or NaN as ``-``. CSV writes floats at full precision
+    (``repr``) and None or NaN as an empty cell, so that a table reads back exactly.
+
+    Parameters
+    ----------
+    header : sequence of str
+        Column titles, the row-name column first.
+    body : sequence of sequences
+        One row per entry, as long as ``header``.
+    fmt : {'markdown', 'csv'}, keyword-only
+    digits : int, keyword-only
+        Decimals in Markdown.
+
+    Returns
+    -------
+    text : str
+        Ends with a newline.
+    """
+    if fmt not in ("markdown", "csv"):
+        raise ValueError(f"fmt must be 'markdown' or 'csv', got {fmt!r}")
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
@@ -114,7 +181,7 @@ def metrics_table(
         return buf.getvalue()
     lines = [
         "| " + " | ".join(header) + " |",
-        "|" + "|".join(["---"] + ["---:"] * len(columns)) + "|",
+        "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",
     ]
     lines += ["| " + " | ".join(_fmt(v, digits) for v in r) + " |" for r in body]
     return "\n".join(lines) + "\n"
@@ -136,20 +203,18 @@ def froc_table(results: Mapping[str, FrocResult], *, digits: int = 2) -> str:
         return ""
     rates = next(iter(results.values())).fp_rates
     header = ["run", "images", "regions"] + [f"Sens@{f:g}FP" for f in rates] + ["mean", "image AUC"]
-    lines = [
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",
-    ]
-    for name, r in results.items():
-        vals = [
+    body = [
+        [
+            name,
             r.n_images,
             r.n_regions,
             *map(float, r.sensitivity_at),
             r.mean_sensitivity,
             r.image_auc,
         ]
-        lines.append("| " + " | ".join([name] + [_fmt(v, digits) for v in vals]) + " |")
-    return "\n".join(lines) + "\n"
+        for name, r in results.items()
+    ]
+    return render_table(header, body, digits=digits)
 
 
 def to_jsonable(obj: Any) -> Any:
