@@ -16,6 +16,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import (
     UID,
     ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
     JPEG2000Lossless,
     SecondaryCaptureImageStorage,
     generate_uid,
@@ -366,3 +367,27 @@ def test_at_least_one_compressed_syntax_checks_the_missing_decoder_path():
     if not missing:
         pytest.skip("every JPEG decoder is installed: the missing-decoder error cannot occur")
     assert missing
+
+
+def test_single_frame_file_reads_frame_zero_only(tmp_path, ramp):
+    path = make_dicom(tmp_path / "one.dcm", ramp, PixelSpacing=[0.1, 0.1])
+    np.testing.assert_array_equal(read_dicom(path, frame=0).pixels, ramp)
+    assert "frame" not in read_dicom(path, frame=0).metadata
+    with pytest.raises(ValueError, match="single frame"):
+        read_dicom(path, frame=1)
+
+
+def test_file_without_meta_header_is_read_as_implicit_little_endian(tmp_path, ramp):
+    # a bare data set (no preamble, no group 2), as some old exporters write
+    ds = pydicom.Dataset()
+    ds.Modality, ds.PhotometricInterpretation, ds.SamplesPerPixel = "MG", "MONOCHROME2", 1
+    ds.Rows, ds.Columns = ramp.shape
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.PixelSpacing = [0.1, 0.1]
+    ds.PixelData = ramp.tobytes()
+    path = tmp_path / "bare.dcm"
+    pydicom.dcmwrite(path, ds, implicit_vr=True, little_endian=True)
+    assert path.read_bytes()[128:132] != b"DICM"
+    m = read_dicom(path)
+    np.testing.assert_array_equal(m.pixels, ramp)
+    assert m.metadata["transfer_syntax"] == str(ImplicitVRLittleEndian)

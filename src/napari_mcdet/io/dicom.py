@@ -406,12 +406,40 @@ def read_dicom(
     ImportError
         A JPEG / JPEG 2000 file whose decoder is not installed (the message names the package).
     """
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such DICOM file: {path}")
+    ds = _read_dataset(path)
+    photometric, n_frames = _check_grey_image(ds, path, frame=frame)
+    _check_rescale(ds, path, windows=apply_voi)
+    values = _modality(_frame_pixels(ds, path, frame=frame, n_frames=n_frames), ds)
+    values, voi, value_range = _display_values(values, ds, photometric=photometric,
+                                               apply_voi=apply_voi, voi_index=voi_index)
+    spacing, spacing_tag = _spacing_or_warn(ds, path)
+    meta = _metadata(ds, path, spacing_tag=spacing_tag, voi=voi, value_range=value_range,
+                     inverted=photometric == "MONOCHROME1")
+    if n_frames > 1:
+        meta["frame"] = frame
+        meta["number_of_frames"] = n_frames
+    return Mammogram(
+        values,
+        pixel_spacing=spacing,
+        laterality=_laterality(ds),
+        view=_view(ds),
+        metadata=meta,
+    )
+
+
+def _read_dataset(path: Path) -> Any:
+    """Parse the file (without its pixel data decoded) and give it a transfer syntax.
+
+    pydicom reports a truncated file as a warning and reads on; here it is an error, since the
+    pixels would be incomplete. A file without a meta header is taken as implicit VR little
+    endian, as pydicom guesses it.
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -436,18 +464,25 @@ def read_dicom(
             f"{path} has no pixel data: not a DICOM image, or a file truncated in its header"
         )
     if not hasattr(ds, "file_meta") or "TransferSyntaxUID" not in ds.file_meta:
-        # files without a meta header: pydicom guesses the encoding; assume implicit little
         from pydicom.uid import ImplicitVRLittleEndian
 
         ds.file_meta = getattr(ds, "file_meta", pydicom.dataset.FileMetaDataset())
         ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    return ds
 
+
+def _check_grey_image(ds: Any, path: Path, *, frame: int | None) -> tuple[str, int]:
+    """``(photometric interpretation, number of frames)`` of a one-sample grey image.
+
+    Another modality than MG warns (and is read); a colour image, or several frames without
+    ``frame``, is an error.
+    """
     modality = str(ds.get("Modality", "") or "")
     if modality and modality.upper() != "MG":
         warnings.warn(
             f"{path.name}: Modality is {modality!r}, not 'MG' (mammography); reading it anyway",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
@@ -463,8 +498,11 @@ def read_dicom(
             f"{path} has {n_frames} frames (tomosynthesis or a multi-frame object); a mammogram "
             "is one 2-D image: pass frame=<index> to read one frame"
         )
+    return photometric, n_frames
 
-    _check_rescale(ds, path, windows=apply_voi)
+
+def _frame_pixels(ds: Any, path: Path, *, frame: int | None, n_frames: int) -> np.ndarray:
+    """The stored values of the one image (frame ``frame`` of a multi-frame file), (M, N)."""
     arr = _decode(ds, path)
     if n_frames > 1:
         if not 0 <= frame < n_frames:  # type: ignore[operator]
@@ -474,10 +512,34 @@ def read_dicom(
         raise ValueError(f"frame {frame} out of range: {path} has a single frame")
     if arr.ndim != 2:
         raise ValueError(f"{path}: expected a 2-D image, decoded an array of shape {arr.shape}")
+    return arr
 
+
+def _display_values(
+    values: np.ndarray, ds: Any, *, photometric: str, apply_voi: bool, voi_index: int
+) -> tuple[np.ndarray, str | None, tuple[float, float]]:
+    """Modality values -> values with bright = dense (steps 3-4 of the module's pipeline).
+
+    Parameters
+    ----------
+    values : ndarray of shape (M, N), float32
+        The modality LUT's output (:func:`_modality`); windowed in place.
+    ds : pydicom Dataset
+    photometric : {'MONOCHROME1', 'MONOCHROME2'}, keyword-only
+    apply_voi : bool, keyword-only
+    voi_index : int, keyword-only
+        As in :func:`read_dicom`.
+
+    Returns
+    -------
+    values : ndarray of shape (M, N), float32
+        In ``[0, 1]`` when a VOI LUT or window was applied, else in modality units.
+    voi : {'lut', 'window'} or None
+        The VOI transform applied.
+    value_range : (float, float)
+        The values' possible range (MONOCHROME1 is inverted within it).
+    """
     value_range = _value_range(ds)
-    values = _modality(arr, ds)
-    del arr
     voi = None
     if apply_voi:
         values, voi = _voi(values, ds, voi_index)
@@ -487,7 +549,12 @@ def read_dicom(
         lo, hi = value_range
         values *= np.float32(-1.0)
         values += np.float32(lo + hi)
+    return values, voi, value_range
 
+
+def _spacing_or_warn(ds: Any, path: Path) -> tuple[tuple[float, float] | None, str | None]:
+    """``(spacing, tag)`` of :func:`_spacing`; when there is none, a warning that says whether
+    the tags are missing or unusable, and what to pass instead."""
     spacing, spacing_tag, spacing_problems = _spacing(ds)
     if spacing is None and spacing_problems:
         warnings.warn(
@@ -495,16 +562,22 @@ def read_dicom(
             "None (pass pixel_spacing=(row_mm, col_mm) to read_mammogram, or --spacing MM, if "
             "you know it)",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     elif spacing is None:
         warnings.warn(
             f"{path.name}: no PixelSpacing or ImagerPixelSpacing tag; pixel_spacing is None "
             "(pass pixel_spacing=(row_mm, col_mm) to read_mammogram if you know it)",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
+    return spacing, spacing_tag
 
+
+def _metadata(ds: Any, path: Path, *, spacing_tag: str | None, voi: str | None,
+              value_range: tuple[float, float], inverted: bool) -> dict[str, Any]:
+    """``Mammogram.metadata``: the source, the tags of :data:`_META_TAGS` present, and how the
+    values were made."""
     meta: dict[str, Any] = {"source": str(path), "format": "dicom"}
     for tag in _META_TAGS:
         if tag in ds:
@@ -513,14 +586,5 @@ def read_dicom(
     meta["spacing_tag"] = spacing_tag
     meta["voi"] = voi
     meta["value_range"] = tuple(float(v) for v in value_range)
-    meta["inverted"] = photometric == "MONOCHROME1"
-    if n_frames > 1:
-        meta["frame"] = frame
-        meta["number_of_frames"] = n_frames
-    return Mammogram(
-        values,
-        pixel_spacing=spacing,
-        laterality=_laterality(ds),
-        view=_view(ds),
-        metadata=meta,
-    )
+    meta["inverted"] = inverted
+    return meta
