@@ -129,3 +129,36 @@ def test_bad_input():
         froc([np.zeros((2, 4))], [np.zeros((5, 5))])
     with pytest.raises(ValueError, match="centroid"):
         froc([[{"score": 1.0}]], [np.zeros((5, 5))])
+
+
+def test_one_image_match_counts_each_region_once():
+    from napari_mcdet.metrics.froc import _match_image
+
+    gt = np.zeros((30, 30), np.uint8)
+    gt[10, 10] = 1  # region 0
+    gt[10, 14] = 2  # region 1, 4 px to the right
+    dets = np.array([
+        [10, 12, 0.4],  # 2 px from both regions: finds both
+        [10, 10, 0.7],  # on region 0, the best score there
+        [10, 14, 0.3],  # on region 1, already found by the 0.4 detection
+        [25, 25, 0.9],  # nothing near: a false positive
+    ])
+    m = _match_image(dets, gt, classes=(1, 2), tolerance=2.0)
+    np.testing.assert_array_equal(m.false_positive, [False, False, False, True])
+    np.testing.assert_array_equal(m.region_best, [0.7, 0.4])
+    # in score order: 0.9 (FP), 0.7 finds region 0, 0.4 finds region 1, 0.3 finds nothing new
+    assert m.new_regions == 2
+
+
+def test_curve_operating_points_by_hand():
+    from napari_mcdet.metrics.froc import _curve
+
+    scores = np.array([0.9, 0.5, 0.5, 0.2])
+    fp = np.array([False, True, False, True])
+    region_best = np.array([0.9, 0.5, -np.inf])
+    t, f, s = _curve(scores, fp, region_best, n_images=2)
+    np.testing.assert_array_equal(t, [np.inf, 0.9, 0.5, 0.2])
+    np.testing.assert_allclose(f, [0, 0, 0.5, 1.0])
+    np.testing.assert_allclose(s, [0, 1 / 3, 2 / 3, 2 / 3])
+    _, _, empty = _curve(scores, fp, np.zeros(0), n_images=2)
+    assert np.all(np.isnan(empty))

@@ -272,48 +272,14 @@ def froc(
     n_images = len(ground_truths)
     if n_images == 0:
         raise ValueError("no images to score")
-    tolerances = (np.full(n_images, float(tolerance)) if np.isscalar(tolerance)
-                  else np.asarray(tolerance, dtype=np.float64))
-    if tolerances.shape != (n_images,) or not np.all(tolerances >= 0):
-        raise ValueError(f"tolerance must be >= 0 pixels, one value or one per image; got "
-                         f"{tolerance}")
-
-    det_scores, det_fp, best = [], [], []  # per detection, per detection, per region
-    image_scores, image_pos = [], []
-    order_tp = 0
-    for det, gt, tol in zip(detections, ground_truths, tolerances):
-        regions = _regions(gt, classes)
-        geom, scores, is_box = _parse_detections(det)
-        if not np.all(np.isfinite(scores)):
-            raise ValueError("detection scores contain NaN or inf")
-        hits = _hits(regions, geom, is_box, float(tol))
-        region_best = np.full(len(regions.crops), -np.inf)
-        found = np.zeros(len(regions.crops), dtype=bool)
-        for k in np.argsort(-scores, kind="stable"):
-            h = hits[k]
-            if h:
-                region_best[h] = np.maximum(region_best[h], scores[k])
-                if not found[h].all():
-                    order_tp += 1
-                    found[h] = True
-        det_scores.append(scores)
-        det_fp.append(np.array([not h for h in hits], dtype=bool))
-        best.append(region_best)
-        image_scores.append(scores.max() if scores.size else empty_score)
-        image_pos.append(len(regions.crops) > 0)
-
-    scores = np.concatenate(det_scores)
-    fp = np.concatenate(det_fp)
-    region_best = np.concatenate(best)
-    n_regions = region_best.size
-
-    thresholds = np.concatenate([[np.inf], np.unique(scores)[::-1]])
-    fp_sorted = np.sort(scores[fp])
-    n_fp = fp_sorted.size - np.searchsorted(fp_sorted, thresholds, side="left")
-    fp_per_image = n_fp / n_images
-    if n_regions:
-        rb = np.sort(region_best)
-        sensitivity = (n_regions - np.searchsorted(rb, thresholds, side="left")) / n_regions
+    tolerances = _tolerances(tolerance, n_images)
+    images = [_match_image(det, gt, classes=classes, tolerance=float(tol))
+              for det, gt, tol in zip(detections, ground_truths, tolerances)]
+    scores = np.concatenate([m.scores for m in images])
+    fp = np.concatenate([m.false_positive for m in images])
+    region_best = np.concatenate([m.region_best for m in images])
+    thresholds, fp_per_image, sensitivity = _curve(scores, fp, region_best, n_images=n_images)
+    if region_best.size:
         sens_at = sensitivity_at_fp(fp_per_image, sensitivity, fp_rates)
     else:
         warnings.warn(
@@ -321,9 +287,9 @@ def froc(
             UndefinedMetricWarning,
             stacklevel=2,
         )
-        sensitivity = np.full(thresholds.shape, np.nan)
         sens_at = np.full(len(fp_rates), np.nan)
-
+    image_scores = [m.scores.max() if m.scores.size else empty_score for m in images]
+    image_pos = [m.region_best.size > 0 for m in images]
     image_roc = binary_roc(np.array(image_pos), np.array(image_scores), name="image-level AUC")
     return FrocResult(
         thresholds=thresholds,
@@ -332,9 +298,98 @@ def froc(
         fp_rates=np.asarray(fp_rates, dtype=np.float64),
         sensitivity_at=sens_at,
         n_images=n_images,
-        n_regions=n_regions,
+        n_regions=region_best.size,
         n_detections=int(scores.size),
-        n_true_positives=order_tp,
+        n_true_positives=sum(m.new_regions for m in images),
         n_false_positives=int(fp.sum()),
         image_roc=image_roc,
     )
+
+
+def _tolerances(tolerance: float | Sequence[float], n_images: int) -> np.ndarray:
+    """One hit distance per image, pixels (N,); a single value is repeated."""
+    tolerances = (np.full(n_images, float(tolerance)) if np.isscalar(tolerance)
+                  else np.asarray(tolerance, dtype=np.float64))
+    if tolerances.shape != (n_images,) or not np.all(tolerances >= 0):
+        raise ValueError(f"tolerance must be >= 0 pixels, one value or one per image; got "
+                         f"{tolerance}")
+    return tolerances
+
+
+@dataclass
+class _ImageMatch:
+    """How the detections of one image met its regions.
+
+    Attributes
+    ----------
+    scores : ndarray of shape (K,), float64
+        Detection scores.
+    false_positive : ndarray of shape (K,), bool
+        Detections that hit no region.
+    region_best : ndarray of shape (R,), float64
+        Per region, the highest score of a detection hitting it (``-inf``: never hit); a region
+        is found at every threshold up to this score.
+    new_regions : int
+        Detections that found a region no higher-scored detection had found (the true
+        positives with all detections kept).
+    """
+
+    scores: np.ndarray
+    false_positive: np.ndarray
+    region_best: np.ndarray
+    new_regions: int
+
+
+def _match_image(det: Any, ground_truth: Any, *, classes: Sequence[int],
+                 tolerance: float) -> _ImageMatch:
+    """Apply the hit rule to one image's detections and ground truth."""
+    regions = _regions(ground_truth, classes)
+    geom, scores, is_box = _parse_detections(det)
+    if not np.all(np.isfinite(scores)):
+        raise ValueError("detection scores contain NaN or inf")
+    hits = _hits(regions, geom, is_box, tolerance)
+    region_best = np.full(len(regions.crops), -np.inf)
+    found = np.zeros(len(regions.crops), dtype=bool)
+    new_regions = 0
+    for k in np.argsort(-scores, kind="stable"):
+        h = hits[k]
+        if h:
+            region_best[h] = np.maximum(region_best[h], scores[k])
+            if not found[h].all():
+                new_regions += 1
+                found[h] = True
+    false_positive = np.array([not h for h in hits], dtype=bool)
+    return _ImageMatch(scores, false_positive, region_best, new_regions)
+
+
+def _curve(scores: np.ndarray, false_positive: np.ndarray, region_best: np.ndarray, *,
+           n_images: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The FROC operating points over the whole data set.
+
+    Parameters
+    ----------
+    scores, false_positive : ndarray of shape (K,)
+        Every detection's score and whether it hit no region.
+    region_best : ndarray of shape (R,)
+        Every region's highest hitting score (``-inf``: never hit).
+    n_images : int, keyword-only
+
+    Returns
+    -------
+    thresholds : ndarray of shape (T + 1,)
+        ``inf``, then the distinct scores, decreasing.
+    fp_per_image : ndarray of shape (T + 1,)
+        False positives (score >= threshold) per image.
+    sensitivity : ndarray of shape (T + 1,)
+        Fraction of regions found (NaN without regions).
+    """
+    thresholds = np.concatenate([[np.inf], np.unique(scores)[::-1]])
+    fp_sorted = np.sort(scores[false_positive])
+    n_fp = fp_sorted.size - np.searchsorted(fp_sorted, thresholds, side="left")
+    fp_per_image = n_fp / n_images
+    n_regions = region_best.size
+    if not n_regions:
+        return thresholds, fp_per_image, np.full(thresholds.shape, np.nan)
+    rb = np.sort(region_best)
+    sensitivity = (n_regions - np.searchsorted(rb, thresholds, side="left")) / n_regions
+    return thresholds, fp_per_image, sensitivity
