@@ -1,5 +1,6 @@
 """The Score widget in a real viewer: the table equals napari_mcdet.metrics on the same arrays,
-and the export parses back."""
+patch AUCs take the values a perfect and a constant classifier must have, and the export parses
+back."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from napari_mcdet.gui._models import current_model
 from napari_mcdet.gui.widgets.detect_widget import (
@@ -16,9 +18,11 @@ from napari_mcdet.gui.widgets.detect_widget import (
     POINTS_NAME,
     DetectWidget,
 )
-from napari_mcdet.gui.widgets.score_widget import ScoreWidget, report_rows
+from napari_mcdet.gui.widgets.score_widget import ScoreWidget
 from napari_mcdet.infer.detect import Detection, find_calcifications, group_clusters
-from napari_mcdet.metrics import froc, patch_aucs, pixel_metrics
+from napari_mcdet.infer.score import report_rows
+from napari_mcdet.metrics import froc, pixel_metrics
+from napari_mcdet.models.checkpoint import TrainedModel
 
 SPACING = (0.1, 0.1)
 SHAPE = (256, 200)
@@ -114,33 +118,43 @@ def test_export_csv_and_json_parse_back(setup, qtbot, tmp_path):
     assert "froc_clusters" in data and "_curves" not in data
 
 
-def test_patch_aucs_with_the_current_model(setup, qtbot, tmp_path):
-    import torch
+class BrightestPixelNet(torch.nn.Module):
+    """Class logits from the log10 of a normalised patch's brightest pixel: near 0 (the tissue's
+    1) soft tissue, near 0.65 benign, near 1.2 malignant. On the phantom (tissue 0.2-0.7) with
+    benign pixels at 3 and malignant ones at 10 (normalised to about 4.5 and 15) it classifies
+    every patch right; with ``constant`` it gives every patch the same probabilities."""
 
-    from napari_mcdet.infer.patches import predict_patches
-    from napari_mcdet.mammogram import Mammogram
-    from napari_mcdet.metrics import evaluation_patches, extract_evaluation_patches
-    from napari_mcdet.metrics.realsets import prepare_image
-    from napari_mcdet.models.checkpoint import save_checkpoint
-    from napari_mcdet.nn import MCDetConfig, MCDetNet
+    def __init__(self, *, constant: bool = False) -> None:
+        super().__init__()
+        self.constant = constant
+        self.anchor = torch.nn.Parameter(torch.zeros(()))  # a device for predict_patches
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.constant:
+            return self.anchor.expand(len(x), 3)
+        level = torch.log10(x.amax(dim=(1, 2, 3)).clamp_min(1e-3))
+        return -10.0 * (level[:, None] - torch.tensor([0.0, 0.65, 1.2])) ** 2 + self.anchor
+
+
+@pytest.mark.parametrize("constant,expected", [(False, "1.0000"), (True, "0.5000")])
+def test_patch_aucs_with_the_current_model(setup, qtbot, constant, expected):
+    """A classifier that is right on every patch scores 1 on both tasks; one that gives every
+    patch the same probabilities scores 0.5 (all ties)."""
     viewer, w, _ = setup
-    torch.manual_seed(0)
-    net = MCDetNet(MCDetConfig(filters=(4, 8, 16, 32, 64)))
-    path = save_checkpoint(tmp_path / "m.safetensors", net, pixel_spacing=(0.2, 0.2),
-                           patch_size=32)
-    w2 = DetectWidget(viewer)
-    qtbot.addWidget(w2)
-    model = w2.load_model(str(path))
+    image = np.asarray(viewer.layers["mammo"].data).copy()
+    gt = _ground_truth()
+    gt[40:42, 150:152] = 0  # outside the phantom's breast, where normalisation makes it 0
+    image[gt == 1], image[gt == 2] = 3.0, 10.0
+    viewer.add_image(image, name="bright calcifications", scale=SPACING)
+    viewer.add_labels(gt, name="breast truth", scale=SPACING)
+    w.image_combo.setCurrentText("bright calcifications")
+    w.gt_combo.setCurrentText("breast truth")
+    current_model.set(TrainedModel(network=BrightestPixelNet(constant=constant),
+                                   architecture="test", config={}, pixel_spacing=SPACING,
+                                   patch_size=32), source="test")
     _score(w, qtbot)
-    mammo = Mammogram(viewer.layers["mammo"].data, pixel_spacing=SPACING)
-    img, breast, lab = prepare_image(mammo, pixel_spacing=(0.2, 0.2), labels=_ground_truth())
-    x, y = extract_evaluation_patches(img, evaluation_patches(lab, size=32, breast_mask=breast))
-    probs, _ = predict_patches(model.network, x, segmentation=False)
-    expected = patch_aucs(y, probs)
     shown = w.table_values()
-    assert shown["patch AUC_MCs"] == f"{expected['AUC_MCs']:.4f}"
-    assert shown["patch AUC_mlg"] == f"{expected['AUC_mlg']:.4f}"
+    assert shown["patch AUC_MCs"] == shown["patch AUC_mlg"] == expected
 
 
 def test_detection_arriving_after_docking_becomes_the_prediction(make_napari_viewer, qtbot):

@@ -1,10 +1,9 @@
 """The "Score against ground truth" widget: the paper's metrics for one image, in napari.
 
-No metric is computed here: :func:`score_layers_data` only gathers arrays from the layers and
-calls :mod:`napari_mcdet.metrics` (``pixel_metrics`` with the 10 x 10 benign dilation, ``froc``
-for calcifications and clusters, ``patch_aucs`` on the paper's evaluation patches run through
-the model with :func:`napari_mcdet.infer.patches.predict_patches`). The widget runs it in a worker,
-shows a table and the ROC / FROC curves, and exports CSV or JSON.
+No metric is computed here: the widget gathers arrays from the chosen layers, runs
+:func:`napari_mcdet.infer.score.score_image` in a worker, shows the report's rows
+(:func:`~napari_mcdet.infer.score.report_rows`) in a table with the ROC / FROC curves, and
+exports it with :func:`~napari_mcdet.infer.score.export_report`.
 
 Inputs (layers made by the Detect widget, the reader, or the Annotations widget):
 
@@ -18,8 +17,6 @@ Inputs (layers made by the Detect widget, the reader, or the Annotations widget)
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -41,7 +38,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ...classes import BENIGN, MALIGNANT
+from ...infer.score import export_report, na_reason, report_rows, score_image
 from .._layers import layer_spacing
 from .._models import current_model
 from .._workers import make_worker
@@ -73,161 +70,10 @@ def box_detections(layer: Any) -> np.ndarray:
     return np.column_stack([np.asarray(layer.features[k], float) for k in keys])
 
 
-def _strict_tolerance(pixel_spacing) -> float:
-    """The strict cluster rule's 2 mm in pixels (0 when the spacing is unknown)."""
-    from ...infer.calibrate import DEFAULT_TOLERANCE_MM
-
-    if pixel_spacing is None:
-        return 0.0
-    sp = (pixel_spacing, pixel_spacing) if np.isscalar(pixel_spacing) else pixel_spacing
-    return DEFAULT_TOLERANCE_MM / float(min(sp))
-
-
-def score_layers_data(
-    prediction: np.ndarray,
-    ground_truth: np.ndarray,
-    *,
-    calcifications: np.ndarray | None = None,
-    clusters: np.ndarray | None = None,
-    image: np.ndarray | None = None,
-    pixel_spacing: tuple[float, float] | None = None,
-    model: Any = None,
-) -> dict[str, Any]:
-    """The metrics of one image, from plain arrays (no Qt): a JSON-friendly report.
-
-    Parameters
-    ----------
-    prediction, ground_truth : ndarray of shape (M, N), labels 0 / 1 / 2
-    calcifications : ndarray of shape (K, 3), optional
-        (row, col, score) pixels -> calcification FROC (regions: benign and malignant).
-    clusters : ndarray of shape (K, 5), optional
-        (r0, c0, r1, c1, score) pixels -> cluster FROC (regions: malignant).
-    image : ndarray of shape (M, N), optional
-        With ``pixel_spacing`` and ``model``: patch AUCs on the paper's evaluation patches at the
-        model's grid (only when those patches hold more than one class).
-    model : TrainedModel, optional
-
-    Returns
-    -------
-    report : dict
-        ``pixel`` (Table 4 summary and counts), ``patch_auc``, ``froc_calcifications``,
-        ``froc_clusters`` (each ``FrocResult.as_dict()``), ``notes``; curves under ``_curves``
-        (objects, dropped on export).
-    """
-    from ...metrics import froc, pixel_metrics
-
-    prediction = np.asarray(prediction)
-    ground_truth = np.asarray(ground_truth)
-    if prediction.shape != ground_truth.shape:
-        raise ValueError(f"the prediction {prediction.shape} and the ground truth "
-                         f"{ground_truth.shape} must have the same shape")
-    pm = pixel_metrics([prediction], [ground_truth])
-    report: dict[str, Any] = {"pixel": pm.as_dict(), "notes": [], "_curves": {}}
-    if calcifications is not None:
-        r = froc([calcifications], [ground_truth], classes=(BENIGN, MALIGNANT))
-        report["froc_calcifications"] = r.as_dict()
-        report["_curves"]["calcifications"] = r
-    if clusters is not None:
-        r = froc([clusters], [ground_truth], classes=(MALIGNANT,),
-                 tolerance=_strict_tolerance(pixel_spacing))
-        report["froc_clusters"] = r.as_dict()
-        report["_curves"]["clusters"] = r
-    if image is not None and model is not None and pixel_spacing is not None:
-        report.update(_patch_aucs(image, ground_truth, pixel_spacing, model, report))
-    return report
-
-
-def _patch_aucs(image, ground_truth, pixel_spacing, model, report) -> dict[str, Any]:
-    from ...infer.patches import predict_patches
-    from ...mammogram import Mammogram
-    from ...metrics import extract_evaluation_patches, patch_aucs, patch_roc
-    from ...metrics.auc import TASK_NAMES, TASKS
-    from ...metrics.realsets import prepare_image
-
-    img, breast, labels = prepare_image(
-        Mammogram(np.asarray(image, np.float32), pixel_spacing=tuple(pixel_spacing)),
-        pixel_spacing=tuple(float(s) for s in model.pixel_spacing),
-        labels=np.asarray(ground_truth, np.uint8))
-    from ...metrics import evaluation_patches
-
-    plist = evaluation_patches(labels, size=int(model.patch_size), breast_mask=breast)
-    x, y = extract_evaluation_patches(img, plist)
-    if len(np.unique(y)) < 2:
-        report["notes"].append("patch AUCs need evaluation patches of two classes; this image "
-                               f"has only class {int(y[0])}")
-        return {}
-    probs, _ = predict_patches(model.network, x, segmentation=False)
-    report["_curves"].update({TASK_NAMES[t]: patch_roc(y, probs, task=t) for t in TASKS})
-    return {"patch_auc": {**patch_aucs(y, probs),
-                          "n_patches": int(len(y)),
-                          "n_per_class": {str(k): int((y == k).sum()) for k in (0, 1, 2)}}}
-
-
-def report_rows(report: dict[str, Any]) -> list[tuple[str, float | int | str]]:
-    """Flatten a report into ``(metric, value)`` rows for the table and the CSV."""
-    rows: list[tuple[str, Any]] = []
-    for k, v in report["pixel"]["summary"].items():
-        rows.append((f"pixel {k}", v))
-    for k, v in report.get("patch_auc", {}).items():
-        if not isinstance(v, dict):
-            rows.append((f"patch {k}", v))
-    for key, label in (("froc_calcifications", "calcification"), ("froc_clusters", "cluster")):
-        if key in report:
-            r = report[key]
-            for fp, s in r["sensitivity_at_fp"].items():
-                rows.append((f"{label} sensitivity @ {fp} FP/image", s))
-            rows.append((f"{label} detections", r["n_detections"]))
-            rows.append((f"{label} regions", r["n_regions"]))
-            rows.append((f"{label} true positives", r["n_true_positives"]))
-            rows.append((f"{label} false positives", r["n_false_positives"]))
-    return rows
-
-
-def export_report(report: dict[str, Any], path: str | Path) -> Path:
-    """Write a report as JSON (``.json``) or as ``metric,value`` CSV (anything else)."""
-    from ...metrics.report import to_jsonable
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    public = {k: v for k, v in report.items() if not k.startswith("_")}
-    if path.suffix.lower() == ".json":
-        text = json.dumps(to_jsonable(public), indent=2)
-        path.write_text(text)
-        return path
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["metric", "value"])
-        for name, value in report_rows(report):
-            w.writerow([name, value])
-    return path
-
-
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return "n/a" if math.isnan(v) else f"{v:.4f}"
     return str(v)
-
-
-_CLASS_OF = {"B": "benign", "M": "malignant"}
-
-
-def na_reason(metric: str) -> str:
-    """Why ``metric`` (a row name of :func:`report_rows`) can be undefined on one image."""
-    if metric.startswith("pixel "):
-        kind, _, cls = metric[len("pixel "):].partition("_")
-        name = _CLASS_OF.get(cls, cls)
-        return {
-            "Rec": f"the ground truth has no {name} pixels: recall = TP / (TP + FN) is 0 / 0",
-            "Prec": f"the detection has no {name} pixels: precision = TP / (TP + FP) is 0 / 0",
-            "DSC": f"neither the detection nor the ground truth has {name} pixels: Dice is 0 / 0",
-        }.get(kind, "undefined on this image")
-    if metric.startswith("patch "):
-        return ("this image's evaluation patches hold only one of the two classes this AUC "
-                "separates")
-    if " sensitivity @ " in metric:
-        what = "malignant regions" if metric.startswith("cluster") else "calcification regions"
-        return f"the ground truth has no {what}: sensitivity is 0 / 0"
-    return "undefined on this image"
 
 
 #: ``metadata['region_shape']`` of a ground-truth labels layer whose regions are circles around
@@ -350,7 +196,8 @@ class ScoreWidget(QWidget):
             else None
 
     def inputs(self) -> dict[str, Any]:
-        """The arrays :func:`score_layers_data` gets from the chosen layers."""
+        """The arrays :func:`~napari_mcdet.infer.score.score_image` gets from the chosen
+        layers."""
         pred, gt = self._layer(self.pred_combo), self._layer(self.gt_combo)
         if pred is None:
             raise ValueError("choose a detection labels layer (press Detect first)")
@@ -398,7 +245,7 @@ class ScoreWidget(QWidget):
             return None
         circles = self._layer(self.gt_combo).metadata.get("region_shape") == CIRCLE_REGIONS
         self.clear_results()
-        worker = make_worker(lambda: score_layers_data(**kw), what="scoring",
+        worker = make_worker(lambda: score_image(**kw), what="scoring",
                              on_error=self._fail,
                              returned=lambda report: self.show_report(report, circles=circles),
                              finished=self._on_finished)
