@@ -24,7 +24,7 @@ import plistlib
 import re
 import struct
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from xml.parsers.expat import ExpatError
 import numpy as np
 
 from ..classes import BENIGN, MALIGNANT
+from ..constants import INBREAST_SPACING_MM
 from ..spacing import as_spacing
 
 __all__ = [
@@ -304,7 +305,7 @@ def draw_roi(
     roi: InbreastROI,
     shape: Sequence[int],
     *,
-    pixel_spacing: tuple[float, float] = (0.07, 0.07),
+    pixel_spacing: tuple[float, float] = (INBREAST_SPACING_MM, INBREAST_SPACING_MM),
     point_radius_mm: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pixel indices ``(rr, cc)`` covered by one ROI inside an image of ``shape``.
@@ -362,7 +363,7 @@ def inbreast_labels(
     rois: Iterable[InbreastROI],
     shape: Sequence[int],
     *,
-    pixel_spacing: float | tuple[float, float] = (0.07, 0.07),
+    pixel_spacing: float | tuple[float, float] = (INBREAST_SPACING_MM, INBREAST_SPACING_MM),
     point_radius_mm: float | None = None,
     mapping: str = "paper",
     birads: str | int | None = None,
@@ -377,7 +378,8 @@ def inbreast_labels(
     shape : (int, int)
         Image shape (rows, cols), e.g. ``(4084, 3328)``.
     pixel_spacing : float or (float, float), optional
-        ``(row_mm, col_mm)``; INbreast is 0.07 mm. Only used to size the point disks.
+        ``(row_mm, col_mm)``; INbreast's :data:`~napari_mcdet.constants.INBREAST_SPACING_MM`.
+        Only used to size the point disks.
     point_radius_mm : float, optional
         Radius of the disk drawn for a single-point calcification (type 19), in mm. 0 draws the
         one nearest pixel (as the paper does; its metrics dilate benign ground truth instead).
@@ -404,23 +406,56 @@ def inbreast_labels(
     UserWarning
         Unknown ROI names (skipped) and points outside the image (clipped).
     """
-    shape = tuple(int(s) for s in shape)
-    if len(shape) != 2 or min(shape) <= 0:
-        raise ValueError(f"shape must be (rows, cols) of positive ints, got {shape}")
+    shape = _check_shape(shape)
     spacing = as_spacing(pixel_spacing)
     if point_radius_mm is not None and point_radius_mm < 0:
         raise ValueError(f"point_radius_mm must be >= 0, got {point_radius_mm}")
+    image_class = _image_class(mapping, birads)
+    calcs, clusters = _calcification_rois(rois, shape)
+
+    def pixels(roi: InbreastROI) -> tuple[np.ndarray, np.ndarray]:
+        return draw_roi(roi, shape, pixel_spacing=spacing, point_radius_mm=point_radius_mm)
+
+    calc_class = image_class if image_class is not None else BENIGN
+    cluster_class = image_class if image_class is not None else MALIGNANT
+    if fill_clusters:
+        return _draw_filled(calcs, clusters, shape, pixels, calc_class=calc_class,
+                            cluster_class=cluster_class)
+    return _draw_calcifications(calcs, clusters, shape, pixels, calc_class=calc_class,
+                                cluster_class=cluster_class)
+
+
+def _check_shape(shape: Sequence[int]) -> tuple[int, int]:
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != 2 or min(shape) <= 0:
+        raise ValueError(f"shape must be (rows, cols) of positive ints, got {shape}")
+    return shape
+
+
+def _image_class(mapping: str, birads: str | int | None) -> int | None:
+    """The one class of every calcification of the image (``'birads'``), or None (``'paper'``:
+    the class comes from the ROI's kind)."""
     if mapping not in ("paper", "birads"):
         raise ValueError(f"mapping must be 'paper' or 'birads', got {mapping!r}")
-    image_class = None
-    if mapping == "birads":
-        if birads is None:
-            raise ValueError(
-                "mapping='birads' needs the image's BI-RADS (birads='4b'); find it with "
-                "read_inbreast_csv or index_inbreast"
-            )
-        image_class = birads_class(birads)
+    if mapping == "paper":
+        return None
+    if birads is None:
+        raise ValueError(
+            "mapping='birads' needs the image's BI-RADS (birads='4b'); find it with "
+            "read_inbreast_csv or index_inbreast"
+        )
+    return birads_class(birads)
 
+
+def _calcification_rois(
+    rois: Iterable[InbreastROI], shape: tuple[int, int]
+) -> tuple[list[InbreastROI], list[InbreastROI]]:
+    """``(calcifications, clusters)`` among ``rois``, in order.
+
+    Other lesions are left out silently, unknown names with one warning; ROIs reaching
+    outside the image are kept (drawing clips them) with one warning, since the image shape or
+    orientation is likely wrong.
+    """
     calcs: list[InbreastROI] = []
     clusters: list[InbreastROI] = []
     unknown: set[str] = set()
@@ -441,28 +476,37 @@ def inbreast_labels(
             f"INbreast ROI names not recognised, skipped: {sorted(unknown)} (known: "
             "Calcification, Cluster; masses and other lesions are not drawn)",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     if outside:
         warnings.warn(
             f"{outside} INbreast ROI(s) reach outside the {shape} image; clipped to the image "
             "(wrong image shape or orientation?)",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
+    return calcs, clusters
 
-    def pixels(roi: InbreastROI) -> tuple[np.ndarray, np.ndarray]:
-        return draw_roi(roi, shape, pixel_spacing=spacing, point_radius_mm=point_radius_mm)
 
+_Pixels = Callable[[InbreastROI], tuple[np.ndarray, np.ndarray]]
+
+
+def _draw_filled(calcs: list[InbreastROI], clusters: list[InbreastROI], shape: tuple[int, int],
+                 pixels: _Pixels, *, calc_class: int, cluster_class: int) -> np.ndarray:
+    """Calcifications, then cluster areas over them, each filled with its class (M, N)."""
     out = np.zeros(shape, dtype=np.uint8)
-    calc_class = image_class if image_class is not None else BENIGN
-    cluster_class = image_class if image_class is not None else MALIGNANT
-    if fill_clusters:
-        for roi in calcs:
-            out[pixels(roi)] = calc_class
-        for roi in clusters:
-            out[pixels(roi)] = cluster_class
-        return out
+    for roi in calcs:
+        out[pixels(roi)] = calc_class
+    for roi in clusters:
+        out[pixels(roi)] = cluster_class
+    return out
+
+
+def _draw_calcifications(calcs: list[InbreastROI], clusters: list[InbreastROI],
+                         shape: tuple[int, int], pixels: _Pixels, *, calc_class: int,
+                         cluster_class: int) -> np.ndarray:
+    """Calcifications only (M, N): one touching a cluster's area takes the cluster's class."""
+    out = np.zeros(shape, dtype=np.uint8)
     inside_cluster = np.zeros(shape, dtype=bool)
     for roi in clusters:
         inside_cluster[pixels(roi)] = True
