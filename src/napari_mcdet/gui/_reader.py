@@ -1,12 +1,13 @@
 """npe2 reader: DICOM mammograms, INbreast XML annotations, mini-MIAS PGM images.
 
 - ``*.dcm`` / ``*.dicom``: one image layer, ``scale`` = pixel spacing in mm, DICOM metadata.
-- INbreast ``*.xml``: the image from the sibling ``../AllDICOMs/`` folder when present (matched by
-  the number that starts the file names), a labels layer (paper mapping: clusters malignant,
-  isolated calcifications benign) and the original ROIs: a Shapes layer of the outlines and a
-  Points layer of the single-point calcifications, with ``name`` / ``type`` features. Without the
-  image the annotations use INbreast's 0.07 mm spacing on its usual 4084 x 3328 grid (or a grid
-  just large enough for points beyond it).
+- INbreast ``*.xml``: the case's image and BI-RADS found in the dataset folder that holds the XML
+  (``napari_mcdet.io.inbreast.inbreast_case``: ``../AllDICOMs/``, ``../INbreast.csv``), a labels
+  layer (paper mapping: clusters malignant, isolated calcifications benign) and the original
+  ROIs: a Shapes layer of the outlines and a Points layer of the single-point calcifications,
+  with ``name`` / ``type`` features. Without the image the annotations use INbreast's spacing
+  (``napari_mcdet.constants.INBREAST_SPACING_MM``) on its usual 4084 x 3328 grid (or a grid just
+  large enough for points beyond it: ``napari_mcdet.io.inbreast.inbreast_grid``).
 - mini-MIAS ``mdbNNN.pgm``: the image (0.2 mm) plus, when ``Info.txt`` is beside it, a labels layer
   (circles) and a Shapes layer of the circles of every abnormality listed for the image.
 
@@ -24,15 +25,15 @@ from typing import Any
 
 import numpy as np
 
+from ..constants import INBREAST_SPACING_MM
 from ._layers import image_layer_kwargs, labels_layer_kwargs
 
 LayerData = tuple[Any, dict[str, Any], str]
 PathOrPaths = str | os.PathLike | list | tuple
 
 _DICOM_SUFFIXES = (".dcm", ".dicom")
-#: INbreast image sizes (rows, cols), the most common first, and pixel spacing.
-INBREAST_SHAPES = ((4084, 3328), (3328, 2560))
-INBREAST_SPACING = (0.07, 0.07)
+#: INbreast's pixel spacing (row_mm, col_mm), where the case's image does not say it.
+INBREAST_SPACING = (INBREAST_SPACING_MM, INBREAST_SPACING_MM)
 
 
 def _kind(path: str | os.PathLike) -> str | None:
@@ -164,55 +165,36 @@ def _read_pgm(path: Path) -> list[LayerData]:
 # --- INbreast ----------------------------------------------------------------------------------
 
 
-def _sibling_dicom(xml_path: Path) -> Path | None:
-    number = xml_path.stem.split("_")[0]
-    folder = xml_path.parent.parent / "AllDICOMs"
-    if not folder.is_dir():
-        return None
-    for candidate in sorted(folder.iterdir()):
-        if candidate.suffix.lower() in _DICOM_SUFFIXES and candidate.name.split("_")[0] == number:
-            return candidate
-    return None
-
-
-def _birads(xml_path: Path) -> str | None:
-    from ..io.inbreast import read_inbreast_csv
-
-    csv_path = xml_path.parent.parent / "INbreast.csv"
-    if not csv_path.is_file():
-        return None
-    number = xml_path.stem.split("_")[0]
-    for rec in read_inbreast_csv(csv_path):
-        if rec.get("file_name") == number:
-            return rec.get("birads")
-    return None
-
-
 def _read_inbreast(path: Path) -> list[LayerData]:
     from ..io.images import read_mammogram
-    from ..io.inbreast import inbreast_labels, read_inbreast_xml
+    from ..io.inbreast import (
+        INBREAST_DICOM_FOLDER,
+        inbreast_case,
+        inbreast_grid,
+        inbreast_labels,
+        read_inbreast_xml,
+    )
 
     rois = read_inbreast_xml(path)
+    case = inbreast_case(path)
     layers: list[LayerData] = []
-    dicom = _sibling_dicom(path)
-    if dicom is not None:
-        mammo = read_mammogram(dicom)
+    if case.dicom is not None:
+        mammo = read_mammogram(case.dicom)
         spacing = mammo.pixel_spacing or INBREAST_SPACING
         shape = mammo.shape
         layers.append(_image_layer(mammo))
     else:
         spacing = INBREAST_SPACING
-        extent = np.max([r.points.max(axis=0) for r in rois], axis=0) if rois else np.zeros(2)
-        fitting = [s for s in INBREAST_SHAPES if extent[0] < s[0] and extent[1] < s[1]]
-        shape = fitting[0] if fitting else tuple(int(np.ceil(e)) + 1 for e in extent)
+        shape = inbreast_grid(rois)
         warnings.warn(
-            f"{path.name}: no ../AllDICOMs/{path.stem}_*.dcm beside the XML; showing the "
-            f"annotations alone on a {shape[0]} x {shape[1]} grid at 0.07 mm",
+            f"{path.name}: no ../{INBREAST_DICOM_FOLDER}/{path.stem}_*.dcm beside the XML; "
+            f"showing the annotations alone on a {shape[0]} x {shape[1]} grid at "
+            f"{INBREAST_SPACING_MM:g} mm",
             UserWarning,
             stacklevel=2,
         )
-    birads = _birads(path)
-    meta = {"source": str(path), "birads": birads, "mapping": "paper", "image": str(dicom or "")}
+    meta = {"source": str(path), "birads": case.birads, "mapping": "paper",
+            "image": str(case.dicom or "")}
     labels = inbreast_labels(rois, shape, pixel_spacing=spacing)
     layers.append(
         (

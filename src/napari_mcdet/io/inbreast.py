@@ -45,6 +45,15 @@ __all__ = [
     "read_inbreast_csv",
     "read_inbreast_xls",
     "index_inbreast",
+    "inbreast_case",
+    "inbreast_grid",
+    "read_inbreast_table",
+    "case_number",
+    "INBREAST_DICOM_FOLDER",
+    "INBREAST_XML_FOLDER",
+    "INBREAST_CSV",
+    "INBREAST_XLS",
+    "INBREAST_SHAPES",
     "birads_class",
     "draw_roi",
     "POINT_RADIUS_MM",
@@ -627,9 +636,34 @@ def read_inbreast_xls(path: str | os.PathLike) -> list[dict[str, Any]]:
     return records
 
 
-def _number_prefix(name: str) -> str | None:
+# -- the dataset's folder layout ----------------------------------------------------------------
+#: INbreast's folders and metadata tables, under the dataset's root folder: the images are
+#: ``AllDICOMs/<number>_<hash>_MG_<side>_<view>_ANON.dcm``, the annotations ``AllXML/<number>.xml``.
+INBREAST_DICOM_FOLDER = "AllDICOMs"
+INBREAST_XML_FOLDER = "AllXML"
+INBREAST_CSV = "INbreast.csv"
+INBREAST_XLS = "INbreast.xls"
+_DICOM_SUFFIXES = (".dcm", ".dicom")
+#: INbreast's image sizes (rows, cols), the most common first (24 x 30 cm and 18 x 24 cm plates).
+INBREAST_SHAPES = ((4084, 3328), (3328, 2560))
+
+
+def case_number(name: str) -> str | None:
+    """The number that names an INbreast case: the digits that start a DICOM or XML file name
+    (``'22613624'`` for ``'22613624_5530d5782fc89dd7_MG_R_CC_ANON.dcm'``); None without one."""
     m = re.match(r"^(\d+)", name)
     return m.group(1) if m else None
+
+
+def read_inbreast_table(root: str | os.PathLike) -> list[dict[str, Any]]:
+    """The metadata records of an INbreast folder: ``INbreast.csv``, else ``INbreast.xls``
+    (:func:`read_inbreast_csv`, :func:`read_inbreast_xls`); an empty list when it has neither."""
+    root = Path(root)
+    if (root / INBREAST_CSV).is_file():
+        return read_inbreast_csv(root / INBREAST_CSV)
+    if (root / INBREAST_XLS).is_file():
+        return read_inbreast_xls(root / INBREAST_XLS)
+    return []
 
 
 def index_inbreast(root: str | os.PathLike) -> dict[str, InbreastEntry]:
@@ -655,23 +689,50 @@ def index_inbreast(root: str | os.PathLike) -> dict[str, InbreastEntry]:
     def entry(number: str) -> InbreastEntry:
         return entries.setdefault(number, InbreastEntry(file_name=number))
 
-    table: list[dict[str, Any]] = []
-    if (root / "INbreast.csv").is_file():
-        table = read_inbreast_csv(root / "INbreast.csv")
-    elif (root / "INbreast.xls").is_file():
-        table = read_inbreast_xls(root / "INbreast.xls")
-    for rec in table:
+    for rec in read_inbreast_table(root):
         e = entry(str(rec["file_name"]))
         e.laterality, e.view = rec.get("laterality"), rec.get("view")
         e.birads, e.acr, e.info = rec.get("birads"), rec.get("acr"), rec
     for folder, attr, suffixes in (
-        ("AllDICOMs", "dicom", (".dcm", ".dicom")),
-        ("AllXML", "xml", (".xml",)),
+        (INBREAST_DICOM_FOLDER, "dicom", _DICOM_SUFFIXES),
+        (INBREAST_XML_FOLDER, "xml", (".xml",)),
     ):
         if not (root / folder).is_dir():
             continue
         for path in sorted((root / folder).iterdir()):
-            number = _number_prefix(path.name)
+            number = case_number(path.name)
             if number and path.suffix.lower() in suffixes:
                 setattr(entry(number), attr, path)
     return dict(sorted(entries.items()))
+
+
+def inbreast_case(xml_path: str | os.PathLike) -> InbreastEntry:
+    """The case of one annotation file: its image and metadata, found as :func:`index_inbreast`
+    finds them in the dataset folder that holds the file's ``AllXML/``.
+
+    Parameters
+    ----------
+    xml_path : str or path-like
+        An ``AllXML/<number>.xml`` file; it need not lie in an INbreast folder.
+
+    Returns
+    -------
+    InbreastEntry
+        ``xml`` is ``xml_path``; ``dicom`` is the case's image in ``../AllDICOMs/`` and
+        ``birads``, ``laterality``, ``view``, ``acr`` its metadata from ``../INbreast.csv`` (else
+        ``../INbreast.xls``), each None where the folder does not have it.
+    """
+    xml_path = Path(xml_path)
+    number = case_number(xml_path.name)
+    found = index_inbreast(xml_path.parent.parent).get(number) if number else None
+    case = found or InbreastEntry(file_name=number or xml_path.stem)
+    case.xml = xml_path
+    return case
+
+
+def inbreast_grid(rois: Sequence[InbreastROI]) -> tuple[int, int]:
+    """Image shape (rows, cols) for annotations shown without their image: the first of
+    :data:`INBREAST_SHAPES` that holds every ROI point, else a grid just large enough."""
+    extent = np.max([r.points.max(axis=0) for r in rois], axis=0) if rois else np.zeros(2)
+    fitting = [s for s in INBREAST_SHAPES if extent[0] < s[0] and extent[1] < s[1]]
+    return fitting[0] if fitting else tuple(int(np.ceil(e)) + 1 for e in extent)
