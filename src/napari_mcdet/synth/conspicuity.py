@@ -21,6 +21,7 @@ calcifications are under 0.5 mm wide), or the calcification's own radius plus a 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -41,12 +42,90 @@ def disk_radius_px(pixel_spacing: float, radius_mm: float = TOPHAT_RADIUS_MM) ->
 
 
 def white_tophat(image: np.ndarray, radius_px: int) -> np.ndarray:
-    """White top-hat of ``image`` by a disk of ``radius_px`` pixels, float32."""
-    from scipy import ndimage as ndi
+    """White top-hat of ``image`` by a disk of ``radius_px`` pixels.
+
+    Equal, bit for bit, to ``image - scipy.ndimage.grey_opening(image,
+    footprint=skimage.morphology.disk(radius_px))`` (borders reflected), computed with
+    :func:`disk_filter` in a few dozen array passes instead of one pass per footprint pixel.
+
+    Parameters
+    ----------
+    image : ndarray of shape (M, N)
+        Any real image; converted to float32.
+    radius_px : int
+        Disk radius, pixels (>= 1).
+
+    Returns
+    -------
+    ndarray of shape (M, N), float32
+    """
+    img = np.asarray(image, np.float32)
+    r = int(radius_px)
+    return img - disk_filter(disk_filter(img, r, maximum=False), r, maximum=True)
+
+
+@lru_cache(maxsize=64)
+def _disk_half_widths(radius_px: int) -> tuple[int, ...]:
+    """Half-width, pixels, of rows 0..r (from the centre) of ``skimage.morphology.disk(r)``."""
     from skimage.morphology import disk
 
-    img = np.asarray(image, np.float32)
-    return img - ndi.grey_opening(img, footprint=disk(int(radius_px)))
+    d = disk(radius_px).astype(bool)
+    return tuple(int(np.count_nonzero(d[radius_px + dy])) // 2 for dy in range(radius_px + 1))
+
+
+def disk_filter(image: np.ndarray, radius_px: int, *, maximum: bool) -> np.ndarray:
+    """Grey erosion (``maximum=False``) or dilation (``maximum=True``) by a flat disk.
+
+    The disk is ``skimage.morphology.disk(radius_px)``; borders are reflected as scipy's
+    ``mode='reflect'`` (``numpy.pad(mode='symmetric')``, folded again where the disk is wider
+    than the image), so the result equals ``scipy.ndimage.grey_erosion`` / ``grey_dilation``
+    with that footprint exactly (a minimum or maximum involves no rounding). On images 2 pixels
+    high or wide and a radius of 8 or more, scipy's dilation reads past its buffer; this one
+    stays defined there.
+    The disk is a stack of centred horizontal runs: one run minimum per distinct run width comes
+    from a sparse table of minima over 2**k columns (two lookups per width), then each output row
+    takes the minimum of the 2 r + 1 run minima of the rows around it. Cost: about 3 r array
+    passes, instead of scipy's one comparison per footprint pixel (pi r^2) for each pixel.
+
+    Parameters
+    ----------
+    image : ndarray of shape (M, N), float32
+    radius_px : int
+        Disk radius, pixels (>= 1).
+    maximum : bool
+        Keyword-only. Dilation (True) or erosion (False).
+
+    Returns
+    -------
+    ndarray of shape (M, N), float32
+    """
+    r = int(radius_px)
+    n, m = image.shape
+    if r < 1:
+        return image.copy()
+    op = np.maximum if maximum else np.minimum
+    widths = _disk_half_widths(r)
+    # numpy's 'symmetric' padding repeats the edge pixel, as scipy's 'reflect' does
+    padded = np.pad(image, r, mode="symmetric")
+    levels = [padded]
+    while 2 ** len(levels) <= 2 * widths[0] + 1:
+        prev, step = levels[-1], 2 ** (len(levels) - 1)
+        levels.append(op(prev[:, :-step], prev[:, step:]))
+    runs = {}
+    for w in set(widths):
+        k = (2 * w + 1).bit_length() - 1
+        left = levels[k][:, r - w : r - w + m]
+        if 2 * w + 1 == 2**k:
+            runs[w] = left
+        else:
+            start = r + w - 2**k + 1
+            runs[w] = op(left, levels[k][:, start : start + m])
+    out = runs[widths[0]][r : r + n].copy()
+    for dy in range(1, r + 1):
+        run = runs[widths[dy]]
+        op(out, run[r + dy : r + dy + n], out=out)
+        op(out, run[r - dy : r - dy + n], out=out)
+    return out
 
 
 def texture_level(tophat: np.ndarray, exclude: np.ndarray | None = None, *,
