@@ -16,6 +16,7 @@ from napari_mcdet.gui.widgets.detect_widget import (
     POINTS_NAME,
     DetectWidget,
 )
+from napari_mcdet.infer.export import CALC_COLUMNS, CLUSTER_COLUMNS
 
 SPACING = (0.1, 0.1)
 
@@ -168,6 +169,9 @@ def test_detect_layers_appear_and_rerun_replaces(widget, qtbot, mcdet_checkpoint
         "soft tissue", "benign", "malignant"]
     pts = viewer.layers[POINTS_NAME]
     assert len(pts.data) == len(widget.last_result.calcifications)
+    # the layers' tables are the CSV files' columns
+    assert list(pts.features.columns) == list(CALC_COLUMNS)
+    assert list(viewer.layers[CLUSTERS_NAME].features.columns) == list(CLUSTER_COLUMNS)
     np.testing.assert_allclose(pts.scale, SPACING)
     n_layers = len(viewer.layers)
     order = [layer.name for layer in viewer.layers]

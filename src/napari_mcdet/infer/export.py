@@ -8,6 +8,9 @@ Per image ``<stem>``:
 - ``<stem>_detection.json``: settings, thresholds, counts, both tables and the tile scores;
 - ``<stem>_overlay.png``: the image with calcifications (class colours) and cluster boxes.
 
+The Detect widget gives its points and rectangles the same tables as ``features``
+(:func:`calcification_columns`, :func:`cluster_columns`).
+
 Every file is written through :func:`napari_mcdet.io.writers.atomic_write`: a complete new file
 replaces the old one in one step (never half a table after a crash), with the umask's mode, and
 a symlink in the output folder is replaced rather than followed.
@@ -51,6 +54,22 @@ def cluster_rows(det: Detection) -> list[dict[str, Any]]:
              "benign_score": c["benign_score"], "malignant_score": c["malignant_score"],
              "calcification_ids": " ".join(map(str, c["calcification_ids"]))}
             for c in det.clusters]
+
+
+def table_columns(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> dict[str, list]:
+    """Rows (dicts) -> ``{column: values}`` with every one of ``columns``, in that order (empty
+    lists when there are no rows): the form napari layers take as ``features``."""
+    return {name: [row[name] for row in rows] for name in columns}
+
+
+def calcification_columns(det: Detection) -> dict[str, list]:
+    """The calcifications table by columns (:data:`CALC_COLUMNS`), as the CSV file holds it."""
+    return table_columns(calcification_rows(det), CALC_COLUMNS)
+
+
+def cluster_columns(det: Detection) -> dict[str, list]:
+    """The clusters table by columns (:data:`CLUSTER_COLUMNS`), as the CSV file holds it."""
+    return table_columns(cluster_rows(det), CLUSTER_COLUMNS)
 
 
 def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> Path:

@@ -39,6 +39,8 @@ __all__ = [
     "labels_to_rois",
     "write_inbreast_xml",
     "write_mask",
+    "safe_stem",
+    "write_uint16_tiff",
     "DEFAULT_NAMES",
 ]
 
@@ -363,3 +365,49 @@ def write_mask(path: str | os.PathLike, labels: np.ndarray) -> Path:
         skio.imsave(tmp, data, check_contrast=False)
 
     return atomic_write(path, write)
+
+
+def safe_stem(name: str) -> str:
+    """A file-name stem from any text (a layer name): runs of characters other than letters,
+    digits, ``_``, ``.`` and ``-`` become one ``_``; leading and trailing dots and ``_`` go
+    (no hidden files); ``'image'`` when nothing is left."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "image"
+
+
+def write_uint16_tiff(path: str | os.PathLike, image: np.ndarray) -> Path:
+    """Write a grey image as a 16-bit TIFF, stretched linearly from its minimum (0) to its
+    maximum (65535), atomically.
+
+    For training inputs: training normalises every image per image, so the stretch loses only
+    what 16 bits cannot hold.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.tif`` file; its folder must exist.
+    image : ndarray of shape (M, N), real
+        Any real values, finite.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    ValueError
+        Not 2-D, not finite, or constant (nothing to stretch).
+    """
+    import tifffile
+
+    data = np.asarray(image, dtype=np.float64)
+    if data.ndim != 2:
+        raise ValueError(f"a 2-D grey image is needed, got shape {data.shape}")
+    if not np.isfinite(data).all():
+        raise ValueError("the image holds NaN or infinite values: it cannot be stretched")
+    lo, hi = float(data.min()), float(data.max())
+    if hi <= lo:
+        raise ValueError(f"the image is constant ({lo:g}): there is nothing to stretch")
+    u16 = np.round((data - lo) / (hi - lo) * 65535.0).astype(np.uint16)
+    return atomic_write(path, lambda tmp: tifffile.imwrite(tmp, u16))

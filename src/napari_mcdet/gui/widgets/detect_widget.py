@@ -19,7 +19,6 @@ they never pile up.
 
 from __future__ import annotations
 
-from dataclasses import asdict, is_dataclass
 from typing import Any
 
 import numpy as np
@@ -38,7 +37,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ...classes import BENIGN, CLASS_COLORS, CLASS_NAMES, MALIGNANT
+from ...classes import CLASS_COLORS
+from ...infer.export import calcification_columns, cluster_columns
 from .._layers import labels_layer_kwargs, layer_spacing, layer_to_mammogram
 from .._models import current_model, describe_model, follow_current_model, load_current
 from .._workers import make_worker
@@ -63,50 +63,10 @@ class _Progress(QObject):
     tick = Signal(int, int)
 
 
-def records_to_columns(records: Any) -> dict[str, list]:
-    """A table of records (dataclasses, dicts, a DataFrame or a dict of columns) -> columns."""
-    if records is None:
-        return {}
-    if hasattr(records, "to_dict") and hasattr(records, "columns"):  # a pandas DataFrame
-        return {str(k): list(v) for k, v in records.to_dict(orient="list").items()}
-    if isinstance(records, dict):
-        return {str(k): list(v) for k, v in records.items()}
-    rows = [asdict(r) if is_dataclass(r) else dict(r) for r in records]
-    cols: dict[str, list] = {}
-    for i, row in enumerate(rows):
-        for k, v in row.items():
-            cols.setdefault(k, [None] * i).append(v)
-        for k in cols:
-            if len(cols[k]) < i + 1:
-                cols[k].append(None)
-    return cols
-
-
-_SPLIT = {"centroid": ("row", "col"), "bbox": ("r0", "c0", "r1", "c1")}
-
-
-def flat_features(columns: dict[str, list]) -> dict[str, list]:
-    """Columns napari can hold as ``features``: ``centroid``/``bbox`` split into scalar columns
-    (``centroid_row``... ``bbox_c1``), other sequence cells joined into text, class codes named."""
-    out: dict[str, list] = {}
-    for key, values in columns.items():
-        if key in _SPLIT and values:
-            arr = np.asarray(values, dtype=float).reshape(len(values), -1)
-            for j, suffix in enumerate(_SPLIT[key]):
-                out[f"{key}_{suffix}"] = arr[:, j].tolist()
-        elif any(isinstance(v, list | tuple | np.ndarray) for v in values):
-            out[key] = [" ".join(str(x) for x in np.ravel(v)) for v in values]
-        elif key == "class":
-            out[key] = [_class_name(v) for v in values]
-        else:
-            out[key] = list(values)
-    return out
-
-
-def _class_name(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return CLASS_NAMES[int(value)]
+def _class_colors(codes: list[int]) -> Any:
+    """RGBA rows (K, 4) of the class codes' colours; one colour when there are none (napari
+    needs a colour even for an empty layer)."""
+    return np.asarray([CLASS_COLORS[int(c)] for c in codes]).reshape(-1, 4) if codes else "yellow"
 
 
 class DetectWidget(QWidget):
@@ -497,31 +457,22 @@ class DetectWidget(QWidget):
                                      metadata={"pixel_spacing": layer_spacing(layer)})
             self.viewer.add_labels(labels, translate=geo["translate"], **kw)
 
-        calc = records_to_columns(result.calcifications)
-        centroids = np.asarray(calc.get("centroid", []), float).reshape(-1, 2)
-        calc = flat_features(calc)
-        colors = [CLASS_COLORS[MALIGNANT if c == CLASS_NAMES[MALIGNANT] else BENIGN]
-                  for c in calc.get("class", [])]
+        calc = calcification_columns(result)
+        centroids = np.column_stack([calc["row"], calc["col"]]).reshape(-1, 2)
         points = Points(
             centroids, name=POINTS_NAME, features=calc, size=8, symbol="ring",
-            border_color=np.asarray(colors).reshape(-1, 4) if colors else "yellow",
-            face_color="transparent", **geo,
+            border_color=_class_colors(calc["class"]), face_color="transparent", **geo,
         )
         self._replace(POINTS_NAME, points)
 
-        clus = records_to_columns(result.clusters)
-        boxes = np.asarray(clus.get("bbox", []), float).reshape(-1, 4)
-        clus = flat_features(clus)
+        clus = cluster_columns(result)
         # boxes are end-exclusive pixel indices; pixel k covers [k - 0.5, k + 0.5] in napari
-        rects = [np.array([[r0, c0], [r0, c1], [r1, c1], [r1, c0]]) - 0.5
-                 for r0, c0, r1, c1 in boxes]
-        ccolors = [CLASS_COLORS[MALIGNANT if c == CLASS_NAMES[MALIGNANT] else BENIGN]
-                   for c in clus.get("class", [])]
+        rects = [np.array([[r0, c0], [r0, c1], [r1, c1], [r1, c0]], float) - 0.5
+                 for r0, c0, r1, c1 in zip(clus["r0"], clus["c0"], clus["r1"], clus["c1"])]
         shapes = Shapes(
             rects, shape_type="rectangle", name=CLUSTERS_NAME, features=clus,
-            edge_color=np.asarray(ccolors).reshape(-1, 4) if ccolors else "yellow",
-            face_color="transparent", edge_width=2,
-            text={"string": "{class} {score:.2f}", "size": 10, "color": "white",
+            edge_color=_class_colors(clus["class"]), face_color="transparent", edge_width=2,
+            text={"string": "{class_name} {score:.2f}", "size": 10, "color": "white",
                   "anchor": "upper_left"} if rects else None,
             ndim=2, **geo,
         )

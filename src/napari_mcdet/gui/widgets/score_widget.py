@@ -9,8 +9,8 @@ Inputs (layers made by the Detect widget, the reader, or the Annotations widget)
 
 - the prediction: a labels layer (0 / 1 benign / 2 malignant), by default ``detection labels``;
 - calcification detections: a points layer with a ``score`` feature (``detected calcifications``),
-  optional; cluster detections: a shapes layer with ``bbox_r0..bbox_c1`` and ``score`` features
-  (``detected clusters``), optional;
+  optional; cluster detections: a shapes layer with ``r0``, ``c0``, ``r1``, ``c1`` and ``score``
+  features (``detected clusters``: :func:`napari_mcdet.infer.export.cluster_columns`), optional;
 - the ground truth: a labels layer of the same shape;
 - the image and the current (or default) model, for the patch AUCs.
 """
@@ -59,11 +59,11 @@ def points_detections(layer: Any) -> np.ndarray:
 
 
 def box_detections(layer: Any) -> np.ndarray:
-    """``(K, 5)`` (r0, c0, r1, c1, score) from a shapes layer's ``bbox_*`` and ``score``
-    features."""
+    """``(K, 5)`` (r0, c0, r1, c1, score) from a shapes layer's ``r0``, ``c0``, ``r1``, ``c1``
+    and ``score`` features (pixels, end-exclusive boxes)."""
     if layer is None or len(layer.data) == 0:
         return np.zeros((0, 5))
-    keys = ["bbox_r0", "bbox_c0", "bbox_r1", "bbox_c1", "score"]
+    keys = ["r0", "c0", "r1", "c1", "score"]
     missing = [k for k in keys if k not in layer.features]
     if missing:
         raise ValueError(f"shapes layer {layer.name!r} lacks the features {missing}")

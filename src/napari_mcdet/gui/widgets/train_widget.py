@@ -22,7 +22,6 @@ be repeated or resumed from the command line (``mcdet train <output folder>/conf
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +47,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ...spacing import as_spacing
 from .._layers import layer_spacing
 from .._models import current_model, describe_model, follow_current_model, load_current
 from .._workers import make_worker
@@ -56,28 +56,34 @@ CHECKPOINT_FILTER = "napari-mcdet checkpoint (*.safetensors);;All files (*)"
 DEFAULT_FILTERS = "16, 32, 64, 128, 256"
 
 
-def _safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "image"
-
-
 def write_layer_negatives(
     layers: list[Any], folder: str | Path, *, pixel_spacing: float,
     fallback_spacing: float | None = None,
 ) -> list[Path]:
     """Write image layers as 16-bit TIFFs at ``pixel_spacing`` mm/pixel into ``folder``.
 
-    Each layer is resampled from its own spacing (``metadata['pixel_spacing']`` or a non-unit
-    scale, else ``fallback_spacing``) to ``pixel_spacing`` with
-    :func:`~napari_mcdet.data.resample.resample_to_spacing`, then stretched linearly from its
-    minimum and maximum to 0..65535 (training normalises every image per image anyway).
+    Each layer is resampled from its own spacing (:func:`~napari_mcdet.gui._layers.layer_spacing`,
+    else ``fallback_spacing``) to ``pixel_spacing`` with
+    :func:`~napari_mcdet.data.resample.resample_to_spacing` and written by
+    :func:`~napari_mcdet.io.writers.write_uint16_tiff` as ``<layer name>.tif``.
+
+    Parameters
+    ----------
+    layers : list of napari Image layers
+        2-D grey images.
+    folder : path
+        Created if needed.
+    pixel_spacing : float, keyword-only
+        Training spacing, mm/pixel.
+    fallback_spacing : float, keyword-only, optional
+        Spacing (mm/pixel) of layers that state none.
 
     Returns
     -------
     paths : list of Path
     """
-    import tifffile
-
     from ...data.resample import resample_to_spacing
+    from ...io.writers import safe_stem, write_uint16_tiff
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -86,20 +92,15 @@ def write_layer_negatives(
         data = np.asarray(layer.data)
         if data.ndim != 2 or getattr(layer, "rgb", False):
             raise ValueError(f"layer {layer.name!r} is not a 2-D grey image (shape {data.shape})")
-        spacing = layer_spacing(layer)
+        spacing = layer_spacing(layer) or as_spacing(fallback_spacing, required=False)
         if spacing is None:
-            if fallback_spacing is None:
-                raise ValueError(f"layer {layer.name!r} has no pixel spacing: set its scale in mm "
-                                 "or the 'image spacing' field")
-            spacing = (fallback_spacing, fallback_spacing)
-        img = resample_to_spacing(data.astype(np.float32), spacing, pixel_spacing)
-        lo, hi = float(img.min()), float(img.max())
-        if hi <= lo:
-            raise ValueError(f"layer {layer.name!r} is constant: it cannot be a training image")
-        u16 = np.round((img - lo) / (hi - lo) * 65535.0).astype(np.uint16)
-        path = folder / f"{_safe_name(layer.name)}.tif"
-        tifffile.imwrite(path, u16)
-        paths.append(path)
+            raise ValueError(f"layer {layer.name!r} has no pixel spacing: set its scale in mm "
+                             "or the 'image spacing' field")
+        image = resample_to_spacing(data.astype(np.float32), spacing, pixel_spacing)
+        try:
+            paths.append(write_uint16_tiff(folder / f"{safe_stem(layer.name)}.tif", image))
+        except ValueError as err:
+            raise ValueError(f"layer {layer.name!r} cannot be a training image: {err}") from err
     return paths
 
 
