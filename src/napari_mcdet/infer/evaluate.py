@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..classes import BENIGN, MALIGNANT
+from ..constants import INBREAST_SPACING_MM
 from ..mammogram import Mammogram
 from .calibrate import DEFAULT_TOLERANCE_MM as STRICT_TOLERANCE_MM
 
@@ -104,7 +105,12 @@ def inbreast_dataset(folder: str | Path, *, mapping: str = "paper") -> list[Eval
     calcifications benign).
     """
     from ..io.images import read_mammogram
-    from ..io.inbreast import inbreast_labels, index_inbreast, read_inbreast_xml
+    from ..io.inbreast import (
+        INBREAST_DICOM_FOLDER,
+        inbreast_labels,
+        index_inbreast,
+        read_inbreast_xml,
+    )
 
     entries = index_inbreast(folder)
     cases = []
@@ -113,8 +119,8 @@ def inbreast_dataset(folder: str | Path, *, mapping: str = "paper") -> list[Eval
             continue
         mammo = read_mammogram(e.dicom)
         if mammo.pixel_spacing is None:
-            mammo = Mammogram(mammo.pixels, (0.07, 0.07), mammo.laterality, mammo.view,
-                              mammo.metadata)
+            mammo = Mammogram(mammo.pixels, (INBREAST_SPACING_MM,) * 2, mammo.laterality,
+                              mammo.view, mammo.metadata)
         if e.xml is not None:
             labels = inbreast_labels(read_inbreast_xml(e.xml), mammo.shape,
                                      pixel_spacing=mammo.pixel_spacing, mapping=mapping,
@@ -123,7 +129,7 @@ def inbreast_dataset(folder: str | Path, *, mapping: str = "paper") -> list[Eval
             labels = np.zeros(mammo.shape, np.uint8)
         cases.append(EvalCase(number, mammo, labels))
     if not cases:
-        raise FileNotFoundError(f"no DICOM images under {Path(folder) / 'AllDICOMs'}")
+        raise FileNotFoundError(f"no DICOM images under {Path(folder) / INBREAST_DICOM_FOLDER}")
     return cases
 
 
