@@ -41,10 +41,12 @@ from .pixels import (
 )
 from .report import (
     PAPER_FIGURES,
+    flat_table,
     froc_table,
     metrics_table,
     plot_froc,
     plot_roc,
+    render_table,
     table2,
     table4,
     write_json_report,
@@ -85,5 +87,7 @@ __all__ = [
     "table2",
     "table4",
     "write_json_report",
+    "render_table",
+    "flat_table",
     "write_report",
 ]
