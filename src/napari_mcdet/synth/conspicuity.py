@@ -73,6 +73,20 @@ def _disk_half_widths(radius_px: int) -> tuple[int, ...]:
     return tuple(int(np.count_nonzero(d[radius_px + dy])) // 2 for dy in range(radius_px + 1))
 
 
+def _reflect_pad(image: np.ndarray, r: int) -> np.ndarray:
+    """``image`` padded by ``r`` pixels on each side, edge pixel repeated (scipy's 'reflect')."""
+    n, m = image.shape
+    if r > min(n, m):  # the border folds more than once
+        return np.pad(image, r, mode="symmetric")
+    out = np.empty((n + 2 * r, m + 2 * r), dtype=image.dtype)
+    out[r : r + n, r : r + m] = image
+    out[:r, r : r + m] = image[:r][::-1]
+    out[r + n :, r : r + m] = image[n - r :][::-1]
+    out[:, :r] = out[:, r : 2 * r][:, ::-1]
+    out[:, r + m :] = out[:, m : r + m][:, ::-1]
+    return out
+
+
 def disk_filter(image: np.ndarray, radius_px: int, *, maximum: bool) -> np.ndarray:
     """Grey erosion (``maximum=False``) or dilation (``maximum=True``) by a flat disk.
 
@@ -105,8 +119,7 @@ def disk_filter(image: np.ndarray, radius_px: int, *, maximum: bool) -> np.ndarr
         return image.copy()
     op = np.maximum if maximum else np.minimum
     widths = _disk_half_widths(r)
-    # numpy's 'symmetric' padding repeats the edge pixel, as scipy's 'reflect' does
-    padded = np.pad(image, r, mode="symmetric")
+    padded = _reflect_pad(image, r)
     levels = [padded]
     while 2 ** len(levels) <= 2 * widths[0] + 1:
         prev, step = levels[-1], 2 ** (len(levels) - 1)
@@ -135,6 +148,72 @@ def texture_level(tophat: np.ndarray, exclude: np.ndarray | None = None, *,
     if values.size == 0:
         return float(floor)
     return max(float(np.percentile(values, 99)), float(floor))
+
+
+def _p99_ranks(n: int) -> tuple[int, int, float]:
+    """The two order statistics (ascending ranks) and weight of numpy's linear 99th percentile."""
+    virtual = (n - 1) * 0.99
+    if virtual >= n - 1:
+        return n - 1, n - 1, 0.0
+    lo = int(np.floor(virtual))
+    return lo, lo + 1, virtual - lo
+
+
+def _lerp32(a: np.float32, b: np.float32, gamma: float) -> float:
+    """numpy's float32 interpolation between two order statistics (``numpy.percentile``)."""
+    diff = b - a
+    if gamma >= 0.5:
+        return float(b - diff * np.float32(1 - gamma))
+    return float(a + diff * np.float32(gamma))
+
+
+def window_levels(
+    tophat: np.ndarray, windows: list[tuple[int, int, int, int]], *, floor: float = 0.0
+) -> np.ndarray:
+    """:func:`texture_level` of many windows of one top-hat, bit for bit, at less cost.
+
+    The 99th percentile of a window needs only its top 1 %: the pixels above a threshold that
+    about 10 % of the image exceeds are listed once, and each window partitions the listed
+    pixels it holds; a window holding too few of them partitions all its pixels.
+
+    Parameters
+    ----------
+    tophat : ndarray of shape (M, N), float32
+    windows : list of (r0, r1, c0, c1)
+        Half-open pixel ranges inside ``tophat``; an empty one gives ``floor``.
+    floor : float
+        Keyword-only. Lowest level returned.
+
+    Returns
+    -------
+    ndarray of shape (len(windows),), float64
+        ``max(numpy.percentile(tophat[r0:r1, c0:c1], 99), floor)`` for each window.
+    """
+    levels = np.full(len(windows), float(floor))
+    rows = cols = vals = None
+    if tophat.size > 20_000:
+        step = max(1, int(np.sqrt(tophat.size / 10_000)))
+        sub = tophat[::step, ::step].ravel()
+        rank = int(0.9 * (sub.size - 1))
+        threshold = np.partition(sub, rank)[rank]
+        rows, cols = np.nonzero(tophat >= threshold)
+        vals = tophat[rows, cols]
+    for i, (r0, r1, c0, c1) in enumerate(windows):
+        n = max(0, r1 - r0) * max(0, c1 - c0)
+        if n == 0:
+            continue
+        lo, hi, gamma = _p99_ranks(n)
+        part = None
+        if vals is not None:
+            cand = vals[(rows >= r0) & (rows < r1) & (cols >= c0) & (cols < c1)]
+            below = n - cand.size  # pixels under the threshold rank below every listed one
+            if lo >= below:
+                part = np.partition(cand, sorted({lo - below, hi - below}))
+                lo, hi = lo - below, hi - below
+        if part is None:
+            part = np.partition(tophat[r0:r1, c0:c1].ravel(), sorted({lo, hi}))
+        levels[i] = max(_lerp32(part[lo], part[hi], gamma), float(floor))
+    return levels
 
 
 @dataclass

@@ -20,16 +20,17 @@ import numpy as np
 from ..classes import BENIGN, MALIGNANT
 from ..mammogram import Mammogram
 from ..spacing import as_spacing
-from .blend import MODES, add_to_image, blur_psf, local_background, white_level
+from .blend import MODES, add_boxes, blur_many, local_background, white_level
 from .clusters import LesionParams, choose, lesion_params, place
 from .conspicuity import (
     MIN_TEXTURE_FRACTION,
     TOPHAT_RADIUS_MM,
+    WINDOW_MM,
     disk_radius_px,
-    texture_level,
     white_tophat,
+    window_levels,
 )
-from .shapes import Calcification, make_shape, render
+from .shapes import Calcification, make_shape, render_many
 
 
 @dataclass
@@ -132,63 +133,291 @@ def _record(calc: Calcification, rs: slice, cs: slice, sel: np.ndarray, cov: np.
 class _Texture:
     """Top-hats of the lesion's surroundings, before and after blending, for conspicuity.
 
-    Computed once per disk radius on one crop holding every calcification and its texture window
-    (:data:`~.conspicuity.WINDOW_MM`), so the cost follows the lesion, not the image.
+    Every calcification's texture window (:data:`~.conspicuity.WINDOW_MM`, centred on its box)
+    lies in one crop of the image; the top-hats are those of that crop, borders reflected at the
+    crop's edges. Each is computed only on the part a question needs (the windows of the
+    calcifications of one disk radius before blending, their boxes after it) plus a margin of
+    twice the disk radius, beyond which a pixel cannot change a top-hat value, so the values
+    read are those of the whole crop's top-hat, at a fraction of its cost.
+
+    Parameters
+    ----------
+    src : ndarray of shape (M, N)
+        The image before any calcification is added.
+    boxes : list of (int, int, int, int)
+        (r0, c0, h, w) of each drawn calcification's box, pixels (may hang outside the image).
+    radii_mm : list of float
+        Each calcification's bounding radius, mm (larger ones get a larger disk).
+    spacing : (float, float)
+        (row_mm, col_mm).
+    floor : float
+        Keyword-only. Lowest texture level, image units.
     """
 
-    def __init__(self, src: np.ndarray, drawn: list, spacing: tuple[float, float], *,
-                 floor: float) -> None:
-        from .conspicuity import WINDOW_MM
-
-        self.spacing, self.floor = spacing, floor
-        self.half = (int(np.ceil(WINDOW_MM / 2 / spacing[0])),
-                     int(np.ceil(WINDOW_MM / 2 / spacing[1])))
+    def __init__(self, src: np.ndarray, boxes: list[tuple[int, int, int, int]],
+                 radii_mm: list[float], spacing: tuple[float, float], *, floor: float) -> None:
+        half = (int(np.ceil(WINDOW_MM / 2 / spacing[0])), int(np.ceil(WINDOW_MM / 2 / spacing[1])))
         base = disk_radius_px(min(spacing), TOPHAT_RADIUS_MM)
-        self.radius, self.centre = [], []
-        r_lo = c_lo = np.inf
-        r_hi = c_hi = -np.inf
-        for calc, _, thick, _, (r0, c0) in drawn:
-            self.radius.append(max(base, int(np.ceil(calc.radius_mm / min(spacing))) + 1))
-            cr, cc = r0 + thick.shape[0] / 2, c0 + thick.shape[1] / 2
-            self.centre.append((cr, cc))
-            r_lo, r_hi = min(r_lo, r0), max(r_hi, r0 + thick.shape[0])
-            c_lo, c_hi = min(c_lo, c0), max(c_hi, c0 + thick.shape[1])
+        self.floor = floor
+        self.radius = [max(base, int(np.ceil(r / min(spacing))) + 1) for r in radii_mm]
         h, w = src.shape
-        self.r0 = int(max(0, r_lo - self.half[0]))
-        self.c0 = int(max(0, c_lo - self.half[1]))
-        self.r1 = int(min(h, r_hi + self.half[0]))
-        self.c1 = int(min(w, c_hi + self.half[1]))
+        self.r0 = int(max(0, min(b[0] for b in boxes) - half[0]))
+        self.c0 = int(max(0, min(b[1] for b in boxes) - half[1]))
+        self.r1 = int(min(h, max(b[0] + b[2] for b in boxes) + half[0]))
+        self.c1 = int(min(w, max(b[1] + b[3] for b in boxes) + half[1]))
         self.src = src[self.r0:self.r1, self.c0:self.c1]
-        self._before: dict[int, np.ndarray] = {}
-        self._after: dict[int, np.ndarray] = {}
-        self.level: dict[int, float] = {}
+        hc, wc = self.src.shape
+        self.windows = []  # (r0, r1, c0, c1) in the crop, clipped as slicing clips
+        for r0, c0, bh, bw in boxes:
+            cr, cc = int(r0 + bh / 2), int(c0 + bw / 2)
+            a0, a1 = max(0, cr - half[0] - self.r0), max(0, cr + half[0] - self.r0)
+            b0, b1 = max(0, cc - half[1] - self.c0), max(0, cc + half[1] - self.c0)
+            self.windows.append((min(a0, hc), min(a1, hc), min(b0, wc), min(b1, wc)))
+        self.levels: list[float] = []
 
-    def _window(self, k: int) -> tuple[slice, slice]:
-        cr, cc = self.centre[k]
-        h0, h1 = self.half
-        return (slice(max(0, int(cr) - h0 - self.r0), max(0, int(cr) + h0 - self.r0)),
-                slice(max(0, int(cc) - h1 - self.c0), max(0, int(cc) + h1 - self.c0)))
+    def _region(self, spans: list[tuple[int, int, int, int]], radius: int
+                ) -> tuple[int, int, int, int]:
+        """The bounding box of ``spans`` (crop pixels) grown by 2 ``radius``, inside the crop."""
+        hc, wc = self.src.shape
+        return (max(0, min(s[0] for s in spans) - 2 * radius),
+                min(hc, max(s[1] for s in spans) + 2 * radius),
+                max(0, min(s[2] for s in spans) - 2 * radius),
+                min(wc, max(s[3] for s in spans) + 2 * radius))
 
-    def amplitude(self, k: int, target: float, blurred: np.ndarray, origin: tuple[int, int],
-                  breast: np.ndarray) -> float:
-        """Blend amplitude giving calcification ``k`` the conspicuity ``target``."""
-        rad = self.radius[k]
-        if rad not in self._before:
-            self._before[rad] = white_tophat(self.src, rad)
-        ws = self._window(k)
-        self.level[k] = texture_level(self._before[rad][ws], floor=self.floor)
-        peak = float(blurred.max()) if blurred.size else 0.0
-        return target * self.level[k] / max(peak, 1e-6)
+    def measure_levels(self) -> list[float]:
+        """Texture level (p99 of the top-hat in its window) of each calcification, image units."""
+        levels = [float(self.floor)] * len(self.radius)
+        for radius in sorted(set(self.radius)):
+            ks = [k for k, r in enumerate(self.radius) if r == radius
+                  and self.windows[k][1] > self.windows[k][0]
+                  and self.windows[k][3] > self.windows[k][2]]
+            if not ks:
+                continue
+            r0, r1, c0, c1 = self._region([self.windows[k] for k in ks], radius)
+            tophat = white_tophat(self.src[r0:r1, c0:c1], radius)
+            found = window_levels(
+                tophat, [(a0 - r0, a1 - r0, b0 - c0, b1 - c0)
+                         for a0, a1, b0, b1 in (self.windows[k] for k in ks)],
+                floor=self.floor)
+            for k, level in zip(ks, found.tolist()):
+                levels[k] = level
+        self.levels = levels
+        return levels
 
-    def measure(self, k: int, out: np.ndarray, rs: slice, cs: slice, sel: np.ndarray) -> float:
-        """Measured conspicuity of calcification ``k`` in the blended image ``out``."""
-        rad = self.radius[k]
-        if rad not in self._after:
-            self._after[rad] = white_tophat(out[self.r0:self.r1, self.c0:self.c1], rad)
-        th = self._after[rad][rs.start - self.r0:rs.stop - self.r0,
-                              cs.start - self.c0:cs.stop - self.c0]
-        level = self.level.get(k, 0.0)
-        return float(th[sel].max() / level) if level > 0 and sel.any() else 0.0
+    def conspicuity(self, out: np.ndarray, footprints: list[tuple[int, slice, slice, np.ndarray]]
+                    ) -> list[float]:
+        """Measured conspicuity of each footprint ``(k, rows, cols, selected)`` in ``out``."""
+        values = [0.0] * len(footprints)
+        for radius in sorted({self.radius[f[0]] for f in footprints}):
+            idx = [i for i, f in enumerate(footprints) if self.radius[f[0]] == radius]
+            spans = [(f[1].start - self.r0, f[1].stop - self.r0,
+                      f[2].start - self.c0, f[2].stop - self.c0)
+                     for f in (footprints[i] for i in idx)]
+            r0, r1, c0, c1 = self._region(spans, radius)
+            tophat = white_tophat(out[self.r0 + r0:self.r0 + r1, self.c0 + c0:self.c0 + c1],
+                                  radius)
+            for i, (a0, a1, b0, b1) in zip(idx, spans):
+                k, sel = footprints[i][0], footprints[i][3]
+                level = self.levels[k]
+                th = tophat[a0 - r0:a1 - r0, b0 - c0:b1 - c0]
+                values[i] = float(th[sel].max() / level) if level > 0 and sel.any() else 0.0
+        return values
+
+
+def _image_and_spacing(
+    image: np.ndarray | Mammogram, pixel_spacing: float | tuple[float, float]
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """The pixels (2-D) and their spacing, a ``Mammogram``'s own spacing winning."""
+    if isinstance(image, Mammogram):
+        if image.pixel_spacing is not None:
+            pixel_spacing = image.pixel_spacing
+        image = image.pixels
+    src = np.asarray(image)
+    if src.ndim != 2:
+        raise ValueError(f"image must be 2-D (M, N), got shape {src.shape}")
+    return src, pixel_spacing
+
+
+def _breast_mask(src: np.ndarray, breast: np.ndarray | None) -> np.ndarray:
+    """The breast mask as bool of the image's shape, computed when not given."""
+    if breast is None:
+        from ..data.breast import breast_mask
+
+        breast = breast_mask(src)
+    breast = np.asarray(breast, dtype=bool)
+    if breast.shape != src.shape:
+        raise ValueError(f"breast mask shape {breast.shape} differs from image shape {src.shape}")
+    return breast
+
+
+def _random_streams(seed: int | np.random.SeedSequence | None) -> list[np.random.Generator]:
+    """Generators for the centre, the lesion's draws, the placement and the conspicuity draws."""
+    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    # a fourth child for the conspicuity draws: the first three streams stay those of the
+    # contrast rule, so a lesion drawn without conspicuity is unchanged
+    return [np.random.default_rng(s) for s in ss.spawn(4)]
+
+
+def _draw_calcifications(p: LesionParams, layout: str | None, rng: np.random.Generator
+                         ) -> tuple[str, int, float, list[Calcification]]:
+    """Layout, count, extent (mm) and the calcifications' shapes, all in mm, none placed yet."""
+    lay = layout or choose(p.layout_mix, rng)
+    n = 1 if lay == "isolated" else int(rng.integers(p.count[0], p.count[1] + 1))
+    extent = float(rng.uniform(*p.extent_mm))
+    kinds = list(p.shape_mix)
+    weights = np.array([p.shape_mix[k] for k in kinds], dtype=float)
+    drawn = rng.choice(len(kinds), size=n, p=weights / weights.sum())
+    calcs = []
+    for j in range(n):
+        shape_kind = kinds[int(drawn[j])]
+        prims, size, radius = make_shape(shape_kind, rng, size_range_mm=p.size_mm)
+        calcs.append(
+            Calcification(
+                kind=shape_kind,
+                centre_mm=(0.0, 0.0),
+                angle=float(rng.uniform(0, 2 * np.pi)),
+                primitives=prims,
+                size_mm=size,
+                radius_mm=radius,
+                contrast=float(rng.uniform(*p.contrast)),
+            )
+        )
+    return lay, n, extent, calcs
+
+
+def _place_calcifications(
+    calcs: list[Calcification], src: np.ndarray, breast: np.ndarray,
+    spacing: tuple[float, float], centre_mm: np.ndarray, lay: str, extent: float,
+    p: LesionParams, rng: np.random.Generator, *, min_density: float | None,
+    bg_px: tuple[float, float],
+) -> list[Calcification]:
+    """Place the calcifications around ``centre_mm`` (repulsion, inside the breast, dense
+    tissue when ``min_density`` is set); set their ``centre_mm`` and return the placed ones."""
+    h, w = src.shape
+
+    def accept(offset: np.ndarray, radius: float) -> bool:
+        r, c = (centre_mm + offset) / spacing
+        dr, dc = radius / spacing[0] + 0.5, radius / spacing[1] + 0.5
+        for rr, ccol in ((r, c), (r - dr, c), (r + dr, c), (r, c - dc), (r, c + dc)):
+            ri, ci = int(round(rr)), int(round(ccol))
+            if not (0 <= ri < h and 0 <= ci < w and breast[ri, ci]):
+                return False
+        if min_density is not None and local_background(src, (r, c), bg_px) < min_density:
+            return False
+        return True
+
+    offsets, placed = place(
+        np.array([c.radius_mm for c in calcs]),
+        lay,
+        extent,
+        rng,
+        min_gap_mm=p.min_gap_mm,
+        core_count=p.core_count,
+        core_radius_mm=p.core_radius_mm,
+        accept=accept,
+    )
+    for off, i in zip(offsets, placed):
+        calcs[i].centre_mm = (float(centre_mm[0] + off[0]), float(centre_mm[1] + off[1]))
+    return [calcs[i] for i in placed]
+
+
+def _render_and_blur(calcs: list[Calcification], spacing: tuple[float, float],
+                     psf_sigma_px: float) -> list[tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                        tuple[int, int]]]:
+    """(blurred, thickness, coverage, origin) of each calcification's box (see ``render``)."""
+    boxes = render_many(calcs, spacing, pad=int(np.ceil(3 * psf_sigma_px)))
+    blurred = blur_many([thick for thick, _, _ in boxes], psf_sigma_px)
+    return [(b, thick, cover, origin) for b, (thick, cover, origin) in zip(blurred, boxes)]
+
+
+def _blend(
+    out: np.ndarray, src: np.ndarray, breast: np.ndarray, calcs: list[Calcification],
+    boxes: list, spacing: tuple[float, float], *, mode: str, white: float | None,
+    bg_px: tuple[float, float], mask_threshold: float, targets: np.ndarray | None,
+    texture: _Texture | None,
+) -> tuple[list[dict[str, Any]], list[tuple[int, slice, slice, np.ndarray]]]:
+    """Blend every box into ``out``; the records and mask footprints of those that show.
+
+    A calcification whose box lies outside the image, or whose clipped box holds no mask pixel,
+    is blended (if at all) but not recorded.
+    """
+    centres = [(c.centre_mm[0] / spacing[0], c.centre_mm[1] / spacing[1]) for c in calcs]
+    levels = texture.measure_levels() if texture is not None else None
+    backgrounds, scales, amplitudes = [], [], []
+    for k, (calc, (blurred, _, _, _)) in enumerate(zip(calcs, boxes)):
+        bg = local_background(src, centres[k], bg_px) if mode == "presentation" else 0.0
+        amplitude = None
+        if levels is not None:
+            peak = float(blurred.max()) if blurred.size else 0.0
+            amplitude = float(targets[k]) * levels[k] / max(peak, 1e-6)
+            scales.append(amplitude)
+        elif mode == "presentation":
+            wl = float(white or 0.0)
+            scales.append(calc.contrast * max(wl - bg, 0.15 * abs(wl)))
+        else:
+            scales.append(calc.contrast)
+        backgrounds.append(bg)
+        amplitudes.append(amplitude)
+    spans = add_boxes(out, [b[0] for b in boxes], [b[3] for b in boxes], scales, mode=mode,
+                      where=breast)
+
+    records: list[dict[str, Any]] = []
+    footprints = []
+    for k, (calc, (_, thick, cover, (r0, c0)), span) in enumerate(zip(calcs, boxes, spans)):
+        if span is None:
+            continue
+        rs, cs = span
+        cov = cover[rs.start - r0 : rs.stop - r0, cs.start - c0 : cs.stop - c0]
+        th = thick[rs.start - r0 : rs.stop - r0, cs.start - c0 : cs.stop - c0]
+        sel = (cov >= mask_threshold) | (th >= 0.4 * float(th.max()))
+        if not sel.any():
+            continue
+        footprints.append((k, rs, cs, sel))
+        records.append(_record(calc, rs, cs, sel, cov, th, spacing, backgrounds[k], centres[k],
+                               amplitudes[k], None if targets is None else float(targets[k])))
+    return records, footprints
+
+
+def _label_visible(mask: np.ndarray, out: np.ndarray, records: list[dict[str, Any]],
+                   footprints: list, texture: _Texture | None, *, floor: float,
+                   label: int) -> None:
+    """Measure each recorded calcification's conspicuity; label the visible ones in ``mask``."""
+    measured = texture.conspicuity(out, footprints) if texture is not None else None
+    for i, (rec, (_, rs, cs, sel)) in enumerate(zip(records, footprints)):
+        visible = True
+        if measured is not None:
+            rec["conspicuity"] = measured[i]
+            visible = rec["conspicuity"] >= floor
+        rec["visible"] = visible
+        if visible:
+            mask[rs, cs][sel] = label
+
+
+def _lesion_record(records: list[dict[str, Any]], centre: tuple[float, float],
+                   **fields: Any) -> dict[str, Any]:
+    """The lesion's record: ``fields`` plus counts, measured extent and mask box."""
+    cents = np.array([r["centroid_mm"] for r in records]).reshape(-1, 2)
+    measured = 0.0
+    if len(cents) > 1:
+        d = np.hypot(*(cents[:, None, :] - cents[None, :, :]).transpose(2, 0, 1))
+        measured = float(d.max())
+    if records:
+        bb = np.array([r["bbox"] for r in records])
+        bbox = (int(bb[:, 0].min()), int(bb[:, 1].min()), int(bb[:, 2].max()), int(bb[:, 3].max()))
+    else:
+        bbox = (int(centre[0]), int(centre[1]), int(centre[0]), int(centre[1]))
+    info = {key: fields[key] for key in ("kind", "label", "layout", "n_requested")}
+    info.update(
+        n_placed=len(records),
+        n_visible=sum(bool(r["visible"]) for r in records),
+        extent_mm=fields["extent_mm"],
+        extent_measured_mm=measured,
+        centre_px=centre,
+        centre_mm=fields["centre_mm"],
+        bbox=bbox,
+    )
+    info.update({key: fields[key] for key in ("mode", "white", "seed", "params")})
+    return info
 
 
 def synthesize(
@@ -254,13 +483,7 @@ def synthesize(
     -------
     SyntheticLesion
     """
-    if isinstance(image, Mammogram):
-        if image.pixel_spacing is not None:
-            pixel_spacing = image.pixel_spacing
-        image = image.pixels
-    src = np.asarray(image)
-    if src.ndim != 2:
-        raise ValueError(f"image must be 2-D (M, N), got shape {src.shape}")
+    src, pixel_spacing = _image_and_spacing(image, pixel_spacing)
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     label = {"benign": BENIGN, "malignant": MALIGNANT}.get(kind)
@@ -270,159 +493,48 @@ def synthesize(
     p = params.validate() if params is not None else lesion_params(kind, **overrides)
     if params is not None and overrides:
         raise TypeError("pass either params=LesionParams(...) or keyword overrides, not both")
-    if breast is None:
-        from ..data.breast import breast_mask
-
-        breast = breast_mask(src)
-    breast = np.asarray(breast, dtype=bool)
-    if breast.shape != src.shape:
-        raise ValueError(f"breast mask shape {breast.shape} differs from image shape {src.shape}")
-
-    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    # a fourth child for the conspicuity draws: the first three streams stay those of the
-    # contrast rule, so a lesion drawn without conspicuity is unchanged
-    rng_centre, rng_lesion, rng_place, rng_visible = (
-        np.random.default_rng(s) for s in ss.spawn(4))
+    breast = _breast_mask(src, breast)
+    rng_centre, rng_lesion, rng_place, rng_visible = _random_streams(seed)
 
     # 1. everything drawn in mm, independent of the image and its pixel grid
-    lay = layout or choose(p.layout_mix, rng_lesion)
-    n = 1 if lay == "isolated" else int(rng_lesion.integers(p.count[0], p.count[1] + 1))
-    extent = float(rng_lesion.uniform(*p.extent_mm))
-    calcs: list[Calcification] = []
-    kinds = list(p.shape_mix)
-    weights = np.array([p.shape_mix[k] for k in kinds], dtype=float)
-    drawn = rng_lesion.choice(len(kinds), size=n, p=weights / weights.sum())
-    for j in range(n):
-        shape_kind = kinds[int(drawn[j])]
-        prims, size, radius = make_shape(shape_kind, rng_lesion, size_range_mm=p.size_mm)
-        calcs.append(
-            Calcification(
-                kind=shape_kind,
-                centre_mm=(0.0, 0.0),
-                angle=float(rng_lesion.uniform(0, 2 * np.pi)),
-                primitives=prims,
-                size_mm=size,
-                radius_mm=radius,
-                contrast=float(rng_lesion.uniform(*p.contrast)),
-            )
-        )
+    lay, n, extent, calcs = _draw_calcifications(p, layout, rng_lesion)
 
     # 2. where: the centre, then positions with repulsion, inside the breast
     if centre is None:
         centre = pick_centre(breast, spacing, min(extent / 2, 5.0), rng_centre)
     cr, cc = float(centre[0]), float(centre[1])
-    h, w = src.shape
-    if not (0 <= cr < h and 0 <= cc < w):
+    if not (0 <= cr < src.shape[0] and 0 <= cc < src.shape[1]):
         raise ValueError(f"centre {centre} lies outside the image of shape {src.shape}")
     centre_mm = np.array([cr * spacing[0], cc * spacing[1]])
     bg_px = (bg_radius_mm / spacing[0], bg_radius_mm / spacing[1])
+    placed = _place_calcifications(calcs, src, breast, spacing, centre_mm, lay, extent, p,
+                                   rng_place, min_density=min_density, bg_px=bg_px)
 
-    def accept(offset: np.ndarray, radius: float) -> bool:
-        r, c = (centre_mm + offset) / spacing
-        dr, dc = radius / spacing[0] + 0.5, radius / spacing[1] + 0.5
-        for rr, ccol in ((r, c), (r - dr, c), (r + dr, c), (r, c - dc), (r, c + dc)):
-            ri, ci = int(round(rr)), int(round(ccol))
-            if not (0 <= ri < h and 0 <= ci < w and breast[ri, ci]):
-                return False
-        if min_density is not None and local_background(src, (r, c), bg_px) < min_density:
-            return False
-        return True
-
-    radii = np.array([c.radius_mm for c in calcs])
-    offsets, placed = place(
-        radii,
-        lay,
-        extent,
-        rng_place,
-        min_gap_mm=p.min_gap_mm,
-        core_count=p.core_count,
-        core_radius_mm=p.core_radius_mm,
-        accept=accept,
-    )
-
-    # 3. render each calcification in its own box, blur, blend
+    # 3. render all calcifications in their own boxes, blur, blend; label the visible ones
     out = src.astype(np.float32, copy=True)
     mask = np.zeros(src.shape, dtype=np.uint8)
     if white is None and mode == "presentation":
         white = white_level(src, breast)
-    calibrated = p.conspicuity is not None and mode == "presentation"
-    drawn_calcs = []
-    for off, i in zip(offsets, placed):
-        calc = calcs[i]
-        calc.centre_mm = (float(centre_mm[0] + off[0]), float(centre_mm[1] + off[1]))
-        thick, cover, origin = render(calc, spacing, pad=int(np.ceil(3 * p.psf_sigma_px)))
-        drawn_calcs.append((calc, blur_psf(thick, p.psf_sigma_px), thick, cover, origin))
-    targets = None
-    if calibrated and drawn_calcs:  # none placed (no room in the breast): nothing to calibrate
+    boxes = _render_and_blur(placed, spacing, p.psf_sigma_px)
+    targets = texture = None
+    if p.conspicuity is not None and mode == "presentation" and placed:
         lo, hi = p.conspicuity
-        targets = np.exp(rng_visible.uniform(np.log(lo), np.log(hi), size=len(drawn_calcs)))
-        texture = _Texture(src, drawn_calcs, spacing, floor=MIN_TEXTURE_FRACTION * abs(white))
-    records: list[dict[str, Any]] = []
-    footprints = []
-    for k, (calc, blurred, thick, cover, (r0, c0)) in enumerate(drawn_calcs):
-        pr, pc = calc.centre_mm[0] / spacing[0], calc.centre_mm[1] / spacing[1]
-        bg = local_background(src, (pr, pc), bg_px) if mode == "presentation" else 0.0
-        amplitude = None
-        if targets is not None:
-            amplitude = texture.amplitude(k, float(targets[k]), blurred, (r0, c0), breast)
-        done = add_to_image(
-            out,
-            blurred,
-            (r0, c0),
-            mode=mode,
-            contrast=calc.contrast,
-            background=bg,
-            white=float(white or 0.0),
-            where=breast,
-            amplitude=amplitude,
-        )
-        if done is None:
-            continue
-        rs, cs, _ = done
-        cov = cover[rs.start - r0 : rs.stop - r0, cs.start - c0 : cs.stop - c0]
-        th = thick[rs.start - r0 : rs.stop - r0, cs.start - c0 : cs.stop - c0]
-        sel = (cov >= mask_threshold) | (th >= 0.4 * float(th.max()))
-        if not sel.any():
-            continue
-        footprints.append((k, rs, cs, sel))
-        records.append(_record(calc, rs, cs, sel, cov, th, spacing, bg, (pr, pc), amplitude,
-                               None if targets is None else float(targets[k])))
-    for rec, (k, rs, cs, sel) in zip(records, footprints):
-        visible = True
-        if targets is not None:
-            rec["conspicuity"] = texture.measure(k, out, rs, cs, sel)
-            visible = rec["conspicuity"] >= p.visibility_floor
-        rec["visible"] = visible
-        if visible:
-            mask[rs, cs][sel] = label
+        targets = np.exp(rng_visible.uniform(np.log(lo), np.log(hi), size=len(placed)))
+        texture = _Texture(src, [(o[0], o[1], t.shape[0], t.shape[1]) for _, t, _, o in boxes],
+                           [c.radius_mm for c in placed], spacing,
+                           floor=MIN_TEXTURE_FRACTION * abs(white))
+    records, footprints = _blend(out, src, breast, placed, boxes, spacing, mode=mode,
+                                 white=white, bg_px=bg_px, mask_threshold=mask_threshold,
+                                 targets=targets, texture=texture)
+    _label_visible(mask, out, records, footprints, texture, floor=p.visibility_floor,
+                   label=label)
 
-    cents = np.array([r["centroid_mm"] for r in records]).reshape(-1, 2)
-    measured = 0.0
-    if len(cents) > 1:
-        d = np.hypot(*(cents[:, None, :] - cents[None, :, :]).transpose(2, 0, 1))
-        measured = float(d.max())
-    if records:
-        bb = np.array([r["bbox"] for r in records])
-        bbox = (int(bb[:, 0].min()), int(bb[:, 1].min()), int(bb[:, 2].max()), int(bb[:, 3].max()))
-    else:
-        bbox = (int(cr), int(cc), int(cr), int(cc))
-    info = {
-        "kind": kind,
-        "label": label,
-        "layout": lay,
-        "n_requested": n,
-        "n_placed": len(records),
-        "n_visible": sum(bool(r["visible"]) for r in records),
-        "extent_mm": extent,
-        "extent_measured_mm": measured,
-        "centre_px": (cr, cc),
-        "centre_mm": (float(centre_mm[0]), float(centre_mm[1])),
-        "bbox": bbox,
-        "mode": mode,
-        "white": white,
-        "seed": seed if not isinstance(seed, np.random.SeedSequence) else seed.entropy,
-        "params": asdict(p),
-    }
+    info = _lesion_record(
+        records, (cr, cc), kind=kind, label=label, layout=lay, n_requested=n, extent_mm=extent,
+        centre_mm=(float(centre_mm[0]), float(centre_mm[1])), mode=mode, white=white,
+        seed=seed if not isinstance(seed, np.random.SeedSequence) else seed.entropy,
+        params=asdict(p),
+    )
     return SyntheticLesion(
         image=out,
         mask=mask,
