@@ -26,6 +26,7 @@ branching     malignant  fine linear-branching: 2-3 thin rods forming a Y
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -198,73 +199,70 @@ def _sphere(rho2: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(1.0 - rho2, 0.0))
 
 
-def _primitive_extent(prim: tuple) -> tuple[float, float, float]:
-    """A circle (u, v, radius), mm in the local frame, outside which ``prim`` has no thickness."""
-    name = prim[0]
-    if name == "ellipse":
-        return float(prim[1]), float(prim[2]), float(max(abs(prim[3]), abs(prim[4])))
-    if name == "capsule":
-        _, u0, v0, u1, v1, r = prim
-        half = float(np.hypot(u1 - u0, v1 - v0)) / 2
-        return float(u0 + u1) / 2, float(v0 + v1) / 2, half + abs(float(r))
-    if name == "shell":
-        return 0.0, 0.0, abs(float(prim[1]))
-    if name == "star":
-        return 0.0, 0.0, float(max(abs(prim[1]), abs(prim[2])) * (1 + np.sum(np.abs(prim[4]))))
-    raise ValueError(f"unknown primitive {name!r}")
+def _primitive_row(prim: tuple) -> tuple[tuple[float, float, float], tuple]:
+    """Where a primitive can have thickness, and the numbers :func:`_primitive_values` reads.
 
-
-def _primitive_values(name: str, u: np.ndarray, v: np.ndarray, par: dict) -> np.ndarray:
-    """Normalised projected thickness of primitives of kind ``name``, one sample per element.
-
-    ``u, v`` are float64 local coordinates (mm) and ``par`` holds each sample's primitive
-    parameters as float64 arrays of the same length. The arithmetic is the one-primitive formula
-    of the module docstring, operation for operation, so a sample gets the same bits whether its
-    calcification is rendered alone or with others.
+    Returns
+    -------
+    extent : (float, float, float)
+        A circle (u, v, radius), mm in the local frame, outside which ``prim`` is exactly 0.
+    params : tuple of float
+        Ellipse ``(cu, cv, a, b)``; capsule ``(u0, v0, du, dv, 1 / length^2, r^2)``; shell
+        ``(a^2, inner, inner^2, sqrt(1 - inner^2))``; star ``(a, b, k..., amp..., phi...)``.
     """
-    if name == "ellipse":
-        return _sphere(((u - par["cu"]) / par["a"]) ** 2 + ((v - par["cv"]) / par["b"]) ** 2)
-    if name == "capsule":
-        u0, v0, du, dv = par["u0"], par["v0"], par["du"], par["dv"]
-        s = np.minimum(np.maximum(((u - u0) * du + (v - v0) * dv) * par["inv_den"], 0), 1)
-        return _sphere(((u - u0 - s * du) ** 2 + (v - v0 - s * dv) ** 2) / par["r2"])
-    if name == "shell":
-        rho2 = (u * u + v * v) / par["a2"]
-        inner = par["inner"]
-        val = _sphere(rho2) - inner * _sphere(rho2 / par["inner2"])
-        return val / par["norm"]  # peak (at the inner radius) -> 1
-    if name == "star":
-        a, b = par["a"], par["b"]
-        theta = np.arctan2(v / b, u / a)
-        rr = np.ones_like(theta)
-        for j in range(par["k"].shape[-1]):
-            rr = rr + par["amp"][..., j] * np.cos(par["k"][..., j] * theta + par["phi"][..., j])
-        return _sphere(((u / a) ** 2 + (v / b) ** 2) / (rr * rr))
-    raise ValueError(f"unknown primitive {name!r}")  # pragma: no cover - guarded by make_shape
-
-
-def _primitive_parameters(prim: tuple) -> dict:
-    """The per-primitive numbers :func:`_primitive_values` reads (scalars, float64)."""
     name = prim[0]
     if name == "ellipse":
         _, cu, cv, a, b = prim
-        return {"cu": cu, "cv": cv, "a": a, "b": b}
+        return (cu, cv, max(abs(a), abs(b))), (cu, cv, a, b)
     if name == "capsule":
         _, u0, v0, u1, v1, r = prim
         du, dv = u1 - u0, v1 - v0
         den = du * du + dv * dv
+        extent = ((u0 + u1) / 2, (v0 + v1) / 2, math.hypot(du, dv) / 2 + abs(r))
         # a capsule of zero length is a sphere: its projection parameter s stays 0
-        return {"u0": u0, "v0": v0, "du": du, "dv": dv, "inv_den": (1 / den) if den > 0 else 0.0,
-                "r2": r * r}
+        return extent, (u0, v0, du, dv, (1 / den) if den > 0 else 0.0, r * r)
     if name == "shell":
         _, a, wall = prim
         inner = 1.0 - wall
-        return {"a2": a * a, "inner": inner, "inner2": inner * inner,
-                "norm": np.sqrt(1.0 - inner * inner)}
+        return (0.0, 0.0, abs(a)), (a * a, inner, inner * inner, math.sqrt(1.0 - inner * inner))
     if name == "star":
         _, a, b, ks, amps, phis = prim
-        return {"a": a, "b": b, "k": tuple(ks), "amp": tuple(amps), "phi": tuple(phis)}
+        reach = max(abs(a), abs(b)) * (1 + sum(abs(x) for x in amps))
+        return (0.0, 0.0, reach), (a, b, *ks, *amps, *phis)
     raise ValueError(f"unknown primitive {name!r}")
+
+
+def _primitive_values(name: str, u: np.ndarray, v: np.ndarray, par: np.ndarray) -> np.ndarray:
+    """Normalised projected thickness of primitives of kind ``name``, one sample per element.
+
+    ``u, v`` are float64 local coordinates (mm) of shape (P, ss, ss) and ``par`` the parameters
+    (:func:`_primitive_row`) of each sample's primitive, shape (P, n_params). The arithmetic is
+    the one-primitive formula of the module docstring, operation for operation, so a sample gets
+    the same bits whether its calcification is rendered alone or with others.
+    """
+    col = [par[:, i, None, None] for i in range(par.shape[1])]
+    if name == "ellipse":
+        cu, cv, a, b = col
+        return _sphere(((u - cu) / a) ** 2 + ((v - cv) / b) ** 2)
+    if name == "capsule":
+        u0, v0, du, dv, inv_den, r2 = col
+        s = np.minimum(np.maximum(((u - u0) * du + (v - v0) * dv) * inv_den, 0), 1)
+        return _sphere(((u - u0 - s * du) ** 2 + (v - v0 - s * dv) ** 2) / r2)
+    if name == "shell":
+        a2, inner, inner2, norm = col
+        rho2 = (u * u + v * v) / a2
+        val = _sphere(rho2) - inner * _sphere(rho2 / inner2)
+        return val / norm  # peak (at the inner radius) -> 1
+    if name == "star":
+        a, b = col[:2]
+        n = (len(col) - 2) // 3  # harmonics
+        ks, amps, phis = col[2 : 2 + n], col[2 + n : 2 + 2 * n], col[2 + 2 * n :]
+        theta = np.arctan2(v / b, u / a)
+        rr = np.ones_like(theta)
+        for k, amp, phi in zip(ks, amps, phis):
+            rr = rr + amp * np.cos(k * theta + phi)
+        return _sphere(((u / a) ** 2 + (v / b) ** 2) / (rr * rr))
+    raise ValueError(f"unknown primitive {name!r}")  # pragma: no cover - guarded by make_shape
 
 
 def supersampling(pixel_spacing: tuple[float, float], calc: Calcification) -> int:
@@ -277,7 +275,7 @@ def supersampling(pixel_spacing: tuple[float, float], calc: Calcification) -> in
             thin = min(thin, p[1] * p[2])
         elif p[0] == "star":
             thin = min(thin, 2 * p[2])
-    return int(np.clip(np.ceil(4 * max(pixel_spacing) / max(thin, 1e-3)), 2, 8))
+    return min(max(math.ceil(4 * max(pixel_spacing) / max(thin, 1e-3)), 2), 8)
 
 
 def _ragged_ranges(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -379,10 +377,10 @@ def render_many(
     for k, calc in enumerate(calcs):
         cr, cc = calc.centre_mm[0] / sr, calc.centre_mm[1] / sc
         rr, rc = calc.radius_mm / sr, calc.radius_mm / sc
-        r0[k] = int(np.floor(cr - rr - 0.5)) - pad
-        c0[k] = int(np.floor(cc - rc - 0.5)) - pad
-        h[k] = int(np.ceil(cr + rr + 0.5)) + pad + 1 - r0[k]
-        w[k] = int(np.ceil(cc + rc + 0.5)) + pad + 1 - c0[k]
+        r0[k] = math.floor(cr - rr - 0.5) - pad
+        c0[k] = math.floor(cc - rc - 0.5) - pad
+        h[k] = math.ceil(cr + rr + 0.5) + pad + 1 - r0[k]
+        w[k] = math.ceil(cc + rc + 0.5) + pad + 1 - c0[k]
         ss[k] = supersampling((sr, sc), calc)
         centre[k] = calc.centre_mm
     angle = np.array([c.angle for c in calcs], dtype=np.float64)
@@ -398,28 +396,27 @@ def render_many(
         buffers[rate] = np.zeros((int(npix.sum()), rate, rate), dtype=np.float32)
 
     # the pixels of its box each primitive can reach: a rectangle, refined per pixel below
-    half_diagonal = 0.5 * float(np.hypot(sr, sc)) + 1e-3 * min(sr, sc)
-    groups: dict[tuple, list] = {}
+    half_diagonal = 0.5 * math.hypot(sr, sc) + 1e-3 * min(sr, sc)
+    groups: dict[tuple, tuple[list, list]] = {}
     for k, calc in enumerate(calcs):
+        ck, sk = float(cos_a[k]), float(sin_a[k])
+        row0, col0 = centre[k, 0] / sr - r0[k], centre[k, 1] / sc - c0[k]
         for prim in calc.primitives:
-            pu, pv, radius = _primitive_extent(prim)
-            dy = pu * sin_a[k] + pv * cos_a[k]  # local frame -> (row, col) offsets, mm
-            dx = pu * cos_a[k] - pv * sin_a[k]
+            (pu, pv, radius), params = _primitive_row(prim)
+            dy, dx = pu * sk + pv * ck, pu * ck - pv * sk  # local frame -> (row, col), mm
             reach = radius + half_diagonal
-            row, col = (centre[k, 0] + dy) / sr - r0[k], (centre[k, 1] + dx) / sc - c0[k]
-            box = (max(0, int(np.ceil(row - reach / sr))),
-                   min(int(h[k]), int(np.floor(row + reach / sr)) + 1),
-                   max(0, int(np.ceil(col - reach / sc))),
-                   min(int(w[k]), int(np.floor(col + reach / sc)) + 1))
+            row, col = row0 + dy / sr, col0 + dx / sc
+            box = (max(0, math.ceil(row - reach / sr)), min(h[k], math.floor(row + reach / sr) + 1),
+                   max(0, math.ceil(col - reach / sc)), min(w[k], math.floor(col + reach / sc) + 1))
             if box[1] > box[0] and box[3] > box[2]:
-                # stars group by their number of harmonics, so their parameters stack
-                key = (prim[0], len(prim[3]) if prim[0] == "star" else 0, int(ss[k]))
-                groups.setdefault(key, []).append(
-                    (k, *box, dy, dx, radius, _primitive_parameters(prim)))
+                # one group per kind, parameter count (stars' harmonics) and sampling rate
+                rows, pars = groups.setdefault((prim[0], len(params), int(ss[k])), ([], []))
+                rows.append((k, *box, dy, dx, radius))
+                pars.append(params)
 
-    for (name, _, rate), items in groups.items():
-        k = np.array([it[0] for it in items], dtype=np.int64)
-        pa, pb, qa, qb = (np.array([it[i] for it in items], dtype=np.int64) for i in range(1, 5))
+    for (name, _, rate), (rows, pars) in groups.items():
+        geo = np.array(rows, dtype=np.float64)
+        k, pa, pb, qa, qb = (geo[:, i].astype(np.int64) for i in range(5))
         width = qb - qa
         local, owner = _ragged_ranges((pb - pa) * width)
         kk = k[owner]
@@ -428,17 +425,16 @@ def render_many(
         # pixel centres relative to the primitive's circle, mm: keep those it can reach
         yc = (r0[kk] + prow) * sr - centre[kk, 0]
         xc = (c0[kk] + pcol) * sc - centre[kk, 1]
-        geo = np.array([it[5:8] for it in items], dtype=np.float64)[owner]
-        near = (yc - geo[:, 0]) ** 2 + (xc - geo[:, 1]) ** 2 <= (geo[:, 2] + half_diagonal) ** 2
-        par = {key: np.array([it[8][key] for it in items], dtype=np.float64)
-               for key in items[0][8]}
+        ext = geo[owner, 5:8]
+        near = (yc - ext[:, 0]) ** 2 + (xc - ext[:, 1]) ** 2 <= (ext[:, 2] + half_diagonal) ** 2
+        par = np.array(pars, dtype=np.float64)
         if name == "capsule":  # long and thin: keep the pixels near the segment, not its circle
             uc = xc * cos_a[kk] + yc * sin_a[kk]
             vc = -xc * sin_a[kk] + yc * cos_a[kk]
-            u0, v0, du, dv = (par[key][owner] for key in ("u0", "v0", "du", "dv"))
-            t = np.clip(((uc - u0) * du + (vc - v0) * dv) * par["inv_den"][owner], 0, 1)
+            u0, v0, du, dv, inv_den, r2 = par[owner].T
+            t = np.clip(((uc - u0) * du + (vc - v0) * dv) * inv_den, 0, 1)
             dist2 = (uc - u0 - t * du) ** 2 + (vc - v0 - t * dv) ** 2
-            near &= dist2 <= (np.sqrt(par["r2"][owner]) + half_diagonal) ** 2
+            near &= dist2 <= (np.sqrt(r2) + half_diagonal) ** 2
         keep = np.flatnonzero(near)
         kk, prow, pcol, owner = kk[keep], prow[keep], pcol[keep], owner[keep]
 
@@ -452,11 +448,9 @@ def render_many(
         ca, sa = cos_a[kk][:, None, None], sin_a[kk][:, None, None]
         u = x * ca + y * sa  # local frame: u along the shape's axis
         v = -x * sa + y * ca
-        values = _primitive_values(
-            name, u, v, {key: val[owner][:, None, None] for key, val in par.items()}
-        ).astype(np.float32)
+        values = _primitive_values(name, u, v, par[owner]).astype(np.float32)
         target = first_pixel[kk] + prow * w[kk] + pcol
-        if len(set(k.tolist())) == len(items):  # one primitive per calcification: no overlap
+        if len(set(k.tolist())) == len(rows):  # one primitive per calcification: no overlap
             buffers[rate][target] = values
         else:  # popcorn blobs, branches: overlapping primitives keep the thicker
             np.maximum.at(buffers[rate], target, values)
