@@ -184,10 +184,10 @@ def test_detect_layers_appear_and_rerun_replaces(widget, qtbot, mcdet_checkpoint
 def test_cancel_leaves_the_layers_alone(widget, qtbot, mcdet_checkpoint):
     viewer = widget.viewer
     widget.load_model(str(mcdet_checkpoint))
-    worker = widget.run()
+    assert widget.run() is not None
     widget.cancel()  # before the first batch of tiles: nothing may change
     qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
-    assert worker.abort_requested
+    assert widget.cancelled and widget.last_result is None
     assert [layer.name for layer in viewer.layers] == ["mammo"]
     assert "cancel" in widget.status.text()
 
@@ -202,6 +202,27 @@ def test_baseline_shows_gradcam(widget, qtbot, baseline_checkpoint, phantom):
     assert 0.0 <= heat.data.min() and heat.data.max() <= 1.0
     np.testing.assert_allclose(heat.scale, SPACING)
     assert MALIGNANT_NAME not in viewer.layers
+
+
+def test_an_mcdetnet_without_segmentation_goes_to_gradcam(widget, qtbot, tmp_path):
+    """What the model can do decides, not its architecture's name: a classification-only
+    MCDetNet (the MoTMuS ablation) has no map to threshold, so the widget asks for Grad-CAM
+    (which names what the network lacks) instead of a detection."""
+    import torch
+
+    from napari_mcdet.models.checkpoint import save_checkpoint
+    from napari_mcdet.nn import MCDetConfig, MCDetNet
+
+    torch.manual_seed(0)
+    net = MCDetNet(MCDetConfig(filters=(4, 8, 16, 32, 64), segmentation=False))
+    path = save_checkpoint(tmp_path / "cls.safetensors", net, pixel_spacing=(0.2, 0.2),
+                           patch_size=64)
+    model = widget.load_model(str(path))
+    assert model.architecture == "mcdet" and not model.is_segmenter
+    _run(widget, qtbot)
+    assert widget.status.text().startswith("Grad-CAM failed: ")
+    assert "target_layer" in widget.status.text()
+    assert LABELS_NAME not in widget.viewer.layers
 
 
 def test_calibrate_stores_an_operating_point_that_detect_uses(widget, qtbot, mcdet_checkpoint,

@@ -78,17 +78,17 @@ class AnnotationsWidget(QWidget):
         self.load_button.clicked.connect(self._on_load)
         self.class_combo.currentIndexChanged.connect(self._on_class)
         self.labels_combo.currentIndexChanged.connect(self._on_labels_choice)
-        self.viewer.layers.events.inserted.connect(self._refresh)
-        self.viewer.layers.events.removed.connect(self._refresh)
-        self.viewer.layers.events.reordered.connect(self._refresh)
-        self._refresh()
+        self.viewer.layers.events.inserted.connect(self._refresh_layers)
+        self.viewer.layers.events.removed.connect(self._refresh_layers)
+        self.viewer.layers.events.reordered.connect(self._refresh_layers)
+        self._refresh_layers()
 
     # --- layer choices -----------------------------------------------------------------------
 
     def _layers_of(self, kind: str) -> list[Any]:
         return [layer for layer in self.viewer.layers if layer._type_string == kind]
 
-    def _refresh(self, _event: Any = None) -> None:
+    def _refresh_layers(self, _event: Any = None) -> None:
         for combo, kind in ((self.image_combo, "image"), (self.labels_combo, "labels")):
             current = combo.currentText()
             combo.blockSignals(True)

@@ -19,10 +19,12 @@ they never pile up.
 
 from __future__ import annotations
 
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from qtpy.QtCore import QLocale, QObject, Signal
+from qtpy.QtCore import QLocale
 from qtpy.QtGui import QDoubleValidator
 from qtpy.QtWidgets import (
     QComboBox,
@@ -38,10 +40,12 @@ from qtpy.QtWidgets import (
 )
 
 from ...classes import CLASS_COLORS
+from ...constants import DEFAULT_TARGET_FP
 from ...infer.export import calcification_columns, cluster_columns
+from ...mammogram import Mammogram
 from .._layers import labels_layer_kwargs, layer_spacing, layer_to_mammogram
 from .._models import current_model, describe_model, follow_current_model, load_current
-from .._workers import make_worker
+from .._workers import WorkerWidget
 
 BENIGN_NAME = "benign probability"
 MALIGNANT_NAME = "malignant probability"
@@ -57,10 +61,32 @@ MODEL_CURRENT = "trained / loaded"
 CHECKPOINT_FILTER = "napari-mcdet checkpoint (*.safetensors);;All files (*)"
 
 
-class _Progress(QObject):
-    """Carries ``(done, total)`` from the worker thread to the GUI thread (queued signal)."""
+def _detect(mammogram: Any, model: Any, should_stop: Any, *, gradcam: bool,
+            progress: Any) -> Any:
+    """The Detect worker's work: :func:`~napari_mcdet.infer.detect.detect`, or for a classifier
+    ``{'gradcam': heat map}``; None when cancelled."""
+    from ...infer.detect import DetectionCancelled, detect
+    from ...infer.gradcam_map import gradcam_map
 
-    tick = Signal(int, int)
+    try:
+        if gradcam:
+            return {"gradcam": gradcam_map(mammogram, model, progress=progress,
+                                           should_stop=should_stop)}
+        return detect(mammogram, model, progress=progress, should_stop=should_stop)
+    except DetectionCancelled:
+        return None
+
+
+def _calibrate(paths: list[str], model: Any, _should_stop: Any, *, target_fp: float,
+               pixel_spacing: Any, progress: Any) -> dict[str, Any]:
+    """The calibration worker's work: read the normal images, then
+    :func:`~napari_mcdet.infer.calibrate.calibrate` (it runs to the end: no Cancel)."""
+    from ...infer.calibrate import calibrate
+    from ...io.images import read_mammogram
+
+    normals = [read_mammogram(p) for p in paths]
+    return calibrate(model, normals, target_fp=target_fp, pixel_spacing=pixel_spacing,
+                     progress=progress)
 
 
 def _class_colors(codes: list[int]) -> Any:
@@ -69,7 +95,7 @@ def _class_colors(codes: list[int]) -> Any:
     return np.asarray([CLASS_COLORS[int(c)] for c in codes]).reshape(-1, 4) if codes else "yellow"
 
 
-class DetectWidget(QWidget):
+class DetectWidget(WorkerWidget):
     """Detect calcifications (or a classifier's Grad-CAM) in an image layer.
 
     Parameters
@@ -78,9 +104,7 @@ class DetectWidget(QWidget):
     """
 
     def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.viewer = napari_viewer
-        self.worker: Any = None
+        super().__init__(napari_viewer, parent)
         self.last_result: Any = None
         self._default_model: Any = None
 
@@ -130,8 +154,8 @@ class DetectWidget(QWidget):
         layout.addWidget(self.status)
         layout.addStretch(1)
 
-        self._progress = _Progress()
-        self._progress.tick.connect(self._on_tick)
+        self.run_buttons = [self.run_button, self.calibrate_button]
+        self.cancel_button.setEnabled(False)
         self.load_button.clicked.connect(self._on_load)
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
@@ -139,10 +163,8 @@ class DetectWidget(QWidget):
         self.image_combo.currentIndexChanged.connect(self._on_image)
         self.spacing_edit.textEdited.connect(self._on_spacing_typed)
         self.model_combo.currentIndexChanged.connect(self._update_model_label)
-        self.viewer.layers.events.inserted.connect(self._refresh_images)
-        self.viewer.layers.events.removed.connect(self._refresh_images)
         follow_current_model(self, self._on_current_changed)
-        self._refresh_images()
+        self.follow_layers()
         if current_model.model is not None:
             self.model_combo.setCurrentText(MODEL_CURRENT)
         self._update_model_label()
@@ -157,7 +179,7 @@ class DetectWidget(QWidget):
             and layer.name not in OUTPUT_NAMES
         ]
 
-    def _refresh_images(self, _event: Any = None) -> None:
+    def _refresh_layers(self, _event: Any = None) -> None:
         current = self.image_combo.currentText()
         names = [layer.name for layer in self._image_layers()]
         self.image_combo.blockSignals(True)
@@ -230,9 +252,9 @@ class DetectWidget(QWidget):
         try:
             model = load_current(path)
         except (CheckpointError, FileNotFoundError, OSError, ValueError) as err:
-            self._error(f"could not load the model: {err}")
+            self.show_error(f"could not load the model: {err}")
             return None
-        self.status.setText(f"loaded {path}")
+        self.say(f"loaded {path}")
         return model
 
     def _on_load(self) -> None:
@@ -254,62 +276,32 @@ class DetectWidget(QWidget):
         return self._default_model
 
     # -- running -------------------------------------------------------------------------------
-    def _error(self, text: str) -> None:
-        from napari.utils.notifications import show_error
-
-        self.status.setText(text)
-        show_error(text)
-
     def run(self) -> Any:
-        """Start detection on the chosen layer in a worker thread; returns the worker."""
-        from ...mammogram import Mammogram
+        """Start detection (or a classifier's Grad-CAM) on the chosen layer in a worker thread;
+        returns the worker, or None (with the reason shown) when it cannot start."""
         from ...models.checkpoint import CheckpointError
 
-        if self.worker is not None:
-            self.status.setText("a detection is already running")
-            return None
         layer = self.image_layer()
         if layer is None:
-            self._error("add or open an image layer first")
+            self.show_error("add or open an image layer first")
             return None
         try:
             mammo = layer_to_mammogram(layer)
             spacing = self.pixel_spacing()
             model = self.model()
         except (ValueError, CheckpointError, FileNotFoundError) as err:
-            self._error(str(err))
+            self.show_error(str(err))
             return None
-        mammo = Mammogram(mammo.pixels, pixel_spacing=spacing,
-                          laterality=mammo.laterality, view=mammo.view, metadata=mammo.metadata)
-        gradcam = model.architecture != "mcdet"
-        state = {"stop": False}
-        tick = self._progress.tick.emit
-
-        def work():
-            from ...infer.detect import DetectionCancelled, detect
-            from ...infer.gradcam_map import gradcam_map
-
-            stop = lambda: state["stop"]  # noqa: E731
-            try:
-                if gradcam:
-                    return {"gradcam": gradcam_map(mammo, model, progress=tick, should_stop=stop)}
-                return detect(mammo, model, progress=tick, should_stop=stop)
-            except DetectionCancelled:
-                return None
-
-        worker = make_worker(
-            work, what="Grad-CAM" if gradcam else "detection", on_error=self._on_failed,
-            returned=lambda result: self._on_returned(result, layer, state),
-            finished=self._on_finished)
-        worker._mcdet_state = state
-        self.worker = worker
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.run_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        self.status.setText("Grad-CAM..." if gradcam else "detecting...")
-        worker.start()
-        return worker
+        mammo = Mammogram(mammo.pixels, pixel_spacing=spacing, laterality=mammo.laterality,
+                          view=mammo.view, metadata=mammo.metadata)
+        # a model without a segmentation head can only explain its class: Grad-CAM
+        gradcam = not model.is_segmenter
+        self.progress.setFormat("tiles %v / %m")
+        return self.start_worker(
+            partial(_detect, mammo, model, gradcam=gradcam, progress=self.report_progress),
+            what="Grad-CAM" if gradcam else "detection",
+            busy="Grad-CAM..." if gradcam else "detecting...", total=1,
+            returned=lambda result: self._on_returned(result, layer))
 
     def _on_calibrate(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(
@@ -318,47 +310,28 @@ class DetectWidget(QWidget):
         if paths:
             self.calibrate(paths)
 
-    def calibrate(self, paths: list[str], *, target_fp: float = 0.5) -> Any:
+    def calibrate(self, paths: list[str], *, target_fp: float = DEFAULT_TARGET_FP) -> Any:
         """Calibrate the chosen model's operating point on normal image files, in a worker.
 
         The point is stored in the model (used by the next Detect) and, for a model loaded from
         a file other than the bundled one, written into that file. Returns the worker.
         """
-        if self.worker is not None:
-            self.status.setText("busy: wait for the running detection")
-            return None
         try:
             model = self.model()
             spacing = self.pixel_spacing() if self.spacing_edit.text().strip() else None
         except (ValueError, FileNotFoundError) as err:
-            self._error(str(err))
+            self.show_error(str(err))
             return None
-        tick = self._progress.tick.emit
-
-        def work():
-            from ...infer.calibrate import calibrate
-            from ...io.images import read_mammogram
-
-            normals = [read_mammogram(p) for p in paths]
-            return calibrate(model, normals, target_fp=target_fp, pixel_spacing=spacing,
-                             progress=tick)
-
-        worker = make_worker(work, what="calibration", on_error=self._on_failed,
-                             returned=lambda point: self._on_calibrated(model, point, paths),
-                             finished=self._on_finished)
-        self.worker = worker
         self.progress.setFormat("images %v / %m")
-        self.run_button.setEnabled(False)
-        self.status.setText(f"calibrating on {len(paths)} normal image(s)...")
-        worker.start()
-        return worker
+        return self.start_worker(
+            partial(_calibrate, paths, model, target_fp=target_fp, pixel_spacing=spacing,
+                    progress=self.report_progress),
+            what="calibration", busy=f"calibrating on {len(paths)} normal image(s)...",
+            total=len(paths), returned=lambda point: self._on_calibrated(model, point, paths))
 
     def _on_calibrated(self, model: Any, point: dict, paths: list[str]) -> None:
-        from pathlib import Path
-
         from ...models.checkpoint import default_model_path, update_metadata
 
-        self.progress.setFormat("tiles %v / %m")
         point = {**point, "images": [Path(p).name for p in paths]}
         model.metadata["operating_point"] = point
         where = "kept for this session (the bundled model is not rewritten)"
@@ -369,41 +342,26 @@ class DetectWidget(QWidget):
                 where = f"written into {path}"
             except (OSError, ValueError) as err:
                 where = f"kept for this session; writing {path} failed: {err}"
-        self.status.setText(
+        self.say(
             f"operating point {point['benign']:.3f}: {point['fp_per_image']:.2f} false clusters "
             f"per normal image over {point['n_images']}; {where}")
 
-    def cancel(self) -> None:
-        """Stop the running detection before its next batch of tiles; no layer is changed."""
-        if self.worker is not None:
-            self.worker._mcdet_state["stop"] = True
-            self.worker.quit()
-            self.status.setText("cancelling...")
+    def on_worker_error(self, text: str) -> None:
+        """The output layers are left as the last good run made them."""
+        self.last_result = None
+        self.show_error(text)
 
-    def _on_failed(self, text: str) -> None:
-        self.last_result = None  # the output layers are left as the last good run made them
-        self._error(text)
-
-    def _on_tick(self, done: int, total: int) -> None:
-        self.progress.setRange(0, max(int(total), 1))
-        self.progress.setValue(int(done))
-
-    def _on_finished(self) -> None:
-        self.worker = None
-        self.run_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
-
-    def _on_returned(self, result: Any, layer: Any, state: dict) -> None:
-        if state["stop"] or result is None:
-            self.status.setText("cancelled: the layers were left as they were")
+    def _on_returned(self, result: Any, layer: Any) -> None:
+        if self.cancelled or result is None:
+            self.say("cancelled: the layers were left as they were")
             return
         if layer not in self.viewer.layers:
-            self.status.setText("the image layer was removed during detection")
+            self.say("the image layer was removed during detection")
             return
         self.last_result = result
         if isinstance(result, dict) and "gradcam" in result:
             self.show_gradcam(result["gradcam"], layer)
-            self.status.setText("Grad-CAM of the malignant class (tiles x their probability)")
+            self.say("Grad-CAM of the malignant class (tiles x their probability)")
             return
         self.show_result(result, layer)
 
@@ -477,6 +435,4 @@ class DetectWidget(QWidget):
             ndim=2, **geo,
         )
         self._replace(CLUSTERS_NAME, shapes)
-        self.status.setText(
-            f"{len(centroids)} calcification(s), {len(rects)} cluster(s) found"
-        )
+        self.say(f"{len(centroids)} calcification(s), {len(rects)} cluster(s) found")

@@ -41,7 +41,7 @@ from qtpy.QtWidgets import (
 from ...infer.score import export_report, na_reason, report_rows, score_image
 from .._layers import layer_spacing
 from .._models import current_model
-from .._workers import make_worker
+from .._workers import WorkerWidget
 from .detect_widget import CLUSTERS_NAME, LABELS_NAME, OUTPUT_NAMES, POINTS_NAME
 
 NONE = "(none)"
@@ -83,7 +83,7 @@ CIRCLE_NOTE = ("the ground truth marks circles around whole clusters, not calcif
                "recall, precision and Dice against it are not meaningful (the FROC is)")
 
 
-class ScoreWidget(QWidget):
+class ScoreWidget(WorkerWidget):
     """Score a detection against a ground-truth labels layer: table, curves, export.
 
     Parameters
@@ -92,9 +92,7 @@ class ScoreWidget(QWidget):
     """
 
     def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.viewer = napari_viewer
-        self.worker: Any = None
+        super().__init__(napari_viewer, parent)
         self.report: dict[str, Any] | None = None
 
         self.image_combo = QComboBox()
@@ -139,9 +137,8 @@ class ScoreWidget(QWidget):
 
         self.run_button.clicked.connect(self.run)
         self.export_button.clicked.connect(self._on_export)
-        self.viewer.layers.events.inserted.connect(self._refresh)
-        self.viewer.layers.events.removed.connect(self._refresh)
-        self._refresh()
+        self.run_buttons = [self.run_button]
+        self.follow_layers()
 
     def _make_plot(self, layout: QVBoxLayout) -> None:
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
@@ -168,7 +165,7 @@ class ScoreWidget(QWidget):
             combo.setCurrentText(preferred)
         combo.blockSignals(False)
 
-    def _refresh(self, _event: Any = None) -> None:
+    def _refresh_layers(self, _event: Any = None) -> None:
         from napari.layers import Image, Labels, Points, Shapes
 
         layers = list(self.viewer.layers)
@@ -241,37 +238,18 @@ class ScoreWidget(QWidget):
         try:
             kw = self.inputs()
         except (ValueError, CheckpointError, FileNotFoundError) as err:
-            self._fail(str(err))
+            self.on_worker_error(str(err))
             return None
         circles = self._layer(self.gt_combo).metadata.get("region_shape") == CIRCLE_REGIONS
         self.clear_results()
-        worker = make_worker(lambda: score_image(**kw), what="scoring",
-                             on_error=self._fail,
-                             returned=lambda report: self.show_report(report, circles=circles),
-                             finished=self._on_finished)
-        self.worker = worker
-        self.progress.setRange(0, 0)  # busy
-        self.run_button.setEnabled(False)
-        self.status.setText("scoring...")
-        worker.start()
-        return worker
+        return self.start_worker(
+            lambda _should_stop: score_image(**kw), what="scoring", busy="scoring...",
+            returned=lambda report: self.show_report(report, circles=circles))
 
-    def _on_finished(self) -> None:
-        self.worker = None
-        self.progress.setRange(0, 1)
-        self.progress.setValue(1)
-        self.run_button.setEnabled(True)
-
-    def _error(self, text: str) -> None:
-        from napari.utils.notifications import show_error
-
-        self.status.setText(text)
-        show_error(text)
-
-    def _fail(self, text: str) -> None:
+    def on_worker_error(self, text: str) -> None:
         """Show one error and drop the previous results, which no longer match the inputs."""
         self.clear_results()
-        self._error(text)
+        self.show_error(text)
 
     def clear_results(self) -> None:
         """Empty the table and the curves; nothing to export."""
@@ -358,4 +336,4 @@ class ScoreWidget(QWidget):
             try:
                 self.export(path)
             except (ValueError, OSError) as err:
-                self._error(f"export failed: {err}")
+                self.show_error(f"export failed: {err}")

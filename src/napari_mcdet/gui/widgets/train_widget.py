@@ -22,6 +22,7 @@ be repeated or resumed from the command line (``mcdet train <output folder>/conf
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ from qtpy.QtWidgets import (
 from ...spacing import as_spacing
 from .._layers import layer_spacing
 from .._models import current_model, describe_model, follow_current_model, load_current
-from .._workers import make_worker
+from .._workers import WorkerWidget
 
 CHECKPOINT_FILTER = "napari-mcdet checkpoint (*.safetensors);;All files (*)"
 DEFAULT_FILTERS = "16, 32, 64, 128, 256"
@@ -104,7 +105,25 @@ def write_layer_negatives(
     return paths
 
 
-class TrainWidget(QWidget):
+def _train(cfg: Any, resume_from: Path | None, should_stop: Any) -> Any:
+    """The training worker's work: one event per step of :meth:`Trainer.run`; on Cancel the
+    run is closed after the current step, which saves a resumable ``last.safetensors``.
+    Returns the :class:`~napari_mcdet.train.loop.Trainer`."""
+    from ...train.loop import Trainer
+
+    trainer = Trainer(cfg, resume=resume_from)
+    run = trainer.run()
+    try:
+        for event in run:
+            yield event
+            if should_stop():
+                break
+    finally:
+        run.close()
+    return trainer
+
+
+class TrainWidget(WorkerWidget):
     """Train the detector on normal images (open layers or a folder) and make it current.
 
     Parameters
@@ -113,13 +132,24 @@ class TrainWidget(QWidget):
     """
 
     def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.viewer = napari_viewer
-        self.worker: Any = None
+        from ...train.config import TrainConfig
+
+        super().__init__(napari_viewer, parent)
         self.history: list[dict[str, Any]] = []
         self.last_out_dir: Path | None = None
-        self.cancelled = False
+        self._build_source_fields()
+        self._build_training_fields(TrainConfig())
+        self._build_controls()
+        self._lay_out()
+        self._connect()
+        follow_current_model(self, self._on_current_changed)
+        self.follow_layers()
+        self._fill_devices()
+        self._on_current_changed(current_model.model)
 
+    # -- building the panel --------------------------------------------------------------------
+    def _build_source_fields(self) -> None:
+        """Where the normal images come from: checked layers or a folder, and their spacing."""
         self.use_layers = QRadioButton("open image layers")
         self.use_folder = QRadioButton("folder")
         self.use_layers.setChecked(True)
@@ -134,15 +164,17 @@ class TrainWidget(QWidget):
         self.image_spacing.setValidator(validator)
         self._typed_spacing = ""
 
-        self.steps = self._ispin(1, 10_000_000, 1000)
-        self.epoch_steps = self._ispin(1, 1_000_000, 100)
-        self.batch_size = self._ispin(1, 1024, 3)
-        self.patch_size = self._ispin(16, 4096, 128)
+    def _build_training_fields(self, defaults: Any) -> None:
+        """The recipe's fields, starting at ``defaults`` (a TrainConfig: one place for them)."""
+        self.steps = self._ispin(1, 10_000_000, defaults.steps)
+        self.epoch_steps = self._ispin(1, 1_000_000, defaults.epoch_steps)
+        self.batch_size = self._ispin(1, 1024, defaults.batch_size)
+        self.patch_size = self._ispin(16, 4096, defaults.patch_size)
         self.patch_size.setSingleStep(16)
-        self.lr = self._dspin(1e-7, 1.0, 1e-4, 7, "")
-        self.pixel_spacing = self._dspin(0.01, 2.0, 0.2, 3, " mm")
-        self.seed = self._ispin(0, 2**31 - 1, 0)
-        self.val_length = self._ispin(3, 100_000, 48)
+        self.lr = self._dspin(1e-7, 1.0, defaults.lr, 7, "")
+        self.pixel_spacing = self._dspin(0.01, 2.0, defaults.pixel_spacing, 3, " mm")
+        self.seed = self._ispin(0, 2**31 - 1, defaults.seed)
+        self.val_length = self._ispin(3, 100_000, defaults.val_length)
         self.filters = QLineEdit(DEFAULT_FILTERS)
         self.filters.setToolTip("MCDetNet channels at its five levels (the paper: 32..512)")
         self.device = QComboBox()
@@ -151,9 +183,12 @@ class TrainWidget(QWidget):
         self.resume = QCheckBox("resume from last.safetensors")
         self.resume.setToolTip("continue the run saved as last.safetensors in the output folder")
 
+    def _build_controls(self) -> None:
+        """Buttons, progress, status and the current model's line."""
         self.start_button = QPushButton("Start")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
+        self.run_buttons = [self.start_button]
         self.load_button = QPushButton("Load model...")
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
@@ -163,38 +198,31 @@ class TrainWidget(QWidget):
         self.model_label = QLabel("")
         self.model_label.setWordWrap(True)
 
-        src = QHBoxLayout()
-        src.addWidget(self.use_layers)
-        src.addWidget(self.use_folder)
-        folder_row = QHBoxLayout()
-        folder_row.addWidget(self.folder_edit)
-        folder_row.addWidget(self.folder_button)
-        out_row = QHBoxLayout()
-        out_row.addWidget(self.out_edit)
-        out_row.addWidget(self.out_button)
+    @staticmethod
+    def _row(*widgets: QWidget) -> QHBoxLayout:
+        row = QHBoxLayout()
+        for widget in widgets:
+            row.addWidget(widget)
+        return row
+
+    def _lay_out(self) -> None:
         form = QFormLayout()
-        form.addRow("negatives from", src)
-        form.addRow("layers", self.layer_list)
-        form.addRow("folder", folder_row)
-        form.addRow("image spacing (mm)", self.image_spacing)
-        form.addRow("steps", self.steps)
-        form.addRow("validate every", self.epoch_steps)
-        form.addRow("batch size", self.batch_size)
-        form.addRow("patch size (px)", self.patch_size)
-        form.addRow("learning rate", self.lr)
-        form.addRow("training spacing", self.pixel_spacing)
-        form.addRow("seed", self.seed)
-        form.addRow("validation patches", self.val_length)
-        form.addRow("network filters", self.filters)
-        form.addRow("device", self.device)
-        form.addRow("output folder", out_row)
+        for label, field in (
+            ("negatives from", self._row(self.use_layers, self.use_folder)),
+            ("layers", self.layer_list),
+            ("folder", self._row(self.folder_edit, self.folder_button)),
+            ("image spacing (mm)", self.image_spacing), ("steps", self.steps),
+            ("validate every", self.epoch_steps), ("batch size", self.batch_size),
+            ("patch size (px)", self.patch_size), ("learning rate", self.lr),
+            ("training spacing", self.pixel_spacing), ("seed", self.seed),
+            ("validation patches", self.val_length), ("network filters", self.filters),
+            ("device", self.device), ("output folder", self._row(self.out_edit, self.out_button)),
+        ):
+            form.addRow(label, field)
         form.addRow(self.resume)
-        buttons = QHBoxLayout()
-        for b in (self.start_button, self.cancel_button, self.load_button):
-            buttons.addWidget(b)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        layout.addLayout(buttons)
+        layout.addLayout(self._row(self.start_button, self.cancel_button, self.load_button))
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         self._make_plot(layout)
@@ -202,6 +230,7 @@ class TrainWidget(QWidget):
         layout.addWidget(self.model_label)
         layout.addStretch(1)
 
+    def _connect(self) -> None:
         self.start_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
         self.load_button.clicked.connect(self._on_load)
@@ -210,13 +239,6 @@ class TrainWidget(QWidget):
         self.image_spacing.textEdited.connect(self._on_spacing_typed)
         self.layer_list.itemChanged.connect(self._show_spacing)
         self.use_layers.toggled.connect(self._show_spacing)
-        self.viewer.layers.events.inserted.connect(self._refresh_layers)
-        self.viewer.layers.events.removed.connect(self._refresh_layers)
-        follow_current_model(self, self._on_current_changed)
-        self._refresh_layers()
-        self._show_spacing()
-        self._fill_devices()
-        self._on_current_changed(current_model.model)
 
     # -- small builders ------------------------------------------------------------------------
     @staticmethod
@@ -341,21 +363,15 @@ class TrainWidget(QWidget):
         try:
             model = load_current(path)
         except (CheckpointError, FileNotFoundError, OSError, ValueError) as err:
-            self._error(f"could not load the model: {err}")
+            self.show_error(f"could not load the model: {err}")
             return None
-        self.status.setText(f"loaded {path}")
+        self.say(f"loaded {path}")
         return model
 
     def _on_load(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load a model", "", CHECKPOINT_FILTER)
         if path:
             self.load_model(path)
-
-    def _error(self, text: str) -> None:
-        from napari.utils.notifications import show_error
-
-        self.status.setText(text)
-        show_error(text)
 
     # -- configuration -------------------------------------------------------------------------
     def config(self) -> Any:
@@ -401,66 +417,33 @@ class TrainWidget(QWidget):
     def start(self) -> Any:
         """Start training in a worker thread; returns the worker (None when the input is bad)."""
         if self.worker is not None:
-            self.status.setText("a training is already running")
+            self.say(f"busy: wait for the running {self._what}")
             return None
         try:
             cfg = self.config()
         except (ValueError, TypeError, FileNotFoundError, OSError) as err:
-            self._error(str(err))
+            self.show_error(str(err))
             return None
         resume = Path(cfg.out_dir) / "last.safetensors"
         resume_from = resume if self.resume.isChecked() and resume.is_file() else None
-        state = {"stop": False}
-
-        def work():
-            from ...train.loop import Trainer
-
-            trainer = Trainer(cfg, resume=resume_from)
-            run = trainer.run()
-            try:
-                for event in run:
-                    yield event
-                    if state["stop"]:
-                        break
-            finally:
-                run.close()  # saves a resumable last.safetensors when stopped early
-            return trainer
-
         self.history = []
-        self.cancelled = False
-        self._state = state
         self.last_out_dir = Path(cfg.out_dir)
-        worker = make_worker(work, what="training", on_error=self._error,
-                             yielded=self._on_event, returned=self._on_returned,
-                             finished=self._on_finished)
-        self.worker = worker
-        self.progress.setRange(0, cfg.steps)
-        self.progress.setValue(0)
-        self.start_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        self.status.setText(f"training on {self.device.currentText()}... "
-                            f"({len(cfg.negatives)} negative source(s))")
-        worker.start()
-        return worker
-
-    def cancel(self) -> None:
-        """Stop after the current step; ``last.safetensors`` is saved and the run can resume."""
-        if self.worker is not None:
-            self._state["stop"] = True
-            self.cancelled = True
-            self.status.setText("stopping after this step...")
+        return self.start_worker(
+            partial(_train, cfg, resume_from), what="training", total=cfg.steps,
+            busy=f"training on {self.device.currentText()}... "
+                 f"({len(cfg.negatives)} negative source(s))",
+            yielded=self._on_event, returned=self._on_returned)
 
     def _on_event(self, event: dict[str, Any]) -> None:
         self.history.append(event)
-        self.progress.setRange(0, int(event.get("steps", 1)))
-        self.progress.setValue(int(event.get("step", 0)))
+        self.show_progress(int(event.get("step", 0)), int(event.get("steps", 1)))
         text = f"step {event.get('step')}/{event.get('steps')}  loss {event.get('loss', 0):.4f}"
         if "patches_per_s" in event:
             text += f"  {event['patches_per_s']:.1f} patches/s"
         if "val_AUC_MCs" in event:
             text += (f"  val AUC_MCs {event['val_AUC_MCs']:.3f}"
                      f"  AUC_mlg {event.get('val_AUC_mlg', float('nan')):.3f}")
-        self.status.setText(text)
+        self.say(text)
         self._plot()
 
     def _plot(self) -> None:
@@ -484,8 +467,8 @@ class TrainWidget(QWidget):
     def _on_returned(self, trainer: Any) -> None:
         out = Path(trainer.out_dir)
         if self.cancelled:
-            self.status.setText(f"cancelled at step {trainer.step}: {out / 'last.safetensors'} "
-                                "kept (tick 'resume' to continue)")
+            self.say(f"cancelled at step {trainer.step}: {out / 'last.safetensors'} kept (tick "
+                     "'resume' to continue)")
             return
         best = out / "best.safetensors"
         path = best if best.is_file() else out / "last.safetensors"
@@ -494,12 +477,7 @@ class TrainWidget(QWidget):
         try:
             model = load_model(path)
         except (CheckpointError, FileNotFoundError, OSError) as err:
-            self._error(f"training finished but its checkpoint could not be loaded: {err}")
+            self.show_error(f"training finished but its checkpoint could not be loaded: {err}")
             return
         current_model.set(model, source=f"trained: {path}")
-        self.status.setText(f"done at step {trainer.step}: {path} is now the current model")
-
-    def _on_finished(self) -> None:
-        self.worker = None
-        self.start_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
+        self.say(f"done at step {trainer.step}: {path} is now the current model")
