@@ -73,6 +73,31 @@ def test_clicked_points_and_live_debounce(viewer_and_widget, qtbot):
                     timeout=3000)
 
 
+def test_every_clicked_centre_gets_its_lesion(viewer_and_widget):
+    """No limit on the number of clicked centres (70 here), each lesion drawn in a crop of the
+    one margin rule around its own point."""
+    from napari_mcdet.synth.clusters import lesion_params
+    from napari_mcdet.synth.patches import crop_half_size
+
+    viewer, widget, m = viewer_and_widget
+    widget.kind.value = "benign"
+    widget.count_min.value, widget.count_max.value = 1, 1
+    widget.extent_min.value, widget.extent_max.value = 0.5, 1.0
+    rows, cols = np.nonzero(m.metadata["breast_mask"][::20, ::20])
+    clicks = np.column_stack([rows, cols])[:70] * 20.0
+    assert len(clicks) == 70
+    widget._add_points_layer()
+    viewer.layers["lesion centres"].add(clicks)
+    widget.run()
+    assert len(widget.last_lesions) == 70, widget.status.value
+    half = crop_half_size(lesion_params("benign", **widget.params()), (0.1, 0.1))
+    for (r, c), les in zip(clicks, widget.last_lesions):
+        r0, c0 = les.lesion["region_origin"]
+        assert (r0, c0) == (int(r) - half[0], int(c) - half[1])
+        assert les.image.shape == (2 * half[0] + 1, 2 * half[1] + 1)
+    assert widget.status.value.startswith("70 lesion(s)")
+
+
 def test_bad_shape_mix_reports(viewer_and_widget):
     _, widget, _ = viewer_and_widget
     widget.shape_mix.value = "blob:1"
@@ -86,11 +111,13 @@ def test_export_patches(viewer_and_widget, qtbot, tmp_path):
     widget.n_patches.value = 3
     widget.patch_size.value = 128  # 12.8 mm
     widget.extent_min.value, widget.extent_max.value = 3.0, 6.0
-    widget.export()
-    with qtbot.waitSignal(widget._worker.finished, timeout=20000):
-        pass
+    assert widget.export() is not None
+    # the observable end, not a signal that may have fired before a wait could connect to it
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=20_000)
+    assert widget.status.value == f"wrote 3 to {tmp_path}"
     assert len(list((tmp_path / "images").glob("*.npy"))) == 3
     assert (tmp_path / "index.csv").is_file()
+    assert widget.progress.value == widget.progress.max == 3
 
 
 def test_opening_a_case_is_never_previewed_over(make_napari_viewer, qtbot, shared_data):

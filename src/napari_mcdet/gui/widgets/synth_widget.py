@@ -1,9 +1,10 @@
 """The "Synthetic calcifications" widget: live preview of synthetic lesions on a normal image.
 
-No algorithm lives here: lesions come from :func:`napari_mcdet.synth.synthesize`, the breast from
-:func:`napari_mcdet.data.breast.breast_mask`, patches from
-:func:`napari_mcdet.train.dataset.write_patches`. The preview recomputes only the regions around
-the lesions (the lesion extent plus a margin), so a change shows in a fraction of a second.
+No algorithm lives here: each lesion is drawn in its crop by
+:func:`napari_mcdet.synth.patches.synthesize_in_crop` (the training patches' own step, with its
+one margin rule), the breast comes from :func:`napari_mcdet.data.breast.breast_mask`, patches from
+:func:`napari_mcdet.train.dataset.write_patches`. The preview changes only those crops, so a change
+shows in a fraction of a second, however many lesions are clicked.
 
 The preview runs only when asked ("Update preview") or, with "live preview" on, when one of the
 panel's own settings changes: never because a layer was opened or docking happened, since the
@@ -13,18 +14,18 @@ preview hides its source image and would hide a freshly opened case.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from magicgui import widgets
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import QVBoxLayout, QWidget
+from qtpy.QtWidgets import QVBoxLayout
 
 from ...classes import CLASS_COLORS
 from ...synth.clusters import LAYOUTS, PRESETS, REAL_CONSPICUITY
 from ...synth.shapes import SHAPE_KINDS
 from .._layers import layer_spacing
-from .._workers import make_worker
+from .._workers import WorkerWidget
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -55,7 +56,7 @@ def _parse_mix(text: str) -> dict[str, float]:
     return mix
 
 
-class SynthWidget(QWidget):
+class SynthWidget(WorkerWidget):
     """Draw synthetic benign/malignant lesions into a normal image layer, live.
 
     Parameters
@@ -64,13 +65,11 @@ class SynthWidget(QWidget):
     """
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
-        super().__init__()
-        self.viewer = napari_viewer
+        super().__init__(napari_viewer)
         self._base: np.ndarray | None = None  # the source image, float32
         self._breast: np.ndarray | None = None
         self._source_id: int | None = None
         self._regions: list[tuple[slice, slice]] = []  # regions changed in the preview
-        self._worker = None
         self.last_lesions: list = []
 
         self.image = widgets.ComboBox(label="normal image", choices=self._image_choices)
@@ -150,8 +149,8 @@ class SynthWidget(QWidget):
         self.add_points.clicked.connect(self._add_points_layer)
         self.run_button.clicked.connect(self.run)
         self.export_button.clicked.connect(self.export)
-        self.viewer.layers.events.inserted.connect(self._refresh_choices)
-        self.viewer.layers.events.removed.connect(self._refresh_choices)
+        self.run_buttons = [self.export_button.native]
+        self.follow_layers()
 
     # -- layers ---------------------------------------------------------------------------------
     def _image_choices(self, _widget=None) -> list:
@@ -163,7 +162,7 @@ class SynthWidget(QWidget):
             and not layer.rgb
         ]
 
-    def _refresh_choices(self, _event=None) -> None:
+    def _refresh_layers(self, _event=None) -> None:
         before = self.image.value
         with self.image.changed.blocked():  # a layer list change is not a change of settings
             self.image.reset_choices()
@@ -266,7 +265,9 @@ class SynthWidget(QWidget):
                     self.viewer.layers.remove(name)
         return layer
 
-    def _centres(self, spacing) -> list[tuple[float, float] | None]:
+    def _centres(self) -> list[tuple[float, float] | None]:
+        """Every clicked centre (row, col) inside the image, in pixels of the source image; or
+        one None per random lesion."""
         if self.placement.value == "clicked points" and CENTRES_NAME in self.viewer.layers:
             pts = self.viewer.layers[CENTRES_NAME]
             image = self.image.value
@@ -281,67 +282,68 @@ class SynthWidget(QWidget):
     # -- preview --------------------------------------------------------------------------------
     def run(self) -> None:
         """Recompute the preview (image and labels layers, updated in place)."""
-        from ...data.tiling import extract_patch
-        from ...synth.blend import white_level
-        from ...synth.lesions import pick_centre, synthesize
+        from ...synth.clusters import lesion_params
 
         try:
             layer = self._prepare_source()
-            kw = self.params()
-        except ValueError as err:
-            self.status.value = str(err)
+            params = lesion_params(self.kind.value, **self.params())
+            spacing = self._spacing()
+            lesions = self._draw_lesions(params, spacing)
+        except (ValueError, TypeError) as err:
+            self.say(str(err))
             return
-        spacing = self._spacing()
-        base, breast = self._base, self._breast
         preview = self._ensure_layers(layer, spacing)
         img, lab = preview[0].data, preview[1].data
         for rs, cs in self._regions:  # undo the previous lesions
-            img[rs, cs] = base[rs, cs]
+            img[rs, cs] = self._base[rs, cs]
             lab[rs, cs] = 0
-        self._regions = []
-        white = white_level(base, breast) if self.mode.value == "presentation" else None
-        layout = None if self.layout_choice.value == "random" else self.layout_choice.value
-        half_mm = kw["extent_mm"][1] / 2 + 4.0
-        mr, mc = int(np.ceil(half_mm / spacing[0])), int(np.ceil(half_mm / spacing[1]))
-        seed_seq = np.random.SeedSequence(int(self.seed.value))
-        lesions = []
-        for centre, ss in zip(self._centres(spacing), seed_seq.spawn(64)):
-            rng = np.random.default_rng(ss.spawn(1)[0])
-            if centre is None:
-                try:
-                    centre = pick_centre(breast, spacing, min(kw["extent_mm"][0] / 2, 5.0), rng)
-                except ValueError as err:
-                    self.status.value = str(err)
-                    return
-            ro = (int(centre[0]) - mr, int(centre[1]) - mc)
-            size = (2 * mr + 1, 2 * mc + 1)
-            region = extract_patch(base, ro, size, fill=0.0)
-            bregion = extract_patch(breast, ro, size, fill=False)
-            try:
-                les = synthesize(
-                    region, pixel_spacing=spacing, kind=self.kind.value, seed=ss,
-                    centre=(centre[0] - ro[0], centre[1] - ro[1]), breast=bregion,
-                    mode=self.mode.value, layout=layout, white=white, **kw,
-                )
-            except (ValueError, TypeError) as err:
-                self.status.value = str(err)
-                return
-            h, w = base.shape
-            r0, c0 = max(ro[0], 0), max(ro[1], 0)
-            r1, c1 = min(ro[0] + size[0], h), min(ro[1] + size[1], w)
-            rs, cs = slice(r0, r1), slice(c0, c1)
-            sub = (slice(r0 - ro[0], r1 - ro[0]), slice(c0 - ro[1], c1 - ro[1]))
-            changed = les.image[sub] != region[sub]
-            img[rs, cs][changed] = les.image[sub][changed]
-            lab[rs, cs] = np.maximum(lab[rs, cs], les.mask[sub])
-            self._regions.append((rs, cs))
-            les.lesion["region_origin"] = ro
-            lesions.append(les)
+        self._regions = [self._paste(img, lab, les) for les in lesions]
         self.last_lesions = lesions
         preview[0].refresh()
         preview[1].refresh()
         n = sum(les.lesion["n_placed"] for les in lesions)
-        self.status.value = f"{len(lesions)} lesion(s), {n} calcifications"
+        self.say(f"{len(lesions)} lesion(s), {n} calcifications")
+
+    def _draw_lesions(self, params, spacing: tuple[float, float]) -> list:
+        """One lesion per centre, each drawn in its own crop of the source image.
+
+        Lesion ``i`` takes the ``i``-th child of the seed's SeedSequence, so adding a centre
+        leaves the lesions already there as they were. The crop's origin (row, col) in the image
+        is kept as ``lesion['region_origin']``.
+        """
+        from ...synth.blend import white_level
+        from ...synth.lesions import pick_centre
+        from ...synth.patches import synthesize_in_crop
+
+        base, breast = self._base, self._breast
+        white = white_level(base, breast) if self.mode.value == "presentation" else None
+        layout = None if self.layout_choice.value == "random" else self.layout_choice.value
+        centres = self._centres()
+        seeds = np.random.SeedSequence(int(self.seed.value)).spawn(len(centres))
+        lesions = []
+        for centre, seed in zip(centres, seeds, strict=True):
+            if centre is None:
+                rng = np.random.default_rng(seed.spawn(1)[0])
+                centre = pick_centre(breast, spacing, min(params.extent_mm[0] / 2, 5.0), rng)
+            les, origin = synthesize_in_crop(
+                base, breast, centre=centre, pixel_spacing=spacing, kind=self.kind.value,
+                params=params, seed=seed, mode=self.mode.value, white=white, layout=layout)
+            les.lesion["region_origin"] = origin
+            lesions.append(les)
+        return lesions
+
+    def _paste(self, img: np.ndarray, lab: np.ndarray, les) -> tuple[slice, slice]:
+        """Copy a lesion's changed pixels and its labels into the preview; returns the region
+        (rows, cols) of the image it covers (the crop, clipped to the image)."""
+        (o_r, o_c), (h, w) = les.lesion["region_origin"], les.image.shape
+        r0, c0 = max(o_r, 0), max(o_c, 0)
+        r1, c1 = min(o_r + h, img.shape[0]), min(o_c + w, img.shape[1])
+        rs, cs = slice(r0, r1), slice(c0, c1)
+        crop = les.image[r0 - o_r:r1 - o_r, c0 - o_c:c1 - o_c]
+        changed = crop != self._base[rs, cs]
+        img[rs, cs][changed] = crop[changed]
+        lab[rs, cs] = np.maximum(lab[rs, cs], les.mask[r0 - o_r:r1 - o_r, c0 - o_c:c1 - o_c])
+        return rs, cs
 
     def _ensure_layers(self, layer, spacing):
         colors = dict(CLASS_COLORS)
@@ -363,9 +365,16 @@ class SynthWidget(QWidget):
         layer.visible = False
         return img_layer, lab_layer
 
-    # -- export ---------------------------------------------------------------------------------
-    def export(self) -> None:
-        """Write balanced patches from the chosen image in a worker thread."""
+    # -- export -------------------------------------------------------------------------------
+    def say(self, text: str) -> None:
+        self.status.value = text
+
+    def show_progress(self, done: int, total: int) -> None:
+        self.progress.max, self.progress.value = max(int(total), 1), int(done)
+        self.progress.visible = True
+
+    def export(self) -> Any:
+        """Write balanced patches from the chosen image in a worker thread; returns the worker."""
         from ...mammogram import Mammogram
         from ...train.dataset import SyntheticPatchDataset, write_patches
 
@@ -373,35 +382,26 @@ class SynthWidget(QWidget):
             self._prepare_source()
             kw = self.params()
         except ValueError as err:
-            self.status.value = str(err)
-            return
-        spacing = self._spacing()
-        kind = self.kind.value
-        mammo = Mammogram(self._base, pixel_spacing=spacing,
+            self.say(str(err))
+            return None
+        mammo = Mammogram(self._base, pixel_spacing=self._spacing(),
                           metadata={"breast_mask": self._breast})
+        n = int(self.n_patches.value)
         ds = SyntheticPatchDataset(
             [mammo], patch_size=int(self.patch_size.value), seed=int(self.seed.value),
-            length=int(self.n_patches.value), mode=self.mode.value,
-            lesion_params={kind: kw},
+            length=n, mode=self.mode.value, lesion_params={self.kind.value: kw},
         )
         out = Path(self.out_dir.value)
-        n = int(self.n_patches.value)
 
-        def work():
+        def work(_should_stop):
             yield from write_patches(ds, out, n=n)
             return n
 
-        worker = make_worker(
-            work, what="export", on_error=self._export_failed,
-            yielded=lambda i: setattr(self.progress, "value", i + 1),
-            returned=lambda k: setattr(self.status, "value", f"wrote {k} to {out}"))
-        self.progress.max, self.progress.value, self.progress.visible = n, 0, True
-        self._worker = worker
-        worker.start()
+        return self.start_worker(
+            work, what="export", busy=f"writing {n} patches to {out}...", total=n,
+            yielded=lambda i: self.show_progress(i + 1, n),
+            returned=lambda k: self.say(f"wrote {k} to {out}"))
 
-    def _export_failed(self, text: str) -> None:
-        from napari.utils.notifications import show_error
-
+    def on_worker_error(self, text: str) -> None:
         self.progress.visible = False
-        self.status.value = text
-        show_error(text)
+        self.show_error(text)
