@@ -95,7 +95,6 @@ def pick_centre(
     return float(best[0]), float(best[1])
 
 
-
 def _record(calc: Calcification, rs: slice, cs: slice, sel: np.ndarray, cov: np.ndarray,
             th: np.ndarray, spacing: tuple[float, float], bg: float,
             centre_px: tuple[float, float], amplitude: float | None,
@@ -227,7 +226,7 @@ class _Texture:
 def _image_and_spacing(
     image: np.ndarray | Mammogram, pixel_spacing: float | tuple[float, float]
 ) -> tuple[np.ndarray, tuple[float, float]]:
-    """The pixels (2-D) and their spacing, a ``Mammogram``'s own spacing winning."""
+    """The pixels, shape (M, N), and their spacing, a ``Mammogram``'s own spacing winning."""
     if isinstance(image, Mammogram):
         if image.pixel_spacing is not None:
             pixel_spacing = image.pixel_spacing
@@ -239,7 +238,7 @@ def _image_and_spacing(
 
 
 def _breast_mask(src: np.ndarray, breast: np.ndarray | None) -> np.ndarray:
-    """The breast mask as bool of the image's shape, computed when not given."""
+    """The breast mask, bool of shape (M, N) like ``src``, computed when not given."""
     if breast is None:
         from ..data.breast import breast_mask
 
@@ -260,7 +259,26 @@ def _random_streams(seed: int | np.random.SeedSequence | None) -> list[np.random
 
 def _draw_calcifications(p: LesionParams, layout: str | None, rng: np.random.Generator
                          ) -> tuple[str, int, float, list[Calcification]]:
-    """Layout, count, extent (mm) and the calcifications' shapes, all in mm, none placed yet."""
+    """Draw everything of the lesion that is independent of the image, in mm.
+
+    Parameters
+    ----------
+    p : LesionParams
+    layout : str or None
+        Forced arrangement (:data:`~.clusters.LAYOUTS`), or drawn from ``p.layout_mix``.
+    rng : numpy.random.Generator
+        The lesion's own stream; the draws' order fixes the lesion for a seed.
+
+    Returns
+    -------
+    layout : str
+    n : int
+        Calcifications requested.
+    extent : float
+        Lesion diameter, mm.
+    calcs : list of Calcification
+        ``n`` shapes centred at (0, 0) mm, not placed yet.
+    """
     lay = layout or choose(p.layout_mix, rng)
     n = 1 if lay == "isolated" else int(rng.integers(p.count[0], p.count[1] + 1))
     extent = float(rng.uniform(*p.extent_mm))
@@ -291,8 +309,37 @@ def _place_calcifications(
     p: LesionParams, rng: np.random.Generator, *, min_density: float | None,
     bg_px: tuple[float, float],
 ) -> list[Calcification]:
-    """Place the calcifications around ``centre_mm`` (repulsion, inside the breast, dense
-    tissue when ``min_density`` is set); set their ``centre_mm`` and return the placed ones."""
+    """Place the calcifications around the lesion centre, with repulsion, inside the breast.
+
+    Parameters
+    ----------
+    calcs : list of Calcification
+        The drawn shapes; the placed ones get their ``centre_mm`` (image mm) set.
+    src : ndarray of shape (M, N)
+        The image (for ``min_density``).
+    breast : ndarray of bool of shape (M, N)
+        Where a calcification's centre and the ends of its bounding circle's axes may lie.
+    spacing : (float, float)
+        (row_mm, col_mm).
+    centre_mm : ndarray of shape (2,)
+        Lesion centre (row, col), mm.
+    lay : str
+        Layout (:data:`~.clusters.LAYOUTS`).
+    extent : float
+        Lesion diameter, mm.
+    p : LesionParams
+    rng : numpy.random.Generator
+        The placement stream.
+    min_density : float or None
+        Keyword-only. Lowest local tissue level, image units; None for any tissue.
+    bg_px : (float, float)
+        Keyword-only. Half-size of the local tissue window, pixels (rows, cols).
+
+    Returns
+    -------
+    list of Calcification
+        The placed calcifications, in placement order (some may not fit).
+    """
     h, w = src.shape
 
     def accept(offset: np.ndarray, radius: float) -> bool:
@@ -324,7 +371,23 @@ def _place_calcifications(
 def _render_and_blur(calcs: list[Calcification], spacing: tuple[float, float],
                      psf_sigma_px: float) -> list[tuple[np.ndarray, np.ndarray, np.ndarray,
                                                         tuple[int, int]]]:
-    """(blurred, thickness, coverage, origin) of each calcification's box (see ``render``)."""
+    """Render every calcification in its own box and blur it with the point-spread function.
+
+    Parameters
+    ----------
+    calcs : list of Calcification
+        Placed shapes (image mm).
+    spacing : (float, float)
+        (row_mm, col_mm).
+    psf_sigma_px : float
+        Gaussian sigma, pixels; the boxes are padded by ceil(3 sigma) for it.
+
+    Returns
+    -------
+    list of (blurred, thickness, coverage, origin)
+        Per calcification: float32 arrays of its box's shape (h, w) and the box's top-left
+        (row, col) pixel (see :func:`~.shapes.render`).
+    """
     boxes = render_many(calcs, spacing, pad=int(np.ceil(3 * psf_sigma_px)))
     blurred = blur_many([thick for thick, _, _ in boxes], psf_sigma_px)
     return [(b, thick, cover, origin) for b, (thick, cover, origin) in zip(blurred, boxes)]
@@ -340,6 +403,41 @@ def _blend(
 
     A calcification whose box lies outside the image, or whose clipped box holds no mask pixel,
     is blended (if at all) but not recorded.
+
+    Parameters
+    ----------
+    out : ndarray of shape (M, N), float32
+        The image being drawn into, modified in place.
+    src : ndarray of shape (M, N)
+        The image before any calcification (local tissue level, texture).
+    breast : ndarray of bool of shape (M, N)
+        Only these pixels change.
+    calcs : list of Calcification
+        Placed shapes.
+    boxes : list of (blurred, thickness, coverage, origin)
+        From :func:`_render_and_blur`, one per calcification.
+    spacing : (float, float)
+        (row_mm, col_mm).
+    mode : {'presentation', 'raw'}
+        Keyword-only.
+    white : float or None
+        Keyword-only. White level of the contrast rule, image units.
+    bg_px : (float, float)
+        Keyword-only. Half-size of the local tissue window, pixels.
+    mask_threshold : float
+        Keyword-only. Coverage (0-1) from which a pixel is in a footprint.
+    targets : ndarray of shape (len(calcs),) or None
+        Keyword-only. Drawn conspicuity of each calcification; None for the contrast rule.
+    texture : _Texture or None
+        Keyword-only. The lesion's texture, given with ``targets``.
+
+    Returns
+    -------
+    records : list of dict
+        One per recorded calcification (:class:`SyntheticLesion`'s ``calcifications``).
+    footprints : list of (int, slice, slice, ndarray of bool)
+        Per record: the calcification's index, the image rows and columns of its clipped box,
+        and its mask pixels in that box.
     """
     centres = [(c.centre_mm[0] / spacing[0], c.centre_mm[1] / spacing[1]) for c in calcs]
     levels = texture.measure_levels() if texture is not None else None
@@ -381,7 +479,23 @@ def _blend(
 def _label_visible(mask: np.ndarray, out: np.ndarray, records: list[dict[str, Any]],
                    footprints: list, texture: _Texture | None, *, floor: float,
                    label: int) -> None:
-    """Measure each recorded calcification's conspicuity; label the visible ones in ``mask``."""
+    """Measure each recorded calcification's conspicuity; label the visible ones in ``mask``.
+
+    Parameters
+    ----------
+    mask : ndarray of shape (M, N), uint8
+        Filled in place with ``label`` on the visible calcifications' pixels.
+    out : ndarray of shape (M, N), float32
+        The blended image.
+    records, footprints : list
+        From :func:`_blend`; the records get ``conspicuity`` and ``visible``.
+    texture : _Texture or None
+        None under the contrast rule: every recorded calcification is visible.
+    floor : float
+        Keyword-only. Visibility floor of the measured conspicuity.
+    label : int
+        Keyword-only. Mask value (``napari_mcdet.classes``).
+    """
     measured = texture.conspicuity(out, footprints) if texture is not None else None
     for i, (rec, (_, rs, cs, sel)) in enumerate(zip(records, footprints)):
         visible = True
@@ -395,7 +509,24 @@ def _label_visible(mask: np.ndarray, out: np.ndarray, records: list[dict[str, An
 
 def _lesion_record(records: list[dict[str, Any]], centre: tuple[float, float],
                    **fields: Any) -> dict[str, Any]:
-    """The lesion's record: ``fields`` plus counts, measured extent and mask box."""
+    """The lesion's record (:class:`SyntheticLesion`'s ``lesion``).
+
+    Parameters
+    ----------
+    records : list of dict
+        The calcifications' records.
+    centre : (float, float)
+        Lesion centre (row, col), pixels.
+    **fields
+        ``kind``, ``label``, ``layout``, ``n_requested``, ``extent_mm``, ``centre_mm``,
+        ``mode``, ``white``, ``seed``, ``params``.
+
+    Returns
+    -------
+    dict
+        ``fields`` with the counts, the measured extent (mm, largest distance between two
+        centroids) and the mask's bounding box (r0, c0, r1, c1) added.
+    """
     cents = np.array([r["centroid_mm"] for r in records]).reshape(-1, 2)
     measured = 0.0
     if len(cents) > 1:

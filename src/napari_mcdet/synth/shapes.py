@@ -351,7 +351,8 @@ def render_many(
     pixel. A primitive is evaluated only on the pixels it can reach (centre within its reach
     plus half a pixel diagonal; everything else is exactly 0, so leaving it out changes no bit),
     all primitives of one kind and sampling rate at once, then :func:`subsample_mean` averages
-    the samples to pixels. The result equals :func:`render` called on each calcification alone.
+    the samples to pixels. The result is, bit for bit, that of evaluating each calcification
+    alone on the full supersampled grid of its box and averaging with numpy's own pixel sums.
 
     Parameters
     ----------
