@@ -76,6 +76,9 @@ def test_headless_on_an_image_needs_its_spacing(tiny_checkpoint, tmp_path, capsy
     assert main(["demo", str(png), "--headless", "--model", str(tiny_checkpoint)]) == 2
     assert "--spacing" in capsys.readouterr().err
     assert main(["demo", str(png), "--headless", "--model", str(tiny_checkpoint),
+                 "--spacing", "-0.2"]) == 2
+    assert "--spacing must be positive" in capsys.readouterr().err
+    assert main(["demo", str(png), "--headless", "--model", str(tiny_checkpoint),
                  "--spacing", "0.2"]) == 0
     out = capsys.readouterr().out
     assert "mammo.png: 512 x 384 pixels at 0.2 mm" in out

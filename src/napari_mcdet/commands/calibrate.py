@@ -11,6 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..constants import DEFAULT_TARGET_FP, MINIMIAS_SPACING_MM
+from ..spacing import as_spacing
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("calibrate", help="choose a model's operating point on normals",
@@ -19,10 +22,12 @@ def register(subparsers) -> None:
                                  "bundled model, written with --out only)")
     p.add_argument("normals", nargs="+", metavar="NORMAL",
                    help="normal mammograms (DICOM, PNG/TIFF, PGM) or folders of them")
-    p.add_argument("--target-fp", type=float, default=0.5,
-                   help="false clusters per normal image at the operating point (0.5)")
+    p.add_argument("--target-fp", type=float, default=DEFAULT_TARGET_FP,
+                   help="false clusters per normal image at the operating point "
+                        f"({DEFAULT_TARGET_FP:g})")
     p.add_argument("--spacing", type=float, default=None,
-                   help="pixel spacing in mm for images whose files carry none (mini-MIAS 0.2)")
+                   help="pixel spacing in mm for images whose files carry none (mini-MIAS "
+                        f"{MINIMIAS_SPACING_MM:g})")
     p.add_argument("--out", default=None,
                    help="write the calibrated model here instead of rewriting MODEL")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best)")
@@ -45,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
                          "to write a calibrated copy")
     model = load_model(src)
     files = expand_images(args.normals, what="normal image")
-    spacing = None if args.spacing is None else (args.spacing, args.spacing)
+    spacing = as_spacing(args.spacing, name="--spacing", required=False)
     normals = [read_mammogram(f) for f in files]
     with tqdm(total=len(normals), unit="image", desc="calibrating") as bar:
         point = calibrate(model, normals, target_fp=args.target_fp, pixel_spacing=spacing,

@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from ..constants import INBREAST_SPACING_MM, MINIMIAS_SPACING_MM
 from ..mammogram import Mammogram
+from ..spacing import as_spacing
 
 #: How far (mm) a detected pixel may lie from a synthetic calcification to count as recovering it.
 RECOVERY_TOLERANCE_MM = 0.5
@@ -44,7 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="checkpoint (.safetensors) to use instead of the bundled default model")
     p.add_argument("--spacing", type=float, default=None, metavar="MM",
                    help="pixel spacing in mm for an IMAGE whose file carries none "
-                        "(e.g. 0.2 for mini-MIAS PNGs, 0.07 for INbreast)")
+                        f"(e.g. {MINIMIAS_SPACING_MM:g} for mini-MIAS PNGs, "
+                        f"{INBREAST_SPACING_MM:g} for INbreast)")
     p.add_argument("--device", default=None,
                    help="cpu, cuda, cuda:1, mps (default: the best available)")
     p.set_defaults(func=run)
@@ -77,13 +80,12 @@ def read_image(path: str | Path, *, spacing: float | None = None) -> Mammogram:
         raise FileNotFoundError(f"no such image: {path}")
     mammo = read_mammogram(path)
     if spacing is not None:
-        if not spacing > 0:
-            raise ValueError(f"--spacing must be a positive number of mm, got {spacing}")
-        mammo = Mammogram(mammo.pixels, pixel_spacing=(spacing, spacing),
+        mammo = Mammogram(mammo.pixels, pixel_spacing=as_spacing(spacing, name="--spacing"),
                           laterality=mammo.laterality, view=mammo.view, metadata=mammo.metadata)
     if mammo.pixel_spacing is None:
-        raise ValueError(f"{path.name} carries no pixel spacing: pass --spacing MM "
-                         "(e.g. 0.2 for mini-MIAS, 0.07 for INbreast)")
+        raise ValueError(f"{path.name} carries no pixel spacing: pass --spacing MM (e.g. "
+                         f"{MINIMIAS_SPACING_MM:g} for mini-MIAS, {INBREAST_SPACING_MM:g} for "
+                         "INbreast)")
     return mammo
 
 

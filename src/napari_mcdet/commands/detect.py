@@ -7,6 +7,15 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..constants import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_CLUSTER_DIAMETER_MM,
+    DEFAULT_CLUSTER_MIN_COUNT,
+    DEFAULT_MIN_BREAST_FRACTION,
+    MINIMIAS_SPACING_MM,
+)
+from ..spacing import as_spacing
+
 #: Pixel spacings (mm) of real mammograms lie well inside this range (0.05-0.1 digital and
 #: scanned film, 0.2 mini-MIAS); a value outside is most likely in the wrong unit.
 SPACING_RANGE_MM = (0.01, 1.0)
@@ -30,29 +39,40 @@ def register(subparsers) -> None:
                    help="checkpoint (.safetensors); default: the bundled default model")
     p.add_argument("--spacing", type=float, default=None,
                    help="pixel spacing in mm for images whose files carry none (overrides the "
-                        "file's); e.g. 0.05 for digitised film, 0.2 for mini-MIAS; "
+                        f"file's); e.g. 0.05 for digitised film, {MINIMIAS_SPACING_MM:g} for "
+                        "mini-MIAS; "
                         f"{SPACING_RANGE_MM[0]:g}-{SPACING_RANGE_MM[1]:g} mm")
     p.add_argument("--force-spacing", action="store_true",
                    help="accept a --spacing outside that range")
     p.add_argument("--tile", type=int, default=None,
                    help="tile side in pixels at the model's grid (default: its patch size)")
-    p.add_argument("--overlap", type=float, default=0.25,
-                   help="tile overlap as a fraction of the tile (default 0.25)")
-    p.add_argument("--batch-size", type=int, default=8, help="tiles per forward pass (8)")
+    p.add_argument("--overlap", type=_overlap, default=None,
+                   help="tile overlap: a fraction of the tile (below 1) or whole pixels of the "
+                        "model's grid (default: that of napari_mcdet.detect)")
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                   help=f"tiles per forward pass ({DEFAULT_BATCH_SIZE})")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best)")
     p.add_argument("--threshold", default="auto",
                    help="'auto' (default: the model's calibrated operating point, see mcdet "
                         "calibrate), 'li', or a probability in [0, 1] for both classes")
-    p.add_argument("--min-breast-fraction", type=float, default=0.05,
-                   help="skip tiles with less breast than this fraction (0.05)")
-    p.add_argument("--cluster-distance", type=float, default=10.0,
-                   help="largest distance between two calcifications of a cluster, mm (10)")
-    p.add_argument("--cluster-min-count", type=int, default=3,
-                   help="calcifications needed for a cluster (3)")
+    p.add_argument("--min-breast-fraction", type=float, default=DEFAULT_MIN_BREAST_FRACTION,
+                   help="skip tiles with less breast than this fraction "
+                        f"({DEFAULT_MIN_BREAST_FRACTION:g})")
+    p.add_argument("--cluster-distance", type=float, default=DEFAULT_CLUSTER_DIAMETER_MM,
+                   help="largest distance between two calcifications of a cluster, mm "
+                        f"({DEFAULT_CLUSTER_DIAMETER_MM:g})")
+    p.add_argument("--cluster-min-count", type=int, default=DEFAULT_CLUSTER_MIN_COUNT,
+                   help=f"calcifications needed for a cluster ({DEFAULT_CLUSTER_MIN_COUNT})")
     p.add_argument("--format", choices=("tiff", "npy"), default="tiff",
                    help="probability map format (tiff)")
     p.add_argument("--no-overlay", action="store_true", help="skip the PNG overlay")
     p.set_defaults(func=run)
+
+
+def _overlap(text: str) -> float | int:
+    """A fraction (``0.25``) stays a float; whole pixels (``32``) become an int."""
+    value = float(text)
+    return int(value) if value >= 1 and value.is_integer() else value
 
 
 def _threshold(text: str):
@@ -151,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
     out = writable_folder(args.out, what="--out")
     stems = output_stems(paths)
     model = load_model(args.model)
-    spacing = (spacing_mm, spacing_mm) if spacing_mm is not None else None
+    spacing = as_spacing(spacing_mm, name="--spacing", required=False)
     for path, stem in zip(paths, stems):
         args.current_file = path  # named by the command line's error messages
         mammo = read_mammogram(path)
@@ -162,7 +182,8 @@ def run(args: argparse.Namespace) -> int:
                 bar.refresh()
 
             det = detect(mammo, model, pixel_spacing=spacing, tile=args.tile,
-                         overlap=args.overlap, batch_size=args.batch_size, device=args.device,
+                         **({} if args.overlap is None else {"overlap": args.overlap}),
+                         batch_size=args.batch_size, device=args.device,
                          threshold=threshold, min_breast_fraction=args.min_breast_fraction,
                          cluster_distance_mm=args.cluster_distance,
                          cluster_min_count=args.cluster_min_count, progress=progress)

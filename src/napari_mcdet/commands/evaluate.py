@@ -5,6 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..constants import DEFAULT_BATCH_SIZE
+from ..spacing import as_spacing
+from .detect import SPACING_RANGE_MM
+
+_RANGE = f"{SPACING_RANGE_MM[0]:g}-{SPACING_RANGE_MM[1]:g} mm"
+
 #: The committed split of the mini-MIAS normals (repository configs/).
 DEFAULT_SPLIT = Path(__file__).resolve().parents[3] / "configs" / "minimias_split.json"
 
@@ -34,16 +40,17 @@ def register(subparsers) -> None:
     p.add_argument("--limit", type=int, default=None,
                    help="score only the first N images (quick checks)")
     p.add_argument("--spacing", type=float, default=None,
-                   help="pixel spacing in mm for a masks folder whose images carry none "
-                        "(0.01-1 mm)")
+                   help=f"pixel spacing in mm for a masks folder whose images carry none "
+                        f"({_RANGE})")
     p.add_argument("--force-spacing", action="store_true",
-                   help="accept a --spacing outside 0.01-1 mm")
+                   help=f"accept a --spacing outside {_RANGE}")
     p.add_argument("--mapping", choices=("paper", "birads"), default="paper",
                    help="INbreast label mapping (paper: clusters malignant, isolated benign)")
     p.add_argument("--name", default=None, help="data set name in the tables (default: folder)")
     p.add_argument("--run", default=None, help="row name in the tables (default: model file)")
     p.add_argument("--tile", type=int, default=None, help="detection tile side, model pixels")
-    p.add_argument("--batch-size", type=int, default=8, help="patches per forward pass (8)")
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                   help=f"patches per forward pass ({DEFAULT_BATCH_SIZE})")
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: best)")
     p.set_defaults(func=run)
 
@@ -95,8 +102,8 @@ def run(args: argparse.Namespace) -> int:
         cases = inbreast_dataset(folder, mapping=args.mapping)
         cluster_classes = (2,)
     else:
-        spacing = (spacing_mm, spacing_mm) if spacing_mm else None
-        cases = mask_dataset(folder, pixel_spacing=spacing)
+        cases = mask_dataset(folder, pixel_spacing=as_spacing(spacing_mm, name="--spacing",
+                                                             required=False))
         cluster_classes = (1, 2)
     if args.limit:
         cases = cases[:args.limit]

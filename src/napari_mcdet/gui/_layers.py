@@ -13,6 +13,7 @@ import numpy as np
 
 from ..classes import CLASS_COLORS, CLASS_NAMES
 from ..mammogram import Mammogram
+from ..spacing import as_spacing
 
 __all__ = [
     "image_layer_kwargs",
@@ -79,12 +80,17 @@ def labels_layer_kwargs(
 
 def layer_spacing(layer: Any) -> tuple[float, float] | None:
     """Pixel spacing (row_mm, col_mm) of a layer: ``metadata['pixel_spacing']``, else a
-    non-unit ``scale``, else None."""
+    non-unit ``scale`` (napari's default (1, 1) means "not stated"), else None.
+
+    Raises ValueError (naming the layer) for a stated spacing that is not one or two positive
+    numbers.
+    """
+    name = f"the pixel spacing of layer {getattr(layer, 'name', '')!r}"
     spacing = (getattr(layer, "metadata", None) or {}).get("pixel_spacing")
     if spacing is not None:
-        return (float(spacing[0]), float(spacing[1]))
+        return as_spacing(spacing, name=name)
     scale = tuple(float(s) for s in np.asarray(layer.scale)[-2:])
-    return None if scale == (1.0, 1.0) else scale  # type: ignore[return-value]
+    return None if scale == (1.0, 1.0) else as_spacing(scale, name=name)
 
 
 def layer_to_mammogram(layer: Any) -> Mammogram:

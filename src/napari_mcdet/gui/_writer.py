@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from ..spacing import as_spacing
+
 
 def _labels(data: Any) -> np.ndarray:
     arr = np.asarray(data)
@@ -20,12 +22,14 @@ def _labels(data: Any) -> np.ndarray:
 
 
 def _spacing(meta: dict[str, Any]) -> tuple[float, float] | None:
+    """The layer's pixel spacing (mm): ``metadata['pixel_spacing']``, else a non-unit ``scale``
+    (napari's default (1, 1) means "not stated"), else None."""
     spacing = (meta.get("metadata") or {}).get("pixel_spacing")
     if spacing is None:
         scale = meta.get("scale")
         if scale is not None and tuple(float(s) for s in scale[-2:]) != (1.0, 1.0):
             spacing = scale[-2:]
-    return None if spacing is None else (float(spacing[0]), float(spacing[1]))
+    return as_spacing(spacing, name="the layer's pixel spacing", required=False)
 
 
 def write_inbreast_xml(path: str, data: Any, meta: dict[str, Any]) -> list[str]:

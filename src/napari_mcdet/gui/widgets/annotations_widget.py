@@ -25,6 +25,8 @@ from qtpy.QtWidgets import (
 )
 
 from ...classes import BENIGN, CLASS_NAMES, MALIGNANT
+from ...constants import INBREAST_SPACING_MM
+from ...spacing import as_spacing
 from .._layers import labels_layer_kwargs, layer_spacing
 
 SAVE_FILTERS = "INbreast XML (*.xml);;PNG mask (*.png);;TIFF mask (*.tif *.tiff)"
@@ -212,7 +214,8 @@ class AnnotationsWidget(QWidget):
             if image is None:
                 raise ValueError("choose the image the XML annotates first (its shape is needed)")
             shape = np.shape(image.data)[-2:]
-            spacing = layer_spacing(image) or (0.07, 0.07)
+            # INbreast's own grid when the image states none: the XML's points are pixels there
+            spacing = layer_spacing(image) or as_spacing(INBREAST_SPACING_MM)
             data = inbreast_labels(read_inbreast_xml(path), shape, pixel_spacing=spacing)
         else:
             data = read_mask(path)

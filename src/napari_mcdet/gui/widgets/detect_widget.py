@@ -40,9 +40,10 @@ from qtpy.QtWidgets import (
 )
 
 from ...classes import CLASS_COLORS
-from ...constants import DEFAULT_TARGET_FP
+from ...constants import DEFAULT_TARGET_FP, INBREAST_SPACING_MM, MINIMIAS_SPACING_MM
 from ...infer.export import calcification_columns, cluster_columns
 from ...mammogram import Mammogram
+from ...spacing import as_spacing
 from .._layers import labels_layer_kwargs, layer_spacing, layer_to_mammogram
 from .._models import current_model, describe_model, follow_current_model, load_current
 from .._workers import WorkerWidget
@@ -110,7 +111,7 @@ class DetectWidget(WorkerWidget):
 
         self.image_combo = QComboBox()
         # empty unless the layer states its spacing or the user types one: a default here
-        # would be a guess shown as a fact (film is about 0.05 mm, INbreast 0.07, mini-MIAS 0.2)
+        # would be a guess shown as a fact (film is about 0.05 mm, INbreast and mini-MIAS differ)
         self.spacing_edit = QLineEdit()
         validator = QDoubleValidator(0.001, 5.0, 4, self.spacing_edit)
         validator.setLocale(QLocale.c())  # "0.07" whatever the system's decimal separator
@@ -130,7 +131,8 @@ class DetectWidget(WorkerWidget):
         self.calibrate_button = QPushButton("Calibrate on normals...")
         self.calibrate_button.setToolTip(
             "choose normal mammograms (no calcification): the model's operating point becomes "
-            "the threshold giving at most 0.5 false clusters per image on them")
+            f"the threshold giving at most {DEFAULT_TARGET_FP:g} false clusters per image on "
+            "them")
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
@@ -224,8 +226,9 @@ class DetectWidget(WorkerWidget):
             v = 0.0
         if not 0.0 < v <= 5.0:
             raise ValueError("this image states no pixel spacing: type it in mm (digitised "
-                             "film about 0.05, INbreast 0.07, mini-MIAS 0.2)")
-        return (v, v)
+                             f"film about 0.05, INbreast {INBREAST_SPACING_MM:g}, mini-MIAS "
+                             f"{MINIMIAS_SPACING_MM:g})")
+        return as_spacing(v)
 
     # -- the model -----------------------------------------------------------------------------
     def _on_current_changed(self, model: Any) -> None:

@@ -21,10 +21,11 @@ from magicgui import widgets
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QVBoxLayout
 
-from ...classes import CLASS_COLORS
+from ...constants import INBREAST_SPACING_MM
+from ...spacing import as_spacing
 from ...synth.clusters import LAYOUTS, PRESETS, REAL_CONSPICUITY
 from ...synth.shapes import SHAPE_KINDS
-from .._layers import layer_spacing
+from .._layers import labels_colormap, layer_spacing
 from .._workers import WorkerWidget
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -102,7 +103,7 @@ class SynthWidget(WorkerWidget):
         self.seed = widgets.SpinBox(label="seed", min=0, max=2**31 - 1, value=0)
         self.new_seed = widgets.PushButton(text="New seed")
         self.spacing = widgets.FloatSpinBox(label="pixel spacing (mm)", min=0.005, max=2,
-                                            step=0.01, value=0.07)
+                                            step=0.01, value=INBREAST_SPACING_MM)
         self.placement = widgets.ComboBox(label="placement",
                                           choices=["random in breast", "clicked points"])
         self.n_lesions = widgets.SpinBox(label="lesions (random)", min=1, max=20, value=1)
@@ -188,8 +189,7 @@ class SynthWidget(WorkerWidget):
         spacing = self._layer_spacing()
         if spacing is not None:
             return spacing
-        v = float(self.spacing.value)
-        return (v, v)
+        return as_spacing(float(self.spacing.value), name="pixel spacing (mm)")
 
     def _add_points_layer(self) -> None:
         layer = self.image.value
@@ -346,8 +346,6 @@ class SynthWidget(WorkerWidget):
         return rs, cs
 
     def _ensure_layers(self, layer, spacing):
-        colors = dict(CLASS_COLORS)
-        colors[None] = (0, 0, 0, 0)
         if PREVIEW_NAME in self.viewer.layers and LABELS_NAME in self.viewer.layers:
             img_layer, lab_layer = self.viewer.layers[PREVIEW_NAME], self.viewer.layers[LABELS_NAME]
             if img_layer.data.shape == self._base.shape:
@@ -360,7 +358,7 @@ class SynthWidget(WorkerWidget):
         )
         lab_layer = self.viewer.add_labels(
             np.zeros(self._base.shape, dtype=np.uint8), name=LABELS_NAME, scale=spacing,
-            opacity=0.5, colormap=colors,
+            opacity=0.5, colormap=labels_colormap(),
         )
         layer.visible = False
         return img_layer, lab_layer
