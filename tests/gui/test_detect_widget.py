@@ -225,6 +225,7 @@ def test_an_mcdetnet_without_segmentation_goes_to_gradcam(widget, qtbot, tmp_pat
     assert LABELS_NAME not in widget.viewer.layers
 
 
+@pytest.mark.slow
 def test_calibrate_stores_an_operating_point_that_detect_uses(widget, qtbot, mcdet_checkpoint,
                                                               shared_data, tmp_path):
     import shutil

@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,6 +26,7 @@ def test_manifest_at_top_level_is_the_installed_one():
     assert {c["id"] for c in top["contributions"]["commands"]} == ids
 
 
+@pytest.mark.slow
 def test_npe2_validate_passes():
     npe2 = Path(sys.executable).with_name("npe2")
     res = subprocess.run([str(npe2), "validate", "napari-mcdet"], capture_output=True, text=True)

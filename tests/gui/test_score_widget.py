@@ -216,6 +216,7 @@ def _errors_since(n):
             if r.severity == NotificationSeverity.ERROR]
 
 
+@pytest.mark.slow
 def test_a_detection_is_never_scored_against_itself(docked, qtbot, shared_data):
     """An image without ground truth: Score proposes none and refuses the detection itself."""
     from napari.utils.notifications import notification_manager
@@ -261,6 +262,7 @@ def test_a_failing_score_shows_one_message_and_clears_the_table(setup, qtbot, sh
     assert w.run_button.isEnabled()
 
 
+@pytest.mark.slow
 def test_circle_ground_truth_marks_pixel_metrics_not_meaningful(docked, qtbot, shared_data):
     """mini-MIAS circles: the pixel rows say they are not meaningful, and why; names are whole."""
     from napari_mcdet.gui.widgets.score_widget import CIRCLE_NOTE

@@ -56,6 +56,7 @@ def test_config_from_fields(widget):
         widget.config()
 
 
+@pytest.mark.slow
 def test_tiny_training_completes_and_becomes_current(widget, qtbot, tmp_path):
     seen = []
     current_model.changed.connect(seen.append)
@@ -75,6 +76,7 @@ def test_tiny_training_completes_and_becomes_current(widget, qtbot, tmp_path):
     assert widget.ax.lines  # the loss curve was drawn
 
 
+@pytest.mark.slow
 def test_cancel_stops_early_and_keeps_last(widget, qtbot, tmp_path):
     widget.steps.setValue(200)
     worker = widget.start()
