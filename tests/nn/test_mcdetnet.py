@@ -103,3 +103,56 @@ def test_overfits_toy_disk_problem():
     assert dice > 0.9, f"dice {dice:.3f}"
     assert out["loss"].item() < first / 3
     assert (outs[0].class_logits.argmax(1) == y).all()
+
+
+def _trained_statistics(net: MCDetNet) -> MCDetNet:
+    """BatchNorm statistics that are not the identity, as after training."""
+    net.train()
+    with torch.no_grad():
+        for _ in range(2):
+            net(torch.randn(2, 1, 32, 32) * 2 + 1)
+    return net.eval()
+
+
+def test_encode_then_decode_is_the_forward_pass_bit_for_bit():
+    torch.manual_seed(0)
+    net = _trained_statistics(MCDetNet(MCDetConfig(filters=(4, 8, 16, 32, 64))))
+    x = torch.randn(3, 1, 48, 64)
+    with torch.no_grad():
+        ref = net(x)
+        enc = net.encode(x)
+        got = net.decode(enc.features)
+        part = net.decode([f[1:] for f in enc.features])
+    assert [f.shape[1] for f in enc.features] == [4, 8, 16, 32, 64]
+    assert enc.features[0].shape[-2:] == (48, 64) and enc.features[4].shape[-2:] == (3, 4)
+    for a, b in zip(ref, got):
+        assert torch.equal(a.class_logits, b.class_logits)
+        assert torch.equal(a.seg_logits, b.seg_logits)
+    # the bottleneck's head in encode is the last scale's head of the full pass
+    assert torch.equal(enc.class_logits, ref[-1].class_logits)
+    # the decoder treats every tile on its own: a subset of the batch gives that subset
+    for a, b in zip(ref, part):
+        torch.testing.assert_close(a.seg_logits[1:], b.seg_logits, atol=1e-5, rtol=1e-5)
+
+
+def test_decode_can_leave_the_coarse_segmentations_out():
+    torch.manual_seed(0)
+    net = MCDetNet(MCDetConfig(filters=(4, 8, 16, 32, 64))).eval()
+    x = torch.randn(1, 1, 32, 32)
+    with torch.no_grad():
+        ref = net(x)
+        fine = net.decode(net.encode(x).features, coarse_segmentation=False)
+    assert torch.equal(ref[0].seg_logits, fine[0].seg_logits)
+    assert all(o.seg_logits is None for o in fine[1:])
+    assert all(torch.equal(a.class_logits, b.class_logits) for a, b in zip(ref, fine))
+
+
+@pytest.mark.parametrize("variant,gates", [("MuTMuS", True), ("UNet3+", True),
+                                           ("MoTMuS", True), ("MuTMoS", False),
+                                           ("MoTMoS", False)])
+def test_only_multiscale_classifiers_can_gate(variant, gates):
+    net = MCDetNet(MCDetConfig.variant(variant, filters=(4, 8, 16, 32, 64))).eval()
+    assert net.can_gate is gates
+    if not gates:
+        with pytest.raises(ValueError, match="bottleneck's classification head"):
+            net.encode(torch.zeros(1, 1, 32, 32))

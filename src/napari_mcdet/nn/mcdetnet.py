@@ -115,6 +115,18 @@ class ScaleOutput(NamedTuple):
     seg_logits: torch.Tensor | None
 
 
+class Encoded(NamedTuple):
+    """What :meth:`MCDetNet.encode` returns.
+
+    features : 5 tensors, encoder levels 1-4 then the bottleneck, finest first
+        ((B, filters[i], H / 2^i, W / 2^i)); class_logits : (B, num_classes), the bottleneck's
+        classification head (its softmax's first column is the soft-tissue probability).
+    """
+
+    features: tuple[torch.Tensor, ...]
+    class_logits: torch.Tensor
+
+
 class _DecoderStage(nn.Module):
     """UNet3+ decoder stage: 5 sources resampled to this level, Conv3x3 each, concat, fuse."""
 
@@ -151,6 +163,10 @@ class MCDetNet(nn.Module):
     x : tensor of shape (B, in_channels, H, W), H and W multiples of 16.
     Returns a list of :class:`ScaleOutput`, finest first: decoder stages d1, d2, d3, d4, then the
     bottleneck (multi-scale), or only d1 (mono-scale).
+
+    ``forward(x)`` is ``decode(features)`` after the encoder; :meth:`encode` runs the encoder
+    and the bottleneck's classification head alone, so that inference can decide from it which
+    tiles are worth the decoder (:func:`napari_mcdet.infer.patches.gated_predictor`).
     """
 
     #: Height and width must be multiples of this (4 max-poolings).
@@ -193,23 +209,79 @@ class MCDetNet(nn.Module):
                 f"the nearest valid size is {near[0]} x {near[1]}: crop or pad the patch to it"
             )
 
-    def forward(self, x: torch.Tensor) -> list[ScaleOutput]:
+    @property
+    def can_gate(self) -> bool:
+        """Whether :meth:`encode` has a deepest-scale classification head to gate the decoder
+        with (multi-scale with classification on)."""
+        return self.cls_heads is not None and self.config.multiscale
+
+    def _check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != self.config.in_channels:
             raise ValueError(
                 f"expected input of shape (B, {self.config.in_channels}, H, W), "
                 f"got {tuple(x.shape)}"
             )
-        h, w = x.shape[-2:]
-        self.check_size(h, w)
-        enc = []
+        self.check_size(*x.shape[-2:])
+
+    def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        feats = []
         y = x
         for i, level in enumerate(self.encoder):
             if i:
                 y = F.max_pool2d(y, 2)
             y = level(y)
-            enc.append(y)
-        hd5 = self.bottleneck(enc[4])
-        dec: dict[int, torch.Tensor] = {4: hd5}
+            feats.append(y)
+        feats[4] = self.bottleneck(feats[4])
+        return feats
+
+    def encode(self, x: torch.Tensor) -> Encoded:
+        """Encoder, bottleneck and the deepest scale's classification head: about a quarter of
+        the forward pass's FLOPs (the decoder's full-resolution stages are the rest).
+
+        Parameters
+        ----------
+        x : tensor of shape (B, in_channels, H, W)
+            H and W multiples of 16.
+
+        Returns
+        -------
+        encoded : Encoded
+            ``features`` for :meth:`decode` and ``class_logits`` (B, num_classes) of the
+            bottleneck's head.
+
+        Raises
+        ------
+        ValueError
+            Without that head (:attr:`can_gate` is False), or for a bad input shape.
+        """
+        if not self.can_gate:
+            raise ValueError("encode needs the bottleneck's classification head: a multi-scale "
+                             "network with classification on (MuTMuS, MoTMuS, UNet3+)")
+        self._check_input(x)
+        feats = self._features(x)
+        return Encoded(tuple(feats), self.cls_heads[-1](feats[4].mean(dim=(2, 3))))
+
+    def decode(self, features: tuple[torch.Tensor, ...] | list[torch.Tensor], *,
+               coarse_segmentation: bool = True) -> list[ScaleOutput]:
+        """The decoder and every head, from :meth:`encode`'s features (any subset of its batch).
+
+        Parameters
+        ----------
+        features : sequence of 5 tensors
+            Encoder levels 1-4 and the bottleneck, finest first; level 1 at the input size.
+        coarse_segmentation : bool, keyword-only
+            Compute the segmentation of the coarse scales (training supervises them; inference
+            reads the finest only, so it may leave them out: their ``seg_logits`` are then
+            None).
+
+        Returns
+        -------
+        outputs : list of ScaleOutput
+            As :meth:`forward`.
+        """
+        enc = list(features)
+        h, w = enc[0].shape[-2:]
+        dec: dict[int, torch.Tensor] = {4: enc[4]}
         for level in (3, 2, 1, 0):
             sources = [(enc[i], i) for i in range(level + 1)]
             sources += [(dec[j], j) for j in range(level + 1, 5)]
@@ -220,12 +292,16 @@ class MCDetNet(nn.Module):
             logits = seg = None
             if self.cls_heads is not None:
                 logits = self.cls_heads[s](feat.mean(dim=(2, 3)))
-            if self.seg_heads is not None:
+            if self.seg_heads is not None and (s == 0 or coarse_segmentation):
                 seg = self.seg_heads[s](feat)
                 if seg.shape[-2:] != (h, w):
                     seg = F.interpolate(seg, size=(h, w), mode="bilinear", align_corners=False)
             outs.append(ScaleOutput(logits, seg))
         return outs
+
+    def forward(self, x: torch.Tensor) -> list[ScaleOutput]:
+        self._check_input(x)
+        return self.decode(self._features(x))
 
 
 def count_parameters(module: nn.Module) -> int:
