@@ -35,13 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show the full traceback of an error instead of one line")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"napari_mcdet.commands.{name}")
-        except ModuleNotFoundError as err:
-            if err.name == f"napari_mcdet.commands.{name}":
-                continue  # not written yet
-            raise
-        module.register(sub)
+        importlib.import_module(f"napari_mcdet.commands.{name}").register(sub)
     for command in sub.choices.values():
         # also accepted after the command; SUPPRESS keeps a --debug given before it
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
