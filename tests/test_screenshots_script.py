@@ -19,6 +19,7 @@ def script():
     return module
 
 
+@pytest.mark.slow
 def test_quick_screenshots(script, qapp, tmp_path, tiny_checkpoint, shared_data):
     from skimage.io import imread
 
