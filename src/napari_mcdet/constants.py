@@ -37,3 +37,20 @@ DEFAULT_CLUSTER_MIN_COUNT = 3
 DEFAULT_TARGET_FP = 0.5
 #: Strict rule: a cluster centroid within this of an annotated region is a hit, mm.
 DEFAULT_TOLERANCE_MM = 2.0
+#: Inference tile side at the model's grid, pixels (a multiple of 16; the network is fully
+#: convolutional, so it need not be the training patch size). A tile runs when 5 % of it is
+#: breast, so larger tiles recompute background along the breast's outline and smaller ones
+#: their overlap: 128 px computes the fewest pixels per breast pixel, with maps as close to the
+#: training tile's as a mere shift of the grid (``benchmarks/tile_size.py``).
+DEFAULT_TILE = 128
+#: Tile overlap of whole-image detection, pixels at the model's grid: a fixed margin, as the
+#: convolutions' border effects reach a fixed distance whatever the tile (no seams measured).
+DEFAULT_TILE_OVERLAP = 16
+#: Decoder gate: the decoder runs on a tile only when the bottleneck's classification head gives
+#: it a calcification probability (1 - soft tissue) of at least this; None runs every tile.
+#: Just under the lowest score of a tile holding a real or synthetic calcification on the dev
+#: data (``benchmarks/gate_study.py``).
+DEFAULT_GATE = 0.08
+#: Inference engine of detection: 'auto' is ONNX Runtime on the CPU when the ``fast`` extra is
+#: installed, else eager PyTorch.
+DEFAULT_ENGINE = "auto"

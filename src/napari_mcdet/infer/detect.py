@@ -6,10 +6,15 @@
    (:func:`napari_mcdet.metrics.realsets.prepare_image`): resample to the model's pixel spacing,
    breast mask, per-image normalisation.
 2. **Tile** the prepared image with the one tiler (:func:`napari_mcdet.data.tiling.tile_grid`,
-   tiles of the model's patch size, 25 % overlap by default); tiles with too little breast are
-   skipped; the others run in batches through :func:`napari_mcdet.infer.patches.predict_patches`
-   (``torch.inference_mode``, BatchNorm folded, channels-last, autocast on CUDA; per-scale outputs
-   combined by :func:`napari_mcdet.nn.outputs.combine_scales`).
+   tiles of :data:`~napari_mcdet.constants.DEFAULT_TILE` pixels overlapping by
+   :data:`~napari_mcdet.constants.DEFAULT_TILE_OVERLAP` by default); tiles with too little
+   breast are skipped. The others run in batches on the inference engine
+   (:func:`napari_mcdet.nn.inference.inference_network`: ONNX Runtime when installed, else
+   PyTorch with BatchNorm folded and channels-last; ``torch.inference_mode``, autocast on CUDA;
+   per-scale outputs combined by :func:`napari_mcdet.nn.outputs.combine_scales`). With a decoder
+   gate (:func:`napari_mcdet.infer.patches.gated_predictor`) the decoder runs only on the tiles
+   whose bottleneck classification head is not sure they are soft tissue; the others keep that
+   head's class probabilities and zero maps.
 3. **Blend** the tiles' segmentation probabilities with
    :func:`~napari_mcdet.data.tiling.blend_window` into float32 accumulators (weighted sum / sum of
    weights); pixels outside the breast are set to 0.
@@ -36,9 +41,13 @@ import numpy as np
 from ..classes import BENIGN, MALIGNANT
 from ..constants import (  # noqa: F401  (public here as well)
     DEFAULT_BATCH_SIZE,
+    DEFAULT_ENGINE,
+    DEFAULT_GATE,
     DEFAULT_MIN_BREAST_FRACTION,
     DEFAULT_MIN_THRESHOLD,
     DEFAULT_OVERLAP,
+    DEFAULT_TILE,
+    DEFAULT_TILE_OVERLAP,
 )
 from ..data.threshold import li_threshold
 from ..data.tiling import DetectionCancelled, run_tiles  # noqa: F401  (callers catch it here)
@@ -80,7 +89,8 @@ class Detection:
         ``tile_score``.
     tile_scores : list of dict
         One per tile run: ``bbox`` (r0, c0, r1, c1) in input pixels, ``probabilities``
-        (soft tissue, benign, malignant) from the classification heads, ``breast_fraction``.
+        (soft tissue, benign, malignant) from the classification heads (the bottleneck's alone
+        on a tile the gate kept from the decoder), ``breast_fraction``, ``decoded`` (bool).
     pixel_spacing : (float, float)
         Input spacing (row_mm, col_mm).
     thresholds : dict
@@ -93,6 +103,12 @@ class Detection:
         Tile side and overlap, pixels of the model grid.
     n_tiles, n_tiles_run : int
         Tiles covering the image, and tiles run (the others had too little breast).
+    n_tiles_decoded : int
+        Tiles the decoder ran on (all tiles run, without a gate).
+    gate : float or None
+        The decoder gate applied (None: none).
+    engine : str
+        ``'eager'`` or ``'onnx'``.
     """
 
     probabilities: np.ndarray
@@ -109,6 +125,9 @@ class Detection:
     overlap: int = 0
     n_tiles: int = 0
     n_tiles_run: int = 0
+    n_tiles_decoded: int = 0
+    gate: float | None = None
+    engine: str = "eager"
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -141,6 +160,9 @@ class Detection:
             "overlap": self.overlap,
             "n_tiles": self.n_tiles,
             "n_tiles_run": self.n_tiles_run,
+            "n_tiles_decoded": self.n_tiles_decoded,
+            "gate": self.gate,
+            "engine": self.engine,
             "thresholds": dict(self.thresholds),
             "n_calcifications": len(self.calcifications),
             "n_clusters": len(self.clusters),
@@ -322,6 +344,9 @@ def _thresholds(probs, threshold, model, records, tile, breast, min_threshold):
         threshold = "li"
     run_mask = np.zeros(breast.shape, bool)
     for rec in records:
+        if not rec.get("decoded", True):
+            # a tile the gate kept from the decoder holds zeros, not a distribution to split
+            continue
         r, c = rec["origin"]
         run_mask[max(r, 0):r + tile, max(c, 0):c + tile] = True
     run_mask &= breast
@@ -396,9 +421,11 @@ def detect(
     *,
     pixel_spacing: float | tuple[float, float] | None = None,
     tile: int | None = None,
-    overlap: float | int = DEFAULT_OVERLAP,
+    overlap: float | int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     device: Any = None,
+    gate: float | None = DEFAULT_GATE,
+    engine: str = DEFAULT_ENGINE,
     threshold: str | float | Sequence[str | float] = "auto",
     min_threshold: float = DEFAULT_MIN_THRESHOLD,
     min_breast_fraction: float = DEFAULT_MIN_BREAST_FRACTION,
@@ -421,13 +448,25 @@ def detect(
     pixel_spacing : float or (float, float), keyword-only, optional
         (row_mm, col_mm) of ``image``; overrides a Mammogram's own spacing when given.
     tile : int, keyword-only, optional
-        Tile side at the model's grid, pixels; the model's training patch size by default.
-    overlap : float or int, keyword-only
-        Overlap between tiles: a fraction of the tile in [0, 1) (default 0.25) or whole pixels.
+        Tile side at the model's grid, pixels, a multiple of 16;
+        :data:`~napari_mcdet.constants.DEFAULT_TILE` when None (the network is fully
+        convolutional: it need not be the training patch size).
+    overlap : float or int, keyword-only, optional
+        Overlap between tiles: a fraction of the tile in [0, 1) (a float) or whole pixels (an
+        int); :data:`~napari_mcdet.constants.DEFAULT_TILE_OVERLAP` pixels when None.
     batch_size : int, keyword-only
         Tiles per forward pass.
     device : str or torch.device, keyword-only, optional
         ``'cpu'``, ``'cuda'``...; the best available when None.
+    gate : float or None, keyword-only
+        Decoder gate in [0, 1]: the decoder runs only on tiles whose calcification probability
+        (1 - soft tissue) under the bottleneck's classification head is at least ``gate``; the
+        others get zero maps and that head's class probabilities in ``tile_scores``. None runs
+        the whole network on every tile. Default :data:`~napari_mcdet.constants.DEFAULT_GATE`.
+    engine : {'auto', 'eager', 'onnx'}, keyword-only
+        :func:`napari_mcdet.nn.inference.resolve_engine`: ``'auto'`` is ONNX Runtime on the CPU
+        when the ``fast`` extra is installed (the same maps within 1e-4, about twice as fast),
+        else eager PyTorch.
     threshold : 'auto', 'li', float or (benign, malignant) pair, keyword-only
         Per-class threshold on the probabilities. ``'auto'`` (default): the model's calibrated
         operating point (:func:`napari_mcdet.infer.calibrate.calibrate`, ``mcdet calibrate``),
@@ -470,22 +509,34 @@ def detect(
 
     from ..metrics.realsets import prepare_image
     from ..models.device import resolve_device
-    from ..nn.inference import prepare_for_inference
-    from .patches import segmentation_predictor
+    from ..nn.inference import inference_network, resolve_engine
+    from .patches import gated_predictor, segmentation_predictor
 
     mammo = _as_mammogram(image, pixel_spacing)
     model = _resolve_model(model, device)
     dev = resolve_device("auto" if device is None else device, warn=False)
-    tile = int(model.patch_size if tile is None else tile)
-    if tile < 16:
-        raise ValueError(f"tile must be at least 16 pixels, got {tile}")
-    ov = _overlap_pixels(overlap, tile)
+    tile = int(DEFAULT_TILE if tile is None else tile)
+    if tile < 16 or tile % 16:
+        raise ValueError(f"tile must be a multiple of 16 pixels (4 poolings), got {tile}")
+    ov = _overlap_pixels(DEFAULT_TILE_OVERLAP if overlap is None else overlap, tile)
+    if gate is not None:
+        gate = float(gate)
+        if not 0.0 <= gate <= 1.0:
+            raise ValueError(f"gate must be a probability in [0, 1] or None, got {gate}")
+        if not getattr(model.network, "can_gate", False):
+            raise ValueError(f"model {model.architecture!r} has no bottleneck classification "
+                             "head to gate the decoder with: pass gate=None")
+    engine = resolve_engine(engine, dev, network=model.network)
     spacing = mammo.pixel_spacing
     model_spacing = tuple(float(s) for s in model.pixel_spacing)
 
     prepared, breast, _ = prepare_image(mammo, pixel_spacing=model_spacing)
-    network = prepare_for_inference(model.network, device=dev, channels_last=dev.type != "mps")
-    predict = segmentation_predictor(network, device=dev, channels_last=dev.type != "mps")
+    network, engine = inference_network(model.network, engine=engine, device=dev)
+    channels_last = engine == "eager" and dev.type != "mps"
+    if gate is None:
+        predict = segmentation_predictor(network, device=dev, channels_last=channels_last)
+    else:
+        predict = gated_predictor(network, gate=gate, device=dev, channels_last=channels_last)
     with torch.inference_mode():
         probs, records, n_tiles = run_tiles(
             predict, prepared, tile=tile, overlap=ov, channels=2, breast=breast,
@@ -498,7 +549,8 @@ def detect(
             f"least {min_breast_fraction:.0%} breast (image {mammo.shape} at "
             f"{spacing[0]:g} mm -> {prepared.shape} at the model's grid); check the pixel "
             "spacing and that the image shows a breast")
-    if not np.isfinite(probs).all():
+    if not (np.isfinite(probs).all()
+            and all(np.isfinite(rec["probabilities"]).all() for rec in records)):
         raise ValueError("the model returned NaN or infinite probabilities: the checkpoint is "
                          "broken or was trained with a diverging loss; use another model")
     probs[:, ~breast] = 0.0
@@ -522,7 +574,8 @@ def detect(
     calcs = [_to_input_grid(c, scale, spacing) for c in calcs]
     clusters = [_to_input_grid(c, scale, spacing) for c in clusters]
     tiles = [{"bbox": _tile_bbox(rec["origin"], tile, scale, shape),
-              "probabilities": rec["probabilities"], "breast_fraction": rec["breast_fraction"]}
+              "probabilities": rec["probabilities"], "breast_fraction": rec["breast_fraction"],
+              "decoded": rec.get("decoded", True)}
              for rec in records]
     meta = dict(model.metadata)
     name = Path(str(meta.get("path", "model"))).stem
@@ -531,4 +584,6 @@ def detect(
         tile_scores=tiles, pixel_spacing=spacing, thresholds=thresholds, model_name=name,
         model_metadata=meta, model_pixel_spacing=model_spacing, tile=tile, overlap=ov,
         n_tiles=n_tiles, n_tiles_run=len(records),
+        n_tiles_decoded=sum(bool(rec.get("decoded", True)) for rec in records), gate=gate,
+        engine=engine,
     )

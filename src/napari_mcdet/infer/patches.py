@@ -1,5 +1,7 @@
 """Running a network on a stack of patches (the one place that does: validation, evaluation,
-comparison and tiled detection all call :func:`predict_patches`)."""
+comparison and tiled detection all call :func:`predict_patches`), and the tile predictors of
+:func:`napari_mcdet.data.tiling.run_tiles`: :func:`segmentation_predictor` (the whole network on
+every tile) and :func:`gated_predictor` (the decoder only where the encoder is unsure)."""
 
 from __future__ import annotations
 
@@ -107,5 +109,90 @@ def segmentation_predictor(
             raise ValueError("the network returned no segmentation: detection needs an MCDetNet "
                              "with its segmentation task switched on")
         return seg, [{"probabilities": row.tolist()} for row in cls]
+
+    return predict
+
+
+def gated_predictor(
+    network: torch.nn.Module,
+    *,
+    gate: float,
+    device: str | torch.device | None = None,
+    channels_last: bool = False,
+    autocast: bool | None = None,
+) -> Callable[[np.ndarray], tuple[np.ndarray, list[dict[str, Any]]]]:
+    """A tile predictor for :func:`napari_mcdet.data.tiling.run_tiles` that runs the decoder only
+    where the encoder is unsure a tile is soft tissue.
+
+    Every tile goes through the encoder, the bottleneck and the bottleneck's classification head
+    (:meth:`~napari_mcdet.nn.MCDetNet.encode`, about a quarter of the forward pass); the decoder
+    runs on the tiles whose calcification probability under that head, ``1 - p(soft tissue)``,
+    is at least ``gate``. The other tiles get zero segmentation maps and that head's class
+    probabilities.
+
+    Parameters
+    ----------
+    network : MCDetNet or OnnxNetwork
+        Ready for inference (:func:`napari_mcdet.nn.inference.inference_network`), with the
+        bottleneck's classification head (``can_gate``).
+    gate : float, keyword-only
+        In [0, 1]; 0 decodes every tile (the same maps as :func:`segmentation_predictor`).
+    device : torch device, keyword-only, optional
+        Where the network runs; the CPU when None.
+    channels_last : bool, keyword-only
+        Feed channels-last tensors (an eager network from ``prepare_for_inference``).
+    autocast : bool, keyword-only, optional
+        As :func:`predict_patches`: None means on CUDA only.
+
+    Returns
+    -------
+    predict : callable
+        ``predict(batch (B, P, Q) float32)`` -> ``(seg (B, 2, P, Q) float32, records)``, one record
+        per tile: ``probabilities`` (soft tissue, benign, malignant), ``decoded`` (bool) and
+        ``gate_score`` (the bottleneck head's ``1 - p(soft tissue)``).
+    """
+    if not getattr(network, "can_gate", False):
+        raise ValueError("gating needs the bottleneck's classification head: an MCDetNet with "
+                         "classification and multi-scale heads (MuTMuS, UNet3+)")
+    gate = float(gate)
+    if not 0.0 <= gate <= 1.0:
+        raise ValueError(f"gate must be a probability in [0, 1], got {gate}")
+    device = torch.device("cpu" if device is None else device)
+    if autocast is None:
+        autocast = device.type == "cuda"
+    amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+
+    def predict(batch: np.ndarray) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        batch = np.asarray(batch, dtype=np.float32)
+        n = len(batch)
+        seg_out = np.zeros((n, 2, *batch.shape[1:]), np.float32)
+        with torch.inference_mode():
+            x = torch.from_numpy(batch[:, None]).to(device).contiguous(memory_format=layout)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=bool(autocast)):
+                enc = network.encode(x)
+            cls = torch.softmax(enc.class_logits.float(), dim=1)
+            score = 1.0 - cls[:, 0]
+            # written so that a NaN score passes: a broken network's NaNs then reach the maps,
+            # where detection reports them, instead of hiding behind a skipped tile
+            keep = ~(score < gate)
+            if bool(keep.all()):
+                feats = enc.features
+            elif bool(keep.any()):
+                # index_select copies in the default layout; the eager network's convolutions
+                # expect channels-last
+                feats = tuple(f[keep].contiguous(memory_format=layout) for f in enc.features)
+            else:
+                feats = None
+            if feats is not None:
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=bool(autocast)):
+                    outputs = network.decode(feats, coarse_segmentation=False)
+                dec_cls, seg = combine_scales(outputs)
+                idx = keep.nonzero().flatten().cpu().numpy()
+                seg_out[idx] = seg.cpu().numpy()
+                cls[keep] = dec_cls.to(cls.device)
+        cls_np, score_np, keep_np = cls.cpu().numpy(), score.cpu().numpy(), keep.cpu().numpy()
+        return seg_out, [{"probabilities": cls_np[k].tolist(), "decoded": bool(keep_np[k]),
+                          "gate_score": float(score_np[k])} for k in range(n)]
 
     return predict
