@@ -26,7 +26,9 @@ def test_mining_returns_where_the_model_fires_on_a_normal(shared_data):
                                source_spacing=0.2)
     mined = mine_hard_negatives(model.network, ds, [0], tile=model.patch_size, per_image=4)
     assert len(mined) == 4
-    det = mc.detect(mc.read_mammogram(normal), model, threshold=0.5)
+    # detection on mining's own tiling (the training tile, a quarter overlap, every tile decoded)
+    det = mc.detect(mc.read_mammogram(normal), model, threshold=0.5, tile=model.patch_size,
+                    overlap=0.25, engine="eager", gate=None)
     score = det.probabilities.max(0)
     inside = score[det.probabilities.max(0) > 0]
     for k, r, c, s in mined:

@@ -21,7 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from ..constants import DEFAULT_TARGET_FP, DEFAULT_TOLERANCE_MM  # noqa: F401  (public here)
+from ..constants import (  # noqa: F401  (the target and tolerance are public here as well)
+    DEFAULT_ENGINE,
+    DEFAULT_GATE,
+    DEFAULT_TARGET_FP,
+    DEFAULT_TILE,
+    DEFAULT_TILE_OVERLAP,
+    DEFAULT_TOLERANCE_MM,
+)
 from .candidates import (
     DEFAULT_CLUSTER_DIAMETER_MM,
     DEFAULT_CLUSTER_MIN_COUNT,
@@ -57,21 +64,24 @@ class ImageMaps:
     name: str = ""
 
 
-def image_maps(network, image: np.ndarray, breast: np.ndarray, *, tile: int,
-               pixel_spacing: tuple[float, float], labels: np.ndarray | None = None,
+def image_maps(network, image: np.ndarray, breast: np.ndarray, *, tile: int, overlap: int,
+               pixel_spacing: tuple[float, float], gate: float | None = None,
+               channels_last: bool = True, labels: np.ndarray | None = None,
                name: str = "", device=None, batch_size: int = 8) -> ImageMaps:
-    """Run a network (ready for inference) over one prepared image, as detection does."""
+    """Run a network (ready for inference: eager or ONNX) over one prepared image, as detection
+    does (tile and overlap in pixels; ``gate`` as :func:`napari_mcdet.infer.detect.detect`'s)."""
     import torch
 
     from ..data.tiling import run_tiles
-    from .detect import DEFAULT_OVERLAP
-    from .patches import segmentation_predictor
+    from .patches import gated_predictor, segmentation_predictor
 
-    predict = segmentation_predictor(network, device=device, channels_last=True)
+    if gate is None:
+        predict = segmentation_predictor(network, device=device, channels_last=channels_last)
+    else:
+        predict = gated_predictor(network, gate=gate, device=device, channels_last=channels_last)
     with torch.inference_mode():
-        probs, records, _ = run_tiles(predict, image, tile=tile, channels=2,
-                                      overlap=int(round(DEFAULT_OVERLAP * tile)), breast=breast,
-                                      batch_size=batch_size)
+        probs, records, _ = run_tiles(predict, image, tile=tile, channels=2, overlap=overlap,
+                                      breast=breast, batch_size=batch_size)
     if not records:
         raise ValueError(f"{name or 'an image'}: no tile holds enough breast; nothing analysed")
     probs[:, ~breast] = 0.0
@@ -276,13 +286,17 @@ def calibrate(
     from ..mammogram import Mammogram
     from ..metrics.realsets import prepare_image
     from ..models.device import resolve_device
-    from ..nn.inference import prepare_for_inference
+    from ..nn.inference import inference_network
 
     if not model.is_segmenter:
         raise ValueError(f"model {model.architecture!r} has no segmentation head: only a "
                          "detector (an MCDetNet) has an operating point")
     dev = resolve_device("auto" if device is None else device, warn=False)
-    net = prepare_for_inference(model.network, device=dev, channels_last=dev.type != "mps")
+    # the maps detection will threshold: its tiles, overlap, gate and engine
+    net, engine = inference_network(model.network, engine=DEFAULT_ENGINE, device=dev)
+    gate = DEFAULT_GATE if getattr(model.network, "can_gate", False) else None
+    run = dict(tile=DEFAULT_TILE, overlap=DEFAULT_TILE_OVERLAP, gate=gate,
+               channels_last=engine == "eager" and dev.type != "mps", device=dev)
     spacing = tuple(float(s) for s in model.pixel_spacing)
     maps = []
     for i, mammo in enumerate(normals):
@@ -294,9 +308,11 @@ def calibrate(
                                  "pixel spacing: pass pixel_spacing (--spacing MM)")
             mammo = Mammogram(mammo.pixels, pixel_spacing=pixel_spacing, metadata=mammo.metadata)
         image, breast, _ = prepare_image(mammo, pixel_spacing=spacing)
-        maps.append(image_maps(net, image, breast, tile=int(model.patch_size),
-                               pixel_spacing=spacing, device=dev,
-                               name=str(mammo.metadata.get("source", i))))
+        maps.append(image_maps(net, image, breast, pixel_spacing=spacing,
+                               name=str(mammo.metadata.get("source", i)), **run))
         if progress is not None:
             progress(i + 1, len(normals))
-    return calibrate_threshold(maps, target_fp=target_fp, **options)
+    point = calibrate_threshold(maps, target_fp=target_fp, **options)
+    point["tiling"] = {"tile": DEFAULT_TILE, "overlap": DEFAULT_TILE_OVERLAP, "gate": gate,
+                       "engine": engine}
+    return point

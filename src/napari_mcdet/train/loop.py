@@ -243,9 +243,11 @@ class Trainer:
         net = prepare_for_inference(self.network, device=self.device,
                                     channels_last=self.device.type != "mps")
         self.network.train()
+        # the training tile with a quarter overlap, as every selection of the default run was
         maps = [image_maps(net, im.image, im.breast, tile=cfg.patch_size,
-                           pixel_spacing=im.pixel_spacing, labels=im.labels, name=im.name,
-                           device=self.device)
+                           overlap=cfg.patch_size // 4, pixel_spacing=im.pixel_spacing,
+                           channels_last=self.device.type != "mps", labels=im.labels,
+                           name=im.name, device=self.device)
                 for im in self.real_images()]
         result = cluster_froc(maps)
         out = {"real_cluster_sensitivity": result["mean_sensitivity"]}
