@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from napari_mcdet.cli import main
+from napari_mcdet.constants import DEFAULT_GATE
 
 
 def _check_outputs(out, stem, shape=None):
@@ -87,3 +88,30 @@ def test_detect_png_npy_and_fixed_threshold(phantom_png, coarse_model, tmp_path)
 def test_detect_missing_file(coarse_model, tmp_path, capsys):
     assert main(["detect", str(tmp_path / "nope.dcm"), "--out", str(tmp_path)]) == 2
     assert "no such image" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("options, gate, engine", [
+    ([], DEFAULT_GATE, None),
+    (["--no-gate", "--engine", "eager"], None, "eager"),
+    (["--gate", "0.3"], 0.3, None),
+])
+def test_gate_and_engine_options_reach_detect(phantom_png, coarse_model, tmp_path, options, gate,
+                                              engine):
+    out = tmp_path / "out"
+    rc = main(["detect", str(phantom_png), "--out", str(out), "--model", str(coarse_model),
+               "--spacing", "0.4", "--threshold", "0.5", "--no-overlay", *options])
+    assert rc == 0
+    doc = json.loads((out / "phantom_detection.json").read_text())
+    assert doc["gate"] == gate
+    assert doc["n_tiles_decoded"] <= doc["n_tiles_run"]
+    if gate is None:
+        assert doc["n_tiles_decoded"] == doc["n_tiles_run"]
+    if engine is not None:
+        assert doc["engine"] == engine
+
+
+def test_a_gate_outside_zero_one_is_refused(phantom_png, coarse_model, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["detect", str(phantom_png), "--out", str(tmp_path), "--model", str(coarse_model),
+              "--spacing", "0.4", "--gate", "1.5"])
+    assert "probability in [0, 1]" in capsys.readouterr().err

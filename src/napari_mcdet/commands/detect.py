@@ -11,7 +11,11 @@ from ..constants import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CLUSTER_DIAMETER_MM,
     DEFAULT_CLUSTER_MIN_COUNT,
+    DEFAULT_ENGINE,
+    DEFAULT_GATE,
     DEFAULT_MIN_BREAST_FRACTION,
+    DEFAULT_TILE,
+    DEFAULT_TILE_OVERLAP,
     MINIMIAS_SPACING_MM,
 )
 from ..spacing import as_spacing
@@ -45,10 +49,20 @@ def register(subparsers) -> None:
     p.add_argument("--force-spacing", action="store_true",
                    help="accept a --spacing outside that range")
     p.add_argument("--tile", type=int, default=None,
-                   help="tile side in pixels at the model's grid (default: its patch size)")
+                   help="tile side in pixels at the model's grid, a multiple of 16 "
+                        f"(default: {DEFAULT_TILE})")
     p.add_argument("--overlap", type=_overlap, default=None,
                    help="tile overlap: a fraction of the tile (below 1) or whole pixels of the "
-                        "model's grid (default: that of napari_mcdet.detect)")
+                        f"model's grid (default: {DEFAULT_TILE_OVERLAP} px)")
+    gate = p.add_mutually_exclusive_group()
+    gate.add_argument("--gate", type=_probability, default=DEFAULT_GATE,
+                      help="run the decoder only on tiles whose bottleneck calcification "
+                           f"probability is at least this (default: {DEFAULT_GATE:g})")
+    gate.add_argument("--no-gate", dest="gate", action="store_const", const=None,
+                      help="run the decoder on every tile")
+    p.add_argument("--engine", choices=("auto", "eager", "onnx"), default=DEFAULT_ENGINE,
+                   help="'auto' (default): ONNX Runtime when the 'fast' extra is installed, "
+                        "else PyTorch")
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                    help=f"tiles per forward pass ({DEFAULT_BATCH_SIZE})")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best)")
@@ -67,6 +81,13 @@ def register(subparsers) -> None:
                    help="probability map format (tiff)")
     p.add_argument("--no-overlay", action="store_true", help="skip the PNG overlay")
     p.set_defaults(func=run)
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text}")
+    return value
 
 
 def _overlap(text: str) -> float | int:
@@ -186,7 +207,8 @@ def run(args: argparse.Namespace) -> int:
                          batch_size=args.batch_size, device=args.device,
                          threshold=threshold, min_breast_fraction=args.min_breast_fraction,
                          cluster_distance_mm=args.cluster_distance,
-                         cluster_min_count=args.cluster_min_count, progress=progress)
+                         cluster_min_count=args.cluster_min_count, gate=args.gate,
+                         engine=args.engine, progress=progress)
         write_detection(det, out, stem, image=mammo.pixels, probabilities=args.format,
                         overlay=not args.no_overlay)
         s = det.summary()
