@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from napari_mcdet.constants import DEFAULT_ENGINE, DEFAULT_GATE
 from napari_mcdet.gui._models import current_model
 from napari_mcdet.gui.widgets.detect_widget import (
     BENIGN_NAME,
@@ -245,3 +246,20 @@ def test_calibrate_stores_an_operating_point_that_detect_uses(widget, qtbot, mcd
     assert load_model(own).metadata["operating_point"]["benign"] == point["benign"]
     _run(widget, qtbot)
     assert widget.last_result.thresholds["benign"] == point["benign"]
+
+
+def test_the_speed_settings_reach_detect(widget, qtbot, mcdet_checkpoint):
+    widget.load_model(str(mcdet_checkpoint))
+    assert widget.detect_options() == {"gate": DEFAULT_GATE, "engine": DEFAULT_ENGINE}
+    widget.gate_check.setChecked(False)
+    assert not widget.gate_spin.isEnabled()
+    widget.engine_combo.setCurrentText("eager")
+    _run(widget, qtbot)
+    det = widget.last_result
+    assert det.gate is None and det.engine == "eager"
+    assert det.n_tiles_decoded == det.n_tiles_run
+    widget.gate_check.setChecked(True)
+    widget.gate_spin.setValue(1.0)  # no tile is that sure: none decoded, none marked
+    _run(widget, qtbot)
+    det = widget.last_result
+    assert det.gate == 1.0 and det.n_tiles_decoded < det.n_tiles_run

@@ -27,7 +27,9 @@ import numpy as np
 from qtpy.QtCore import QLocale
 from qtpy.QtGui import QDoubleValidator
 from qtpy.QtWidgets import (
+    QCheckBox,
     QComboBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -40,7 +42,13 @@ from qtpy.QtWidgets import (
 )
 
 from ...classes import CLASS_COLORS
-from ...constants import DEFAULT_TARGET_FP, INBREAST_SPACING_MM, MINIMIAS_SPACING_MM
+from ...constants import (
+    DEFAULT_ENGINE,
+    DEFAULT_GATE,
+    DEFAULT_TARGET_FP,
+    INBREAST_SPACING_MM,
+    MINIMIAS_SPACING_MM,
+)
 from ...infer.export import calcification_columns, cluster_columns
 from ...mammogram import Mammogram
 from ...spacing import as_spacing
@@ -63,9 +71,9 @@ CHECKPOINT_FILTER = "napari-mcdet checkpoint (*.safetensors);;All files (*)"
 
 
 def _detect(mammogram: Any, model: Any, should_stop: Any, *, gradcam: bool,
-            progress: Any) -> Any:
-    """The Detect worker's work: :func:`~napari_mcdet.infer.detect.detect`, or for a classifier
-    ``{'gradcam': heat map}``; None when cancelled."""
+            progress: Any, **options: Any) -> Any:
+    """The Detect worker's work: :func:`~napari_mcdet.infer.detect.detect` (with ``options``:
+    gate, engine), or for a classifier ``{'gradcam': heat map}``; None when cancelled."""
     from ...infer.detect import DetectionCancelled, detect
     from ...infer.gradcam_map import gradcam_map
 
@@ -73,7 +81,7 @@ def _detect(mammogram: Any, model: Any, should_stop: Any, *, gradcam: bool,
         if gradcam:
             return {"gradcam": gradcam_map(mammogram, model, progress=progress,
                                            should_stop=should_stop)}
-        return detect(mammogram, model, progress=progress, should_stop=should_stop)
+        return detect(mammogram, model, progress=progress, should_stop=should_stop, **options)
     except DetectionCancelled:
         return None
 
@@ -124,6 +132,21 @@ class DetectWidget(WorkerWidget):
         self.model_combo.addItems([MODEL_DEFAULT, MODEL_CURRENT])
         self.model_label = QLabel("")
         self.model_label.setWordWrap(True)
+        self.gate_check = QCheckBox("skip the decoder on sure soft tissue")
+        self.gate_check.setChecked(True)
+        self.gate_spin = QDoubleSpinBox()
+        self.gate_spin.setRange(0.0, 1.0)
+        self.gate_spin.setSingleStep(0.01)
+        self.gate_spin.setDecimals(3)
+        self.gate_spin.setValue(DEFAULT_GATE)
+        self.gate_spin.setToolTip("the decoder runs only on tiles whose bottleneck gives a "
+                                  "calcification probability of at least this")
+        self.gate_check.toggled.connect(self.gate_spin.setEnabled)
+        self.engine_combo = QComboBox()
+        self.engine_combo.addItems(["auto", "eager", "onnx"])
+        self.engine_combo.setCurrentText(DEFAULT_ENGINE)
+        self.engine_combo.setToolTip("auto: ONNX Runtime when the 'fast' extra is installed, "
+                                     "else PyTorch")
         self.load_button = QPushButton("Load model...")
         self.run_button = QPushButton("Detect")
         self.cancel_button = QPushButton("Cancel")
@@ -145,6 +168,11 @@ class DetectWidget(WorkerWidget):
         form.addRow("pixel spacing (mm)", self.spacing_edit)
         form.addRow("model", self.model_combo)
         form.addRow("", self.model_label)
+        gate_row = QHBoxLayout()
+        gate_row.addWidget(self.gate_check)
+        gate_row.addWidget(self.gate_spin)
+        form.addRow("speed", gate_row)
+        form.addRow("engine", self.engine_combo)
         buttons = QHBoxLayout()
         for b in (self.load_button, self.run_button, self.cancel_button):
             buttons.addWidget(b)
@@ -172,6 +200,11 @@ class DetectWidget(WorkerWidget):
         self._update_model_label()
 
     # -- choices -------------------------------------------------------------------------------
+    def detect_options(self) -> dict[str, Any]:
+        """The panel's speed settings as :func:`~napari_mcdet.infer.detect.detect` options."""
+        gate = float(self.gate_spin.value()) if self.gate_check.isChecked() else None
+        return {"gate": gate, "engine": self.engine_combo.currentText()}
+
     def _image_layers(self) -> list:
         from napari.layers import Image
 
@@ -301,7 +334,8 @@ class DetectWidget(WorkerWidget):
         gradcam = not model.is_segmenter
         self.progress.setFormat("tiles %v / %m")
         return self.start_worker(
-            partial(_detect, mammo, model, gradcam=gradcam, progress=self.report_progress),
+            partial(_detect, mammo, model, gradcam=gradcam, progress=self.report_progress,
+                    **({} if gradcam else self.detect_options())),
             what="Grad-CAM" if gradcam else "detection",
             busy="Grad-CAM..." if gradcam else "detecting...", total=1,
             returned=lambda result: self._on_returned(result, layer))
