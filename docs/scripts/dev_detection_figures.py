@@ -25,16 +25,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def main() -> None:
+    import torch
+
     from napari_mcdet.infer.calibrate import (
         DEFAULT_TOLERANCE_MM,
         cluster_froc,
         clusters_at,
+        detection_runner,
         image_maps,
         strict_hits,
     )
     from napari_mcdet.infer.detect import operating_point
     from napari_mcdet.metrics.realsets import minimias_images, read_split
-    from napari_mcdet.nn.inference import prepare_for_inference
     from napari_mcdet.models.checkpoint import load_model
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -49,9 +51,10 @@ def main() -> None:
         warnings.simplefilter("ignore", UserWarning)
         images = minimias_images(args.minimias, pixel_spacing=spacing,
                                  normals=read_split(args.split)["val"])
-    net = prepare_for_inference(model.network, device="cpu")
-    maps = [image_maps(net, im.image, im.breast, tile=int(model.patch_size),
-                       pixel_spacing=spacing, labels=im.labels, name=im.name) for im in images]
+    net, run = detection_runner(model, device=torch.device("cpu"))  # as detect runs by default
+    run.pop("engine")
+    maps = [image_maps(net, im.image, im.breast, pixel_spacing=spacing, labels=im.labels,
+                       name=im.name, **run) for im in images]
     sweep = cluster_froc(maps)
     out = {"model": str(model.metadata.get("path")), "images": len(maps),
            "lesions": sweep["n_regions"],

@@ -88,6 +88,26 @@ def image_maps(network, image: np.ndarray, breast: np.ndarray, *, tile: int, ove
     return ImageMaps(probs, breast, records, tile, pixel_spacing, labels, name)
 
 
+def detection_runner(model, *, device) -> tuple[Any, dict[str, Any]]:
+    """The network and :func:`image_maps` settings that give the maps ``detect`` thresholds by
+    default: its tile, overlap, gate (for a model that can gate) and engine.
+
+    Returns
+    -------
+    network : nn.Module or OnnxNetwork
+    settings : dict
+        ``tile``, ``overlap`` (pixels), ``gate``, ``channels_last``, ``device`` and ``engine``
+        (the engine used; not an :func:`image_maps` argument).
+    """
+    from ..nn.inference import inference_network
+
+    net, engine = inference_network(model.network, engine=DEFAULT_ENGINE, device=device)
+    gate = DEFAULT_GATE if getattr(model.network, "can_gate", False) else None
+    return net, {"tile": DEFAULT_TILE, "overlap": DEFAULT_TILE_OVERLAP, "gate": gate,
+                 "channels_last": engine == "eager" and getattr(device, "type", device) != "mps",
+                 "device": device, "engine": engine}
+
+
 def clusters_at(maps: ImageMaps, threshold: float, **options: Any) -> tuple[list, list]:
     """Calcifications and clusters of one image at one threshold (model grid)."""
     t = {"benign": float(threshold), "malignant": float(threshold)}
@@ -286,17 +306,12 @@ def calibrate(
     from ..mammogram import Mammogram
     from ..metrics.realsets import prepare_image
     from ..models.device import resolve_device
-    from ..nn.inference import inference_network
 
     if not model.is_segmenter:
         raise ValueError(f"model {model.architecture!r} has no segmentation head: only a "
                          "detector (an MCDetNet) has an operating point")
     dev = resolve_device("auto" if device is None else device, warn=False)
-    # the maps detection will threshold: its tiles, overlap, gate and engine
-    net, engine = inference_network(model.network, engine=DEFAULT_ENGINE, device=dev)
-    gate = DEFAULT_GATE if getattr(model.network, "can_gate", False) else None
-    run = dict(tile=DEFAULT_TILE, overlap=DEFAULT_TILE_OVERLAP, gate=gate,
-               channels_last=engine == "eager" and dev.type != "mps", device=dev)
+    net, run = detection_runner(model, device=dev)
     spacing = tuple(float(s) for s in model.pixel_spacing)
     maps = []
     for i, mammo in enumerate(normals):
@@ -309,10 +324,10 @@ def calibrate(
             mammo = Mammogram(mammo.pixels, pixel_spacing=pixel_spacing, metadata=mammo.metadata)
         image, breast, _ = prepare_image(mammo, pixel_spacing=spacing)
         maps.append(image_maps(net, image, breast, pixel_spacing=spacing,
-                               name=str(mammo.metadata.get("source", i)), **run))
+                               name=str(mammo.metadata.get("source", i)),
+                               **{k: v for k, v in run.items() if k != "engine"}))
         if progress is not None:
             progress(i + 1, len(normals))
     point = calibrate_threshold(maps, target_fp=target_fp, **options)
-    point["tiling"] = {"tile": DEFAULT_TILE, "overlap": DEFAULT_TILE_OVERLAP, "gate": gate,
-                       "engine": engine}
+    point["tiling"] = {k: run[k] for k in ("tile", "overlap", "gate", "engine")}
     return point
