@@ -94,3 +94,34 @@ def describe_model(model: Any, source: str = "") -> str:
     if step:
         text += f", step {step}"
     return f"{text} ({where})" if where else text
+
+
+#: File-dialog filter of checkpoints.
+CHECKPOINT_FILTER = "napari-mcdet checkpoint (*.safetensors);;All files (*)"
+
+
+class ModelLoading:
+    """The "Load model..." behaviour of a :class:`~napari_mcdet.gui._workers.WorkerWidget`:
+    a file dialog, then :func:`load_current` with its errors shown in the panel."""
+
+    def load_model(self, path: str) -> Any:
+        """Load a checkpoint file and make it the current model (errors are shown, not raised).
+
+        Returns the TrainedModel, or None when the file could not be loaded.
+        """
+        from ..models.checkpoint import CheckpointError
+
+        try:
+            model = load_current(path)
+        except (CheckpointError, FileNotFoundError, OSError, ValueError) as err:
+            self.show_error(f"could not load the model: {err}")
+            return None
+        self.say(f"loaded {path}")
+        return model
+
+    def _on_load(self) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self, "Load a model", "", CHECKPOINT_FILTER)
+        if path:
+            self.load_model(path)

@@ -272,6 +272,11 @@ def plot_roc(curves: Mapping[str, RocCurve], path: str | Path, *, title: str = "
             ax.plot(c.fpr, c.tpr, lw=1.5, label=f"{name} (AUC {_fmt(c.auc, 3)})")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.01)
+    return _save_png(fig, ax, path)
+
+
+def _save_png(fig, ax, path: str | Path) -> Path:
+    """Legend (when anything is labelled) and the PNG file of a curve figure."""
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="lower right", fontsize="small")
     path = Path(path)
@@ -308,12 +313,7 @@ def plot_froc(
         xmax = max(xmax, float(np.max(r.fp_rates)))
     ax.set_xlim(0, max_fp if max_fp is not None else (xmax * 1.25 or 1.0))
     ax.set_ylim(0, 1.01)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="lower right", fontsize="small")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", bbox_inches="tight")
-    return path
+    return _save_png(fig, ax, path)
 
 
 def write_report(

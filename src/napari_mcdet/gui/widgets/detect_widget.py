@@ -53,7 +53,12 @@ from ...infer.export import calcification_columns, cluster_columns
 from ...mammogram import Mammogram
 from ...spacing import as_spacing
 from .._layers import labels_layer_kwargs, layer_spacing, layer_to_mammogram
-from .._models import current_model, describe_model, follow_current_model, load_current
+from .._models import (
+    ModelLoading,
+    current_model,
+    describe_model,
+    follow_current_model,
+)
 from .._workers import WorkerWidget
 
 BENIGN_NAME = "benign probability"
@@ -67,7 +72,6 @@ OUTPUT_NAMES = (BENIGN_NAME, MALIGNANT_NAME, LABELS_NAME, CLUSTERS_NAME, POINTS_
 
 MODEL_DEFAULT = "default (bundled)"
 MODEL_CURRENT = "trained / loaded"
-CHECKPOINT_FILTER = "napari-mcdet checkpoint (*.safetensors);;All files (*)"
 
 
 def _detect(mammogram: Any, model: Any, should_stop: Any, *, gradcam: bool,
@@ -104,7 +108,7 @@ def _class_colors(codes: list[int]) -> Any:
     return np.asarray([CLASS_COLORS[int(c)] for c in codes]).reshape(-1, 4) if codes else "yellow"
 
 
-class DetectWidget(WorkerWidget):
+class DetectWidget(ModelLoading, WorkerWidget):
     """Detect calcifications (or a classifier's Grad-CAM) in an image layer.
 
     Parameters
@@ -277,26 +281,6 @@ class DetectWidget(WorkerWidget):
         else:
             text = "the model shipped with napari-mcdet"
         self.model_label.setText(text)
-
-    def load_model(self, path: str) -> Any:
-        """Load a checkpoint file and make it the current model (errors are shown, not raised).
-
-        Returns the TrainedModel, or None when the file could not be loaded.
-        """
-        from ...models.checkpoint import CheckpointError
-
-        try:
-            model = load_current(path)
-        except (CheckpointError, FileNotFoundError, OSError, ValueError) as err:
-            self.show_error(f"could not load the model: {err}")
-            return None
-        self.say(f"loaded {path}")
-        return model
-
-    def _on_load(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load a model", "", CHECKPOINT_FILTER)
-        if path:
-            self.load_model(path)
 
     def model(self) -> Any:
         """The chosen TrainedModel (loading the bundled default on first use)."""

@@ -50,10 +50,14 @@ from qtpy.QtWidgets import (
 
 from ...spacing import as_spacing
 from .._layers import layer_spacing
-from .._models import current_model, describe_model, follow_current_model, load_current
+from .._models import (
+    ModelLoading,
+    current_model,
+    describe_model,
+    follow_current_model,
+)
 from .._workers import WorkerWidget
 
-CHECKPOINT_FILTER = "napari-mcdet checkpoint (*.safetensors);;All files (*)"
 DEFAULT_FILTERS = "16, 32, 64, 128, 256"
 
 
@@ -123,7 +127,7 @@ def _train(cfg: Any, resume_from: Path | None, should_stop: Any) -> Any:
     return trainer
 
 
-class TrainWidget(WorkerWidget):
+class TrainWidget(ModelLoading, WorkerWidget):
     """Train the detector on normal images (open layers or a folder) and make it current.
 
     Parameters
@@ -355,23 +359,6 @@ class TrainWidget(WorkerWidget):
     def _on_current_changed(self, model: Any) -> None:
         self.model_label.setText(describe_model(model, current_model.source)
                                  if model is not None else "the bundled default")
-
-    def load_model(self, path: str) -> Any:
-        """Load a checkpoint and make it the current model; errors are shown, not raised."""
-        from ...models.checkpoint import CheckpointError
-
-        try:
-            model = load_current(path)
-        except (CheckpointError, FileNotFoundError, OSError, ValueError) as err:
-            self.show_error(f"could not load the model: {err}")
-            return None
-        self.say(f"loaded {path}")
-        return model
-
-    def _on_load(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load a model", "", CHECKPOINT_FILTER)
-        if path:
-            self.load_model(path)
 
     # -- configuration -------------------------------------------------------------------------
     def config(self) -> Any:
