@@ -106,6 +106,7 @@ def test_the_command_line_sends_the_window_to_the_napari_face():
     assert command_function(build_parser().parse_args(["demo", "--headless"])) is run
 
 
+@pytest.mark.slow
 def test_headless_does_not_import_napari(tiny_checkpoint):
     code = (
         "import sys\n"

@@ -38,6 +38,7 @@ def _check_outputs(out, stem, shape=None):
     return doc
 
 
+@pytest.mark.slow
 def test_detect_real_dicoms(shared_data, coarse_model, tmp_path, capsys):
     dicoms = sorted((shared_data / "dicom-mg").glob("*.dcm"))
     assert len(dicoms) == 2

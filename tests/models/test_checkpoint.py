@@ -132,6 +132,7 @@ def _save_with_first_byte(tmp_path, first: int):
     raise AssertionError(f"no padding gave a first byte {first:#x}")
 
 
+@pytest.mark.slow
 def test_checkpoint_whose_header_length_starts_with_0x80_loads(tmp_path):
     net, path = _save_with_first_byte(tmp_path, 0x80)
     model = load_model(path)

@@ -82,6 +82,7 @@ def _disk_problem(n: int, size: int, seed: int):
             torch.tensor(labels))
 
 
+@pytest.mark.slow
 def test_overfits_toy_disk_problem():
     torch.manual_seed(0)
     x, m, y = _disk_problem(8, 32, seed=0)

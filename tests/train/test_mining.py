@@ -19,6 +19,7 @@ def test_response_peaks_are_the_strongest_local_maxima_in_the_breast():
     assert [(r, c) for r, c, _ in peaks] == [(20, 20), (60, 70)]
 
 
+@pytest.mark.slow
 def test_mining_returns_where_the_model_fires_on_a_normal(shared_data):
     normal = shared_data / "mini-mias" / "mdb003.pgm"
     model = mc.load_model()
