@@ -208,7 +208,7 @@ def _as_mammogram(image: Any, pixel_spacing: Any) -> Mammogram:
     return Mammogram(pixels, pixel_spacing=as_spacing(spacing), metadata=meta)
 
 
-def _resolve_model(model: Any, device: Any):
+def _resolve_model(model: Any):
     from ..models.checkpoint import TrainedModel, load_model
 
     if model is None or isinstance(model, str | Path):
@@ -513,7 +513,7 @@ def detect(
     from .patches import gated_predictor, segmentation_predictor
 
     mammo = _as_mammogram(image, pixel_spacing)
-    model = _resolve_model(model, device)
+    model = _resolve_model(model)
     dev = resolve_device("auto" if device is None else device, warn=False)
     tile = int(DEFAULT_TILE if tile is None else tile)
     if tile < 16 or tile % 16:
