@@ -12,20 +12,6 @@ from napari_mcdet.cli import build_parser, command_function, main
 from napari_mcdet.commands.demo import demo_model_path, lesion_recovery, run, sample_mammogram
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    """A small, randomly initialised MCDetNet (the demo's pipeline, not its accuracy)."""
-    import torch
-
-    from napari_mcdet.models.checkpoint import save_checkpoint
-    from napari_mcdet.nn import MCDetConfig, MCDetNet
-
-    torch.manual_seed(0)
-    net = MCDetNet(MCDetConfig(filters=(4, 8, 16, 32, 64)))
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
-    return save_checkpoint(path, net, pixel_spacing=(0.2, 0.2), patch_size=64)
-
-
 def test_sample_is_the_phantom_with_two_lesions():
     m1, truth, lesions = sample_mammogram()
     assert m1.shape == truth.shape == (1024, 768)

@@ -34,16 +34,11 @@ def phantom():
 
 
 @pytest.fixture(scope="module")
-def mcdet_checkpoint(tmp_path_factory):
-    import torch
+def mcdet_checkpoint(tiny_checkpoint, tmp_path_factory):
+    """A copy of the tiny checkpoint: calibration in this module writes into it."""
+    import shutil
 
-    from napari_mcdet.models.checkpoint import save_checkpoint
-    from napari_mcdet.nn import MCDetConfig, MCDetNet
-
-    torch.manual_seed(0)
-    net = MCDetNet(MCDetConfig(filters=(4, 8, 16, 32, 64)))
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
-    return save_checkpoint(path, net, pixel_spacing=(0.2, 0.2), patch_size=64)
+    return shutil.copy(tiny_checkpoint, tmp_path_factory.mktemp("ckpt") / "tiny.safetensors")
 
 
 @pytest.fixture(scope="module")

@@ -175,20 +175,6 @@ def test_detection_arriving_after_docking_becomes_the_prediction(make_napari_vie
 
 
 # -- with the real data, the widgets docked as napari docks them (through a proxy viewer) ------
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    """A small, randomly initialised MCDetNet: the pipeline, not its accuracy."""
-    import torch
-
-    from napari_mcdet.models.checkpoint import save_checkpoint
-    from napari_mcdet.nn import MCDetConfig, MCDetNet
-
-    torch.manual_seed(0)
-    net = MCDetNet(MCDetConfig(filters=(4, 8, 16, 32, 64)))
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
-    return save_checkpoint(path, net, pixel_spacing=(0.2, 0.2), patch_size=64)
-
-
 @pytest.fixture
 def docked(make_napari_viewer, qtbot, tiny_checkpoint):
     """A viewer with the Detect and Score widgets docked by napari, the tiny model loaded."""

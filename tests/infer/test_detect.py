@@ -30,12 +30,8 @@ from napari_mcdet.nn import MCDetConfig, MCDetNet
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    save_checkpoint(path, MCDetNet(MCDetConfig(filters=(4, 8, 16, 32, 64))),
-                    pixel_spacing=(0.2, 0.2), patch_size=64)
-    return load_model(path)
+def tiny_model(tiny_checkpoint):
+    return load_model(tiny_checkpoint)
 
 
 @pytest.fixture(scope="module")
