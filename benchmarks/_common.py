@@ -24,3 +24,17 @@ def best_time(fn, repeats: int = 3) -> float:
         fn()
         times.append(time.perf_counter() - t)
     return min(times)
+
+
+def encoder_flops(net, tile: int) -> tuple[int, int]:
+    """FLOPs of the encoder (+ bottleneck head) and of the whole forward pass for one tile."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.zeros(1, 1, tile, tile)
+    with torch.inference_mode():
+        with FlopCounterMode(display=False) as enc:
+            net.encode(x)
+        with FlopCounterMode(display=False) as full:
+            net(x)
+    return enc.get_total_flops(), full.get_total_flops()

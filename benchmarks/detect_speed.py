@@ -30,8 +30,7 @@ import time
 
 import numpy as np
 import torch
-from _common import matmul_gflops
-from torch.utils.flop_counter import FlopCounterMode
+from _common import encoder_flops, matmul_gflops
 
 import napari_mcdet as mc
 from napari_mcdet.constants import DEFAULT_GATE, DEFAULT_TILE, DEFAULT_TILE_OVERLAP
@@ -44,17 +43,6 @@ SPACING = 0.07
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def flops(net: torch.nn.Module, tile: int) -> tuple[int, int]:
-    """FLOPs of the encoder (+ bottleneck head) and of the whole forward pass for one tile."""
-    x = torch.zeros(1, 1, tile, tile)
-    with torch.inference_mode():
-        with FlopCounterMode(display=False) as enc:
-            net.encode(x)
-        with FlopCounterMode(display=False) as full:
-            net(x)
-    return enc.get_total_flops(), full.get_total_flops()
 
 
 def main() -> None:
@@ -96,7 +84,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}; {what}; model grid "
           f"{model.pixel_spacing[0]} mm; matrix product (2048^2 float32): {ref:.1f} GFLOP/s")
     net = model.network.eval()
-    counts = {t: flops(net, t) for t in {patch, DEFAULT_TILE}}
+    counts = {t: encoder_flops(net, t) for t in {patch, DEFAULT_TILE}}
     mc.detect(breast_phantom((256, 256), pixel_spacing=0.2, seed=1), model, device="cpu",
               engine=configs[-1][1]["engine"], tile=patch)  # warm-up: export, first calls
     best: dict[str, tuple] = {}

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import encoder_flops
 from scipy import ndimage as ndi
-from torch.utils.flop_counter import FlopCounterMode
 
 import napari_mcdet as mc
 from napari_mcdet.data.tiling import breast_tiles, extract_patch
@@ -91,13 +91,8 @@ def gate_scores(network, head, image, breast, tile, overlap, batch=8):
 
 
 def encoder_share(net: torch.nn.Module, tile: int) -> float:
-    x = torch.zeros(1, 1, tile, tile)
-    with torch.inference_mode():
-        with FlopCounterMode(display=False) as enc:
-            net.encode(x)
-        with FlopCounterMode(display=False) as full:
-            net(x)
-    return enc.get_total_flops() / full.get_total_flops()
+    enc, full = encoder_flops(net, tile)
+    return enc / full
 
 
 def compare_detect(folder: str, engine: str) -> None:

@@ -61,3 +61,30 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
     return save_checkpoint(path, MCDetNet(MCDetConfig(filters=(4, 8, 16, 32, 64))),
                            pixel_spacing=(0.2, 0.2), patch_size=64)
+
+
+@pytest.fixture(scope="session")
+def brightest_pixel_net():
+    """A hand-made patch classifier (class, called with ``constant=False/True``) whose outputs
+    are known without running it: see its docstring."""
+    import torch
+
+    class _BrightestPixelNet(torch.nn.Module):
+        """Class logits from the log10 of a normalised patch's brightest pixel: near 0 (the
+        tissue's 1) soft tissue, near 0.65 benign, near 1.2 malignant. On a phantom (tissue
+        0.2-0.7) whose benign pixels are 3 and malignant ones 10, normalised to about 4.5 and
+        15, it classifies every patch right; with ``constant`` it gives every patch the same
+        probabilities."""
+
+        def __init__(self, *, constant: bool = False) -> None:
+            super().__init__()
+            self.constant = constant
+            self.anchor = torch.nn.Parameter(torch.zeros(()))  # a device for predict_patches
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if self.constant:
+                return self.anchor.expand(len(x), 3)
+            level = torch.log10(x.amax(dim=(1, 2, 3)).clamp_min(1e-3))
+            return -10.0 * (level[:, None] - torch.tensor([0.0, 0.65, 1.2])) ** 2 + self.anchor
+
+    return _BrightestPixelNet

@@ -9,7 +9,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from napari_mcdet.gui._models import current_model
 from napari_mcdet.gui.widgets.detect_widget import (
@@ -118,26 +117,8 @@ def test_export_csv_and_json_parse_back(setup, qtbot, tmp_path):
     assert "froc_clusters" in data and "_curves" not in data
 
 
-class BrightestPixelNet(torch.nn.Module):
-    """Class logits from the log10 of a normalised patch's brightest pixel: near 0 (the tissue's
-    1) soft tissue, near 0.65 benign, near 1.2 malignant. On the phantom (tissue 0.2-0.7) with
-    benign pixels at 3 and malignant ones at 10 (normalised to about 4.5 and 15) it classifies
-    every patch right; with ``constant`` it gives every patch the same probabilities."""
-
-    def __init__(self, *, constant: bool = False) -> None:
-        super().__init__()
-        self.constant = constant
-        self.anchor = torch.nn.Parameter(torch.zeros(()))  # a device for predict_patches
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.constant:
-            return self.anchor.expand(len(x), 3)
-        level = torch.log10(x.amax(dim=(1, 2, 3)).clamp_min(1e-3))
-        return -10.0 * (level[:, None] - torch.tensor([0.0, 0.65, 1.2])) ** 2 + self.anchor
-
-
 @pytest.mark.parametrize("constant,expected", [(False, "1.0000"), (True, "0.5000")])
-def test_patch_aucs_with_the_current_model(setup, qtbot, constant, expected):
+def test_patch_aucs_with_the_current_model(setup, qtbot, constant, expected, brightest_pixel_net):
     """A classifier that is right on every patch scores 1 on both tasks; one that gives every
     patch the same probabilities scores 0.5 (all ties)."""
     viewer, w, _ = setup
@@ -149,7 +130,7 @@ def test_patch_aucs_with_the_current_model(setup, qtbot, constant, expected):
     viewer.add_labels(gt, name="breast truth", scale=SPACING)
     w.image_combo.setCurrentText("bright calcifications")
     w.gt_combo.setCurrentText("breast truth")
-    current_model.set(TrainedModel(network=BrightestPixelNet(constant=constant),
+    current_model.set(TrainedModel(network=brightest_pixel_net(constant=constant),
                                    architecture="test", config={}, pixel_spacing=SPACING,
                                    patch_size=32), source="test")
     _score(w, qtbot)

@@ -8,7 +8,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from napari_mcdet.infer.score import (
     export_report,
@@ -22,27 +21,15 @@ from napari_mcdet.models.checkpoint import TrainedModel
 SPACING = (0.1, 0.1)
 
 
-class BrightestPixelNet(torch.nn.Module):
-    """Class logits from the log10 of a normalised patch's brightest pixel: near 0 (the tissue's
-    1) soft tissue, near 0.65 benign, near 1.2 malignant. On a phantom (tissue 0.2-0.7) whose
-    benign pixels are 3 and malignant ones 10, normalised to about 4.5 and 15, it classifies every
-    patch right; with ``constant`` it gives every patch the same probabilities."""
+@pytest.fixture
+def oracle_model(brightest_pixel_net):
+    """``oracle_model(constant=...)``: the brightest-pixel classifier as a TrainedModel."""
 
-    def __init__(self, *, constant: bool = False) -> None:
-        super().__init__()
-        self.constant = constant
-        self.anchor = torch.nn.Parameter(torch.zeros(()))  # a device for predict_patches
+    def build(*, constant: bool = False, patch_size: int = 32) -> TrainedModel:
+        return TrainedModel(network=brightest_pixel_net(constant=constant), architecture="test",
+                            config={}, pixel_spacing=SPACING, patch_size=patch_size)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.constant:
-            return self.anchor.expand(len(x), 3)
-        level = torch.log10(x.amax(dim=(1, 2, 3)).clamp_min(1e-3))
-        return -10.0 * (level[:, None] - torch.tensor([0.0, 0.65, 1.2])) ** 2 + self.anchor
-
-
-def oracle_model(*, constant: bool = False, patch_size: int = 32) -> TrainedModel:
-    return TrainedModel(network=BrightestPixelNet(constant=constant), architecture="test",
-                        config={}, pixel_spacing=SPACING, patch_size=patch_size)
+    return build
 
 
 def test_strict_tolerance_is_two_mm_in_pixels_of_the_finer_axis():
@@ -102,7 +89,7 @@ def _bright_image():
     return image, gt
 
 
-def test_patch_aucs_of_a_perfect_and_of_a_constant_classifier():
+def test_patch_aucs_of_a_perfect_and_of_a_constant_classifier(oracle_model):
     image, gt = _bright_image()
     report = score_image(gt, gt, image=image, pixel_spacing=SPACING, model=oracle_model())
     auc = report["patch_auc"]
@@ -116,7 +103,7 @@ def test_patch_aucs_of_a_perfect_and_of_a_constant_classifier():
     assert tied["AUC_MCs"] == 0.5 and tied["AUC_mlg"] == 0.5
 
 
-def test_one_class_of_patches_gives_a_note_not_an_auc():
+def test_one_class_of_patches_gives_a_note_not_an_auc(oracle_model):
     image, gt = _bright_image()
     empty = np.zeros_like(gt)
     report = score_image(empty, empty, image=image, pixel_spacing=SPACING, model=oracle_model())
