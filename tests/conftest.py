@@ -88,3 +88,21 @@ def brightest_pixel_net():
             return -10.0 * (level[:, None] - torch.tensor([0.0, 0.65, 1.2])) ** 2 + self.anchor
 
     return _BrightestPixelNet
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny tensors: one torch thread avoids OpenMP spin-waiting on a shared 2-core machine
+    (``pytestmark = pytest.mark.usefixtures("one_torch_thread")`` in a module)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def inbreast_xml(shared_data):
+    """``inbreast_xml(number)``: the path of a shared INbreast annotation file."""
+    return lambda number: shared_data / "inbreast" / "AllXML" / f"{number}.xml"

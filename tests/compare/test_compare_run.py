@@ -15,13 +15,7 @@ from napari_mcdet.compare import CompareConfig, run_comparison  # noqa: E402
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # two OpenMP threads spin badly on the shared 2-core machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _tiny(shared_data: Path, tmp_path: Path, models: list[dict], gradcam: list[str]) -> Path:

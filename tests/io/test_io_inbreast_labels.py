@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import plistlib
-from pathlib import Path
 
 import pytest
 
@@ -15,18 +14,14 @@ from napari_mcdet.io.inbreast import (
 )
 
 
-def _xml(shared_data: Path, number: str) -> Path:
-    return shared_data / "inbreast" / "AllXML" / f"{number}.xml"
-
-
-def test_calcification_rois_sorted_by_kind(shared_data):
-    path = _xml(shared_data, "20587902")
+def test_calcification_rois_sorted_by_kind(shared_data, inbreast_xml):
+    path = inbreast_xml("20587902")
     with open(path, "rb") as fh:  # the file's own names, read without the code under test
         names = [r["Name"] for r in plistlib.load(fh)["Images"][0]["ROIs"]]
     assert names == ["Mass", "Calcification"]
     calcs, clusters = _calcification_rois(read_inbreast_xml(path), (4084, 3328))
     assert [r.name for r in calcs] == ["Calcification"] and clusters == []
-    rois = read_inbreast_xml(_xml(shared_data, "26933801"))
+    rois = read_inbreast_xml(inbreast_xml("26933801"))
     with pytest.warns(UserWarning, match="reach outside"):
         calcs, clusters = _calcification_rois(rois, (100, 100))
     assert len(calcs) + len(clusters) == 27

@@ -19,17 +19,13 @@ from napari_mcdet.io.inbreast import (
 )
 
 
-def _xml(shared_data: Path, number: str) -> Path:
-    return shared_data / "inbreast" / "AllXML" / f"{number}.xml"
-
-
 def _layout(root: Path, shared_data: Path, *, table: str | None) -> Path:
     """An INbreast-like folder: two real XMLs, one DICOM name per case (empty files: only
     their names matter here) and the real metadata table."""
     (root / "AllXML").mkdir(parents=True)
     (root / "AllDICOMs").mkdir()
     for number in ("22613624", "26933801"):
-        shutil.copy(_xml(shared_data, number), root / "AllXML")
+        shutil.copy(shared_data / "inbreast" / "AllXML" / f"{number}.xml", root / "AllXML")
     (root / "AllDICOMs" / "22613624_5530d5782fc89dd7_MG_R_CC_ANON.dcm").write_bytes(b"")
     (root / "AllDICOMs" / "2261362_0000000000000000_MG_R_CC_ANON.dcm").write_bytes(b"")
     if table:
@@ -56,9 +52,9 @@ def test_case_of_an_xml_in_an_inbreast_folder(shared_data, tmp_path, table):
     assert other.dicom is None and other.birads == "4b"
 
 
-def test_case_of_an_xml_outside_any_inbreast_folder(shared_data, tmp_path):
+def test_case_of_an_xml_outside_any_inbreast_folder(shared_data, tmp_path, inbreast_xml):
     (tmp_path / "a").mkdir()
-    path = shutil.copy(_xml(shared_data, "26933801"), tmp_path / "a")
+    path = shutil.copy(inbreast_xml("26933801"), tmp_path / "a")
     case = inbreast_case(path)
     assert case.file_name == "26933801" and case.xml == Path(path)
     assert case.dicom is None and case.birads is None
@@ -74,8 +70,8 @@ def test_table_prefers_the_csv(shared_data, tmp_path):
     assert len(from_csv) == 410 and "micros" not in from_csv[0]
 
 
-def test_grid_for_annotations_alone(shared_data):
-    rois = read_inbreast_xml(_xml(shared_data, "26933801"))
+def test_grid_for_annotations_alone(shared_data, inbreast_xml):
+    rois = read_inbreast_xml(inbreast_xml("26933801"))
     assert inbreast_grid(rois) == INBREAST_SHAPES[0] == (4084, 3328)
     # a point beyond the larger INbreast image: the grid ends just past the farthest row and
     # column (ceil + 1 pixels)

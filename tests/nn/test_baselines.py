@@ -18,14 +18,7 @@ from napari_mcdet.nn.baselines import (
 )
 from napari_mcdet.nn.mcdetnet import count_parameters
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one thread avoids OpenMP spin-waiting on the shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # Expected parameter counts at 1 input channel and 3 classes (method.md section 6).
