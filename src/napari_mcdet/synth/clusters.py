@@ -74,6 +74,11 @@ class LesionParams:
         ``contrast`` rule (relative to the white level) is used instead. Presentation images
         only; the default is the range measured on real mini-MIAS calcifications
         (``docs/synthesis.md``).
+    conspicuity_skew : float
+        Shape of the conspicuity draw within its range: ``lo * (hi / lo) ** (u ** skew)`` with
+        ``u`` uniform on [0, 1). 1 is log-uniform; larger values put more calcifications near
+        ``lo``, where the real ones pile up (about 2 gives the real median, 1.6, over the
+        default range; ``docs/synthesis.md``).
     visibility_floor : float
         Calcifications whose measured conspicuity is below this are drawn but not labelled; a
         lesion with no calcification above it is not a lesion (1.2: below it a speck cannot be
@@ -91,6 +96,7 @@ class LesionParams:
     core_radius_mm: float = 4.5
     psf_sigma_px: float = 0.7
     conspicuity: tuple[float, float] | None = None
+    conspicuity_skew: float = 1.0
     visibility_floor: float = VISIBILITY_FLOOR
 
     def validate(self) -> LesionParams:
@@ -120,6 +126,9 @@ class LesionParams:
                 f"conspicuity must satisfy 0 < min <= max, got {self.conspicuity}; typical real "
                 "calcifications lie between 1.5 and 6"
             )
+        if not self.conspicuity_skew > 0:
+            raise ValueError(f"conspicuity_skew must be > 0 (1: log-uniform), got "
+                             f"{self.conspicuity_skew}")
         if not self.visibility_floor >= 0:
             raise ValueError(f"visibility_floor must be >= 0, got {self.visibility_floor}")
         if self.min_gap_mm < 0 or self.psf_sigma_px < 0 or self.core_radius_mm <= 0:

@@ -507,6 +507,18 @@ def _label_visible(mask: np.ndarray, out: np.ndarray, records: list[dict[str, An
             mask[rs, cs][sel] = label
 
 
+def conspicuity_targets(lo: float, hi: float, skew: float, n: int,
+                        rng: np.random.Generator) -> np.ndarray:
+    """``n`` conspicuity targets in [lo, hi): ``lo * (hi / lo) ** (u ** skew)``, u uniform.
+
+    ``skew`` 1 is the log-uniform draw (bit for bit ``exp(rng.uniform(log lo, log hi))``).
+    """
+    u = rng.uniform(size=n)
+    if skew != 1:
+        u = u ** float(skew)
+    return np.exp(np.log(lo) + (np.log(hi) - np.log(lo)) * u)
+
+
 def _lesion_record(records: list[dict[str, Any]], centre: tuple[float, float],
                    **fields: Any) -> dict[str, Any]:
     """The lesion's record (:class:`SyntheticLesion`'s ``lesion``).
@@ -650,7 +662,7 @@ def synthesize(
     targets = texture = None
     if p.conspicuity is not None and mode == "presentation" and placed:
         lo, hi = p.conspicuity
-        targets = np.exp(rng_visible.uniform(np.log(lo), np.log(hi), size=len(placed)))
+        targets = conspicuity_targets(lo, hi, p.conspicuity_skew, len(placed), rng_visible)
         texture = _Texture(src, [(o[0], o[1], t.shape[0], t.shape[1]) for _, t, _, o in boxes],
                            [c.radius_mm for c in placed], spacing,
                            floor=MIN_TEXTURE_FRACTION * abs(white))

@@ -64,6 +64,9 @@ class TrainConfig:
         Start from the weights of this checkpoint (fine-tuning; its optimizer state is not used).
     lr : float
         Adam learning rate (paper: 1e-4).
+    lr_final : float or None
+        With a value, the learning rate falls along a half cosine from ``lr`` at step 0 to
+        ``lr_final`` at ``steps``; None keeps it constant (the paper).
     batch_size : int
         Patches per process and per step (paper: 3). With ``accumulate`` and DDP, the global
         batch is ``batch_size * accumulate * world_size``.
@@ -93,7 +96,9 @@ class TrainConfig:
     device : str
         ``'auto'`` (CUDA, then MPS, then CPU with a warning), ``'cpu'``, ``'cuda:0'``...
     amp : bool
-        Mixed precision (bfloat16/float16 autocast) on CUDA; ignored elsewhere.
+        Mixed precision: bfloat16 (or float16) autocast on CUDA, and bfloat16 on a CPU that
+        computes it natively (AVX-512 BF16 or AMX; about 1.7x the float32 step on two cores,
+        ``benchmarks/train_speed.py``); float32 elsewhere.
     out_dir : str
         Where ``last.safetensors``, ``best.safetensors``, ``log.jsonl`` and ``config.yaml`` go.
     """
@@ -118,6 +123,7 @@ class TrainConfig:
     model: dict[str, Any] = field(default_factory=lambda: MCDetConfig().to_dict())
     init: str | None = None
     lr: float = 1e-4
+    lr_final: float | None = None
     batch_size: int = 3
     accumulate: int = 1
     steps: int = 1000

@@ -97,7 +97,9 @@ class Trainer:
             self.device = resolve_device(cfg.device, warn=self.dist.is_main)
         torch.manual_seed(cfg.seed)
         self.network = build_network(cfg.architecture, cfg.model).to(self.device)
-        # channels-last feeds cuDNN's tensor-core kernels; on the CPU it does not pay for training
+        # channels-last feeds cuDNN's tensor-core kernels. Not on the CPU: in float32 it does not
+        # pay, and under bfloat16 oneDNN's backward of the dilated (ASPP) convolutions in
+        # channels-last returns NaN gradients (torch 2.13)
         self.channels_last = self.device.type == "cuda"
         if self.channels_last:
             self.network = self.network.to(memory_format=torch.channels_last)
@@ -162,14 +164,28 @@ class Trainer:
         return self.ddp if self.ddp is not None else self.network
 
     def _amp_dtype(self) -> torch.dtype | None:
-        """Autocast type: mixed precision on CUDA only (bfloat16 where supported)."""
-        if not (self.config.amp and self.device.type == "cuda"):
+        """Autocast type: on CUDA bfloat16 where supported, else float16; on a CPU with native
+        bfloat16 (AVX-512 BF16, AMX) bfloat16; None (float32) elsewhere."""
+        if not self.config.amp:
             return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if self.device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if self.device.type == "cpu" and cpu_has_native_bf16():
+            return torch.bfloat16
+        return None
 
     def _autocast(self):
         dtype = self._amp_dtype()
-        return torch.autocast("cuda", dtype=dtype) if dtype is not None else nullcontext()
+        if dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def _set_lr(self) -> float:
+        """The learning rate of the coming step (:func:`learning_rate`), set on the optimizer."""
+        lr = learning_rate(self.config, self.step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
 
     def _forward_loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         x = batch["image"].to(self.device, non_blocking=True)
@@ -190,6 +206,7 @@ class Trainer:
         cfg = self.config
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
+        lr = self._set_lr()
         t0 = time.perf_counter()
         wait = 0.0
         totals = {"loss": 0.0, "cls": 0.0, "seg": 0.0}
@@ -204,12 +221,18 @@ class Trainer:
                 self.scaler.scale(out["loss"] / cfg.accumulate).backward()
             for k in totals:
                 totals[k] += float(out[k].detach()) / cfg.accumulate
+        if not math.isfinite(totals["loss"]) and not self.scaler.is_enabled():
+            raise FloatingPointError(
+                f"training loss is {totals['loss']} at step {self.step + 1}: the weights would "
+                f"be ruined, so the run stops here (its last checkpoint is intact). Resume from "
+                f"{self.out_dir / 'last.safetensors'} with a lower lr, or with amp: false if "
+                f"mixed precision ({self._amp_dtype()}) is on")
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.step += 1
         dt = time.perf_counter() - t0
         n = cfg.batch_size * cfg.accumulate * self.dist.world_size
-        return {**totals, "seconds": dt, "data_wait": wait / dt if dt else 0.0,
+        return {**totals, "lr": lr, "seconds": dt, "data_wait": wait / dt if dt else 0.0,
                 "patches_per_s": n / dt if dt else 0.0}
 
     @torch.no_grad()
@@ -342,6 +365,27 @@ class Trainer:
         finally:
             if self.step != self._saved_step:
                 self.save("last", {})
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 convolutions natively (oneDNN's AVX-512 BF16 or AMX),
+    where autocast about halves a training step; emulated bfloat16 is slower than float32."""
+    return bool(torch.backends.mkldnn.is_available()
+                and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """Learning rate of the step after ``step`` completed steps.
+
+    Constant ``lr``, or with ``lr_final`` set a half cosine from ``lr`` at step 0 to
+    ``lr_final`` at ``steps``. A function of the step alone, so a resumed run continues it
+    exactly.
+    """
+    if config.lr_final is None:
+        return float(config.lr)
+    t = min(max(step / max(config.steps, 1), 0.0), 1.0)
+    cosine = 0.5 * (1 + math.cos(math.pi * t))
+    return float(config.lr_final + (config.lr - config.lr_final) * cosine)
 
 
 def _score(metrics: dict[str, float]) -> float:
