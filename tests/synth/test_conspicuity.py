@@ -82,6 +82,31 @@ def test_a_lesion_below_the_visibility_floor_is_not_labelled(shared_data):
                      visibility_floor=2.0, attempts=3)
 
 
+def test_a_skewed_draw_puts_more_calcifications_near_the_floor_of_the_range(shared_data):
+    image = _normal(shared_data, "mdb007")
+    lo, hi = 1.3, 4.0
+    measured = {}
+    for skew in (1.0, 3.0):
+        values = []
+        for seed in range(4):
+            les = mc.synthesize(image, pixel_spacing=0.2, kind="malignant", seed=seed,
+                                conspicuity=(lo, hi), conspicuity_skew=skew)
+            values += [c["conspicuity"] for c in les.calcifications]
+        measured[skew] = np.median(values)
+    # the target medians are lo (hi/lo)^(0.5^skew): 2.28 log-uniform, 1.49 at skew 3
+    assert measured[3.0] < measured[1.0] - 0.4, measured
+    assert measured[3.0] < 2.0 < measured[1.0], measured
+
+
+def test_skew_one_is_the_log_uniform_draw(shared_data):
+    image = _normal(shared_data, "mdb003")
+    a = mc.synthesize(image, pixel_spacing=0.2, kind="benign", seed=2)
+    b = mc.synthesize(image, pixel_spacing=0.2, kind="benign", seed=2, conspicuity_skew=1.0)
+    assert np.array_equal(a.image, b.image) and np.array_equal(a.mask, b.mask)
+    with pytest.raises(ValueError, match="conspicuity_skew"):
+        mc.synthesize(image, pixel_spacing=0.2, kind="benign", seed=2, conspicuity_skew=0.0)
+
+
 def test_conspicuity_range_is_validated():
     with pytest.raises(ValueError, match="conspicuity"):
         mc.synthesize(np.ones((64, 64), np.float32), pixel_spacing=0.2, conspicuity=(3.0, 1.0),

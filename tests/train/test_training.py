@@ -1,3 +1,4 @@
+import itertools
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from safetensors.torch import load_file
 
 from napari_mcdet.models.checkpoint import load_model, read_checkpoint
 from napari_mcdet.train.config import TrainConfig
-from napari_mcdet.train.loop import Trainer, train
+from napari_mcdet.train.loop import Trainer, cpu_has_native_bf16, learning_rate, train
 
 
 def _weights(path):
@@ -72,6 +73,53 @@ def test_closing_the_run_saves_a_resumable_checkpoint(tiny_config):
     events.close()
     _, meta = read_checkpoint(Path(tiny_config.out_dir) / "last.safetensors")
     assert meta["step"] == 2 and "optimizer" in meta
+
+
+def test_the_learning_rate_follows_a_cosine_to_lr_final(tiny_config):
+    cfg = TrainConfig.from_dict({**tiny_config.to_dict(), "lr": 1e-3, "lr_final": 1e-5,
+                                 "steps": 100})
+    assert learning_rate(cfg, 0) == pytest.approx(1e-3)
+    assert learning_rate(cfg, 50) == pytest.approx((1e-3 + 1e-5) / 2)
+    assert learning_rate(cfg, 100) == pytest.approx(1e-5)
+    rates = [learning_rate(cfg, s) for s in range(101)]
+    assert all(a >= b for a, b in zip(rates, rates[1:]))
+    constant = TrainConfig.from_dict({**cfg.to_dict(), "lr_final": None})
+    assert {learning_rate(constant, s) for s in (0, 50, 100)} == {1e-3}
+    trainer = Trainer(TrainConfig.from_dict({**cfg.to_dict(), "steps": 4}))
+    first, second = trainer.train_step(), trainer.train_step()
+    assert first["lr"] == pytest.approx(1e-3)
+    assert second["lr"] < first["lr"]
+    assert trainer.optimizer.param_groups[0]["lr"] == second["lr"]
+
+
+def test_a_non_finite_loss_stops_the_run_with_an_intact_checkpoint(tiny_config):
+    trainer = Trainer(TrainConfig.from_dict({**tiny_config.to_dict(), "steps": 10, "amp": False}))
+    events = trainer.run()
+    next(events)
+    batch = next(trainer._batches)
+    batch["image"][0, 0, 0, 0] = float("nan")  # one corrupt pixel: every output turns NaN
+    trainer._batches = itertools.chain([batch], trainer._batches)
+    with pytest.raises(FloatingPointError, match="last.safetensors"):
+        next(events)
+    tensors, meta = read_checkpoint(Path(tiny_config.out_dir) / "last.safetensors")
+    assert meta["step"] == 1
+    assert all(torch.isfinite(v).all() for k, v in tensors.items() if k.startswith("model."))
+
+
+@pytest.mark.skipif(not cpu_has_native_bf16(), reason="this CPU has no native bfloat16")
+def test_amp_on_a_bfloat16_cpu_trains_in_bfloat16_close_to_float32(tiny_config):
+    losses = {}
+    for amp in (False, True):
+        torch.manual_seed(0)
+        trainer = Trainer(TrainConfig.from_dict({**tiny_config.to_dict(), "amp": amp,
+                                                 "model": {"filters": [8, 16, 32, 64, 128]},
+                                                 "patch_size": 64}))
+        assert trainer._amp_dtype() == (torch.bfloat16 if amp else None)
+        losses[amp] = [trainer.train_step()["loss"] for _ in range(3)]
+    assert np.isfinite(losses[True]).all()
+    # bfloat16 has 8 mantissa bits: the losses agree to about a percent, not bit for bit
+    assert losses[True] != losses[False]
+    assert losses[True] == pytest.approx(losses[False], rel=0.05)
 
 
 WORKER = Path(__file__).with_name("_ddp_worker.py")

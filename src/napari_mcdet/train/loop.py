@@ -207,6 +207,8 @@ class Trainer:
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         lr = self._set_lr()
+        # batch-norm statistics move in the forward pass: kept to undo a non-finite step
+        buffers = [b.clone() for b in self.network.buffers()]
         t0 = time.perf_counter()
         wait = 0.0
         totals = {"loss": 0.0, "cls": 0.0, "seg": 0.0}
@@ -222,6 +224,9 @@ class Trainer:
             for k in totals:
                 totals[k] += float(out[k].detach()) / cfg.accumulate
         if not math.isfinite(totals["loss"]) and not self.scaler.is_enabled():
+            with torch.no_grad():
+                for b, kept in zip(self.network.buffers(), buffers):
+                    b.copy_(kept)
             raise FloatingPointError(
                 f"training loss is {totals['loss']} at step {self.step + 1}: the weights would "
                 f"be ruined, so the run stops here (its last checkpoint is intact). Resume from "
