@@ -122,6 +122,18 @@ def test_amp_on_a_bfloat16_cpu_trains_in_bfloat16_close_to_float32(tiny_config):
     assert losses[True] == pytest.approx(losses[False], rel=0.05)
 
 
+def test_real_validation_logs_the_papers_patch_aucs(tiny_config, shared_data):
+    # without a split: the mini-MIAS calcification cases alone (their tiling gives soft tissue)
+    cfg = TrainConfig.from_dict({**tiny_config.to_dict(),
+                                 "real_val": f"minimias:{shared_data / 'mini-mias'}"})
+    trainer = Trainer(cfg)
+    aucs = trainer.validate_real_patches()
+    assert set(aucs) == {"real_AUC_MCs", "real_AUC_mlg"}
+    assert all(0.0 <= v <= 1.0 for v in aucs.values()), aucs
+    x, y = trainer._real_patches
+    assert {0, 1, 2} <= set(y.tolist()) and x.shape[1:] == (32, 32)
+
+
 WORKER = Path(__file__).with_name("_ddp_worker.py")
 
 

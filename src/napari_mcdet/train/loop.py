@@ -156,6 +156,7 @@ class Trainer:
         if rng_state is not None:
             torch.set_rng_state(rng_state)
         self._real = None
+        self._real_patches = None
         self._saved_step = self.step
 
     # -- pieces ----------------------------------------------------------------------------
@@ -281,7 +282,20 @@ class Trainer:
         out = {"real_cluster_sensitivity": result["mean_sensitivity"]}
         for rate, sens in zip(result["fp_rates"], result["sensitivity_at"]):
             out[f"real_cluster_sensitivity@{rate:g}"] = sens
+        out.update(self.validate_real_patches())
         return out
+
+    def validate_real_patches(self) -> dict[str, float]:
+        """The paper's patch AUCs on the evaluation patches of the real validation images
+        (logged beside the selection score, which they do not enter)."""
+        from ..infer.patches import predict_patches
+        from ..metrics.auc import patch_aucs
+
+        if self._real_patches is None:
+            self._real_patches = real_validation_patches(self.config)
+        x, y = self._real_patches
+        probs, _ = predict_patches(self.network, x, batch_size=8, segmentation=False)
+        return {f"real_{k}": v for k, v in patch_aucs(y, probs).items()}
 
     def real_images(self):
         """The real validation images, prepared at the training grid (cached)."""
