@@ -5,6 +5,8 @@ The same batch of tiles through each engine, in turn, best of ``--repeats``:
 - eager PyTorch, plain eval mode under ``no_grad`` (no BN folding);
 - eager, BN folded + channels-last + ``inference_mode`` (``nn.inference.prepare_for_inference``);
 - ``torch.compile`` of that network (inductor; its compile time is printed);
+- on a CPU with native bfloat16, the folded network under bfloat16 autocast (channels-last
+  and not);
 - ONNX Runtime's CPU provider (``nn.inference.OnnxNetwork``, the ``fast`` extra).
 
 Printed per engine: seconds per batch, ratio to the BN-folded eager network, achieved GFLOP/s
@@ -26,6 +28,7 @@ from _common import matmul_gflops
 from torch.utils.flop_counter import FlopCounterMode
 
 import napari_mcdet as mc
+from napari_mcdet.models.device import cpu_has_native_bf16
 from napari_mcdet.nn import count_parameters
 from napari_mcdet.nn.inference import OnnxNetwork, onnx_available, prepare_for_inference
 from napari_mcdet.nn.outputs import combine_scales
@@ -60,11 +63,23 @@ def main() -> None:
           f"{enc / full:.1%} of them")
     print(f"matrix product (2048^2 float32): {ref:.1f} GFLOP/s")
     folded = prepare_for_inference(net)
+    folded_plain = prepare_for_inference(net, channels_last=False)
     engines = {
         "eager, eval, no_grad": (lambda: net(x), torch.no_grad),
         "eager, BN folded + channels_last + inference_mode": (lambda: folded(x_cl),
                                                                torch.inference_mode),
     }
+    if cpu_has_native_bf16():
+        def bf16(fn):
+            def run():
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    return fn()
+            return run
+
+        engines["eager, BN folded + channels_last, bfloat16 autocast"] = (
+            bf16(lambda: folded(x_cl)), torch.inference_mode)
+        engines["eager, BN folded, bfloat16 autocast"] = (
+            bf16(lambda: folded_plain(x)), torch.inference_mode)
     if not args.no_compile:
         compiled = torch.compile(folded, dynamic=False)
         t0 = time.perf_counter()

@@ -21,10 +21,11 @@ from _common import matmul_gflops
 from skimage import io as skio
 from torch.utils.flop_counter import FlopCounterMode
 
+from napari_mcdet.models.device import cpu_has_native_bf16
 from napari_mcdet.nn import MCDetNet
 from napari_mcdet.synth.phantom import breast_phantom
 from napari_mcdet.train.config import TrainConfig
-from napari_mcdet.train.loop import Trainer, cpu_has_native_bf16
+from napari_mcdet.train.loop import Trainer
 
 
 def _phantoms(folder: Path, n: int = 4) -> Path:

@@ -10,8 +10,9 @@ import torch
 from safetensors.torch import load_file
 
 from napari_mcdet.models.checkpoint import load_model, read_checkpoint
+from napari_mcdet.models.device import cpu_has_native_bf16
 from napari_mcdet.train.config import TrainConfig
-from napari_mcdet.train.loop import Trainer, cpu_has_native_bf16, learning_rate, train
+from napari_mcdet.train.loop import Trainer, learning_rate, train
 
 
 def _weights(path):

@@ -50,3 +50,10 @@ def describe_devices() -> str:
         else:
             parts.append(d)
     return ", ".join(parts)
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 convolutions natively (oneDNN's AVX-512 BF16 or AMX),
+    where autocast about halves a training step; emulated bfloat16 is slower than float32."""
+    return bool(torch.backends.mkldnn.is_available()
+                and torch.ops.mkldnn._is_mkldnn_bf16_supported())

@@ -32,7 +32,7 @@ from ..models.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from ..models.device import resolve_device
+from ..models.device import cpu_has_native_bf16, resolve_device
 from ..nn.losses import MCDetLoss
 from ..train.dataset import SyntheticPatchDataset, expand_images
 from .config import TrainConfig
@@ -384,13 +384,6 @@ class Trainer:
         finally:
             if self.step != self._saved_step:
                 self.save("last", {})
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bfloat16 convolutions natively (oneDNN's AVX-512 BF16 or AMX),
-    where autocast about halves a training step; emulated bfloat16 is slower than float32."""
-    return bool(torch.backends.mkldnn.is_available()
-                and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
