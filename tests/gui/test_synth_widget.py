@@ -170,5 +170,16 @@ def test_conspicuity_control_sets_how_much_lesions_stand_out(viewer_and_widget):
     widget.run()
     low = [c["conspicuity"] for c in widget.last_lesions[0].calcifications]
     assert np.median(high) > 1.5 * np.median(low)
+    widget.conspicuity_min.value, widget.conspicuity_max.value = 1.3, 5.0
+    medians = {}
+    for skew in (1.0, 4.0):
+        widget.conspicuity_skew.value = skew
+        assert widget.params()["conspicuity_skew"] == skew
+        widget.run()
+        medians[skew] = np.median([c["conspicuity"]
+                                   for c in widget.last_lesions[0].calcifications])
+    assert medians[4.0] < medians[1.0], medians  # the skew pulls them towards the minimum
     widget.brightness.value = "contrast"
-    assert "conspicuity" not in widget.params() and "contrast" in widget.params()
+    params = widget.params()
+    assert "conspicuity" not in params and "conspicuity_skew" not in params
+    assert "contrast" in params

@@ -95,6 +95,10 @@ class SynthWidget(WorkerWidget):
                                                     step=0.05, value=REAL_CONSPICUITY[0])
         self.conspicuity_max = widgets.FloatSpinBox(label="conspicuity max", min=0.1, max=20,
                                                     step=0.05, value=REAL_CONSPICUITY[1])
+        self.conspicuity_skew = widgets.FloatSpinBox(
+            label="conspicuity skew", min=0.2, max=5, step=0.1, value=1.0,
+            tooltip="shape of the draw within the range: 1 is log-uniform; larger values put "
+                    "more calcifications near the minimum, as real ones are (about 2)")
         self.contrast_min = widgets.FloatSlider(label="contrast min", min=0, max=1, value=0.3)
         self.contrast_max = widgets.FloatSlider(label="contrast max", min=0, max=1, value=0.8)
         self.shape_mix = widgets.LineEdit(label="shape mix")
@@ -121,7 +125,8 @@ class SynthWidget(WorkerWidget):
                 self.image, self.kind, self.count_min, self.count_max, self.custom_size,
                 self.size_min, self.size_max, self.extent_min, self.extent_max,
                 self.brightness, self.conspicuity_min, self.conspicuity_max,
-                self.contrast_min, self.contrast_max, self.shape_mix, self.layout_choice,
+                self.conspicuity_skew, self.contrast_min, self.contrast_max, self.shape_mix,
+                self.layout_choice,
                 self.mode, self.seed, self.new_seed, self.spacing, self.placement,
                 self.n_lesions, self.add_points, self.live, self.run_button, self.out_dir,
                 self.n_patches, self.patch_size, self.export_button, self.progress, self.status,
@@ -143,7 +148,8 @@ class SynthWidget(WorkerWidget):
         for w in (self.count_min, self.count_max, self.custom_size, self.size_min, self.size_max,
                   self.extent_min, self.extent_max, self.contrast_min, self.contrast_max,
                   self.brightness, self.conspicuity_min, self.conspicuity_max,
-                  self.shape_mix, self.layout_choice, self.mode, self.seed, self.spacing,
+                  self.conspicuity_skew, self.shape_mix, self.layout_choice, self.mode,
+                  self.seed, self.spacing,
                   self.placement, self.n_lesions, self.image):
             w.changed.connect(self._schedule)
         self.new_seed.clicked.connect(self._bump_seed)
@@ -238,6 +244,7 @@ class SynthWidget(WorkerWidget):
         if self.brightness.value == "conspicuity":
             kw["conspicuity"] = tuple(sorted((float(self.conspicuity_min.value),
                                               float(self.conspicuity_max.value))))
+            kw["conspicuity_skew"] = float(self.conspicuity_skew.value)
         else:
             kw["contrast"] = tuple(sorted((float(self.contrast_min.value),
                                            float(self.contrast_max.value))))
