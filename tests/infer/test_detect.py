@@ -392,3 +392,19 @@ def test_onnx_engine_detects_as_eager(tiny_model, phantom):
         np.testing.assert_allclose(onnx.probabilities, eager.probabilities, atol=1e-4, rtol=0)
         for a, b in zip(onnx.tile_scores, eager.tile_scores):
             np.testing.assert_allclose(a["probabilities"], b["probabilities"], atol=1e-4)
+
+
+def test_maps_resized_to_the_input_grid_agree_with_scipys_edge_aligned_zoom():
+    from scipy import ndimage as ndi
+
+    from napari_mcdet.infer.detect import _resize
+
+    maps = np.random.default_rng(0).random((2, 143, 117)).astype(np.float32)
+    shape = (409, 333)
+    out = _resize(maps, shape)
+    assert out.shape == (2, *shape) and out.dtype == np.float32
+    for c in range(2):
+        ref = ndi.zoom(maps[c], (shape[0] / 143, shape[1] / 117), order=1, mode="nearest",
+                       grid_mode=True, prefilter=False)
+        np.testing.assert_allclose(out[c], ref, atol=1e-4)
+    assert _resize(maps, (143, 117)) is maps

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from ..classes import BENIGN, MALIGNANT
 from ..constants import (  # noqa: F401  (public here as well)
@@ -392,19 +393,21 @@ def _resize_labels(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _resize(probabilities: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Linear interpolation of (C, h, w) float32 maps to (C, M, N), float32 throughout."""
-    from scipy import ndimage as ndi
+    """Linear interpolation of (C, h, w) float32 maps to (C, M, N), float32 throughout.
 
+    Pixel edges aligned (``align_corners=False``, as ``skimage.transform.resize`` in
+    ``resample_to_spacing`` and ``scipy.ndimage.zoom(..., grid_mode=True, mode='nearest')``),
+    with torch's multi-threaded kernel: a 4084 x 3328 pair of maps in a fraction of scipy's
+    single-threaded 0.5 s.
+    """
     if probabilities.shape[1:] == tuple(shape):
         return probabilities
-    h, w = probabilities.shape[1:]
-    out = np.empty((probabilities.shape[0], *shape), np.float32)
-    for c in range(probabilities.shape[0]):
-        # grid_mode: pixel edges aligned, as skimage.transform.resize (resample_to_spacing) does
-        ndi.zoom(probabilities[c], (shape[0] / h, shape[1] / w), output=out[c], order=1,
-                 mode="nearest", grid_mode=True, prefilter=False)
-    np.clip(out, 0.0, 1.0, out=out)
-    return out
+    x = torch.from_numpy(np.ascontiguousarray(probabilities, np.float32))[None]
+    with torch.inference_mode():
+        out = torch.nn.functional.interpolate(x, size=tuple(int(v) for v in shape),
+                                              mode="bilinear", align_corners=False)[0]
+        out.clamp_(0.0, 1.0)
+    return out.numpy()
 
 
 def _tile_bbox(origin: tuple[int, int], tile: int, scale: tuple[float, float],
