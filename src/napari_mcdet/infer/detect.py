@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from ..classes import BENIGN, MALIGNANT
 from ..constants import (  # noqa: F401  (public here as well)
@@ -400,6 +399,8 @@ def _resize(probabilities: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     with torch's multi-threaded kernel: a 4084 x 3328 pair of maps in a fraction of scipy's
     single-threaded 0.5 s.
     """
+    import torch
+
     if probabilities.shape[1:] == tuple(shape):
         return probabilities
     x = torch.from_numpy(np.ascontiguousarray(probabilities, np.float32))[None]
