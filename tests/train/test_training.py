@@ -27,6 +27,8 @@ def test_config_round_trip_and_errors(tmp_path, tiny_config):
         TrainConfig.from_dict({"bogus": 1})
     with pytest.raises(ValueError, match="multiple of 16"):
         TrainConfig(patch_size=100)
+    with pytest.raises(ValueError, match="lr_final"):
+        TrainConfig(lr=1e-4, lr_final=1e-3)
 
 
 @pytest.mark.slow

@@ -150,6 +150,9 @@ class TrainConfig:
             raise ValueError("mine_every and keep_every must be >= 0 steps")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.lr_final is not None and not 0 <= self.lr_final <= self.lr:
+            raise ValueError(f"lr_final must lie between 0 and lr ({self.lr}), got "
+                             f"{self.lr_final}; leave it out (null) for a constant rate")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
