@@ -292,7 +292,7 @@ class Trainer:
         from ..metrics.auc import patch_aucs
 
         if self._real_patches is None:
-            self._real_patches = real_validation_patches(self.config)
+            self._real_patches = real_validation_patches(self.config, images=self.real_images())
         x, y = self._real_patches
         probs, _ = predict_patches(self.network, x, batch_size=8, segmentation=False)
         return {f"real_{k}": v for k, v in patch_aucs(y, probs).items()}
@@ -423,18 +423,15 @@ def real_validation_images(config: TrainConfig):
     return minimias_images(folder, pixel_spacing=spacing, normals=normals)
 
 
-def real_validation_patches(config: TrainConfig, *, details: bool = False):
+def real_validation_patches(config: TrainConfig, *, details: bool = False, images=None):
     """The paper's evaluation patches of the real validation images named by ``real_val``:
     the mini-MIAS calcification cases and the ``val`` normals of ``split`` (never a training
-    image). See :func:`napari_mcdet.metrics.realsets.evaluation_patch_set` (``details``)."""
-    from ..metrics.realsets import evaluation_patch_set, minimias_images, read_split
+    image). See :func:`napari_mcdet.metrics.realsets.evaluation_patch_set` (``details``).
+    ``images``: those of :func:`real_validation_images` when already prepared."""
+    from ..metrics.realsets import evaluation_patch_set
 
-    kind, _, folder = (config.real_val or "").partition(":")
-    if kind != "minimias" or not folder:
-        raise ValueError(f"real_val must look like 'minimias:<folder>', got {config.real_val!r}")
-    normals = read_split(config.split)["val"] if config.split else []
-    spacing = (config.pixel_spacing, config.pixel_spacing)
-    images = minimias_images(folder, pixel_spacing=spacing, normals=normals)
+    if images is None:
+        images = real_validation_images(config)
     return evaluation_patch_set(images, patch_size=config.patch_size, min_breast_fraction=0.2,
                                 details=details)
 
