@@ -9,7 +9,7 @@ cols at 0.07 mm) breast phantom, or on a mini-MIAS image (``--image PATH``), wit
    detection as it ran before the engine, tile and gate options;
 2. the same on ONNX Runtime (``engine='onnx'``, the ``fast`` extra);
 3. plus the default tile and overlap (``DEFAULT_TILE``, ``DEFAULT_TILE_OVERLAP``);
-4. plus the default decoder gate (``DEFAULT_GATE``): ``detect``'s defaults;
+4. plus the model's decoder gate (``gate='auto'``): ``detect``'s defaults;
 5. MONAI's ``sliding_window_inference`` (training tile, 25 % overlap, Gaussian, ``no_grad``,
    eager network without BN folding), when MONAI is installed (``pip install monai --no-deps``).
 
@@ -33,7 +33,8 @@ import torch
 from _common import encoder_flops, matmul_gflops
 
 import napari_mcdet as mc
-from napari_mcdet.constants import DEFAULT_GATE, DEFAULT_TILE, DEFAULT_TILE_OVERLAP
+from napari_mcdet.constants import DEFAULT_TILE, DEFAULT_TILE_OVERLAP
+from napari_mcdet.infer.patches import resolve_gate
 from napari_mcdet.nn.inference import onnx_available
 from napari_mcdet.synth.phantom import breast_phantom
 
@@ -73,7 +74,8 @@ def main() -> None:
                                                       gate=None)),
         (f"tile {DEFAULT_TILE}/{DEFAULT_TILE_OVERLAP} px, ONNX Runtime, no gate",
          dict(engine="onnx", gate=None)),
-        (f"tile {DEFAULT_TILE}/{DEFAULT_TILE_OVERLAP} px, ONNX Runtime, gate {DEFAULT_GATE} "
+        (f"tile {DEFAULT_TILE}/{DEFAULT_TILE_OVERLAP} px, ONNX Runtime, gate "
+         f"{resolve_gate('auto', model)} "
          "(defaults)", dict(engine="onnx")),
     ]
     if not onnx_available():

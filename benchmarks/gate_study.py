@@ -15,9 +15,11 @@ that head's ``1 - p(soft tissue)``. A tile is positive when it holds a calcifica
 Printed per tile size: for each candidate gate, the share of positive tiles skipped (real
 touching, real centre, synthetic) and of all tiles skipped, and the projected time of the tile
 loop relative to no gate (encoder share of the FLOPs + decoder share x tiles decoded); and the
-largest gate that skips at most 1 % of the positive tiles of every set.
+largest gate that skips at most 1 % of the positive tiles of every set. With ``--store``, that
+gate at detection's default tiling, rounded down to 0.001, is written into the model's metadata
+(``decoder_gate``, what ``detect(gate='auto')`` uses); re-calibrate afterwards.
 
-    python benchmarks/gate_study.py [--tiles 96/24 256/32] [--normals 16]
+    python benchmarks/gate_study.py [--tiles 96/24 256/32] [--normals 16] [--model M --store]
 """
 
 from __future__ import annotations
@@ -31,8 +33,11 @@ from _common import encoder_flops
 from scipy import ndimage as ndi
 
 import napari_mcdet as mc
+from napari_mcdet.constants import DEFAULT_TILE, DEFAULT_TILE_OVERLAP
 from napari_mcdet.data.tiling import breast_tiles, extract_patch
+from napari_mcdet.infer.patches import GATE_KEY, resolve_gate
 from napari_mcdet.metrics.realsets import minimias_cases, prepare_image, read_split
+from napari_mcdet.models.checkpoint import update_metadata
 from napari_mcdet.nn.inference import inference_network
 from napari_mcdet.synth.clusters import lesion_params
 from napari_mcdet.synth.lesions import pick_centre
@@ -95,14 +100,11 @@ def encoder_share(net: torch.nn.Module, tile: int) -> float:
     return enc / full
 
 
-def compare_detect(folder: str, engine: str) -> None:
-    """``detect`` with the default gate against no gate on the real cases: tiles decoded, and
+def compare_detect(folder: str, engine: str, model) -> None:
+    """``detect`` with the model's gate against no gate on the real cases: tiles decoded, and
     candidates and clusters not matched by the ungated run's (within 1 mm and 2 mm)."""
     import time
 
-    from napari_mcdet.constants import DEFAULT_GATE
-
-    model = mc.load_model()
     sp = model.pixel_spacing[0]
     rows, t_off, t_on = [], 0.0, 0.0
     for name, mammo, _ in minimias_cases(folder):
@@ -112,7 +114,7 @@ def compare_detect(folder: str, engine: str) -> None:
         on = mc.detect(mammo, model, device="cpu", engine=engine)
         t_off, t_on = t_off + t1 - t0, t_on + time.perf_counter() - t1
         rows.append((name, off, on))
-    print(f"gate {DEFAULT_GATE}, engine {rows[0][2].engine}, tile {rows[0][2].tile}/"
+    print(f"gate {resolve_gate('auto', model)}, engine {rows[0][2].engine}, tile {rows[0][2].tile}/"
           f"{rows[0][2].overlap}; detect wall, gate on / off, summed: {t_on / t_off:.2f}\n")
     print("| case | tiles run | decoded | candidates off / on (on unmatched, off lost) | "
           "clusters off / on (lost) | max abs diff of the maps |\n|---|---|---|---|---|---|")
@@ -139,13 +141,20 @@ def main() -> None:
     parser.add_argument("--normals", type=int, default=16, help="val normals with lesions (16)")
     parser.add_argument("--engine", default="auto")
     parser.add_argument("--compare-detect", action="store_true",
-                        help="only compare detect with the default gate and without, on the real "
+                        help="only compare detect with the model's gate and without, on the real "
                              "cases (defaults otherwise)")
+    parser.add_argument("--model", default=None, help="checkpoint (default: the bundled model)")
+    parser.add_argument("--store", action="store_true",
+                        help=f"write the largest safe gate at tile {DEFAULT_TILE}/"
+                             f"{DEFAULT_TILE_OVERLAP} into the model's metadata ({GATE_KEY})")
     args = parser.parse_args()
+    model = mc.load_model(args.model)
     if args.compare_detect:
-        compare_detect(args.folder, args.engine)
+        compare_detect(args.folder, args.engine, model)
         return
-    model = mc.load_model()
+    default_spec = f"{DEFAULT_TILE}/{DEFAULT_TILE_OVERLAP}"
+    if args.store and default_spec not in args.tiles:
+        parser.error(f"--store needs detection's default tiling among --tiles: {default_spec}")
     spacing = tuple(float(s) for s in model.pixel_spacing)
     network, engine = inference_network(model.network, engine=args.engine)
     head = model.network.eval().cls_heads[-1]
@@ -203,6 +212,11 @@ def main() -> None:
                        for v in pairs.values() if v.size)
         print(f"local variant (highest bottleneck cell): largest gate with <= 1 % of every set "
               f"skipped {loc_best:.4f}, tiles skipped there {(every_local < loc_best).mean():.1%}")
+        if args.store and spec == default_spec:
+            stored = float(np.floor(best * 1000) / 1000)
+            update_metadata(model.metadata["path"], {GATE_KEY: stored})
+            print(f"stored {GATE_KEY}={stored:g} in {model.metadata['path']}; run mcdet "
+                  "calibrate again, as the gate changes which tiles are decoded")
 
 
 if __name__ == "__main__":

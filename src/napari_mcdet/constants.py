@@ -46,12 +46,6 @@ DEFAULT_TILE = 128
 #: Tile overlap of whole-image detection, pixels at the model's grid: a fixed margin, as the
 #: convolutions' border effects reach a fixed distance whatever the tile (no seams measured).
 DEFAULT_TILE_OVERLAP = 16
-#: Decoder gate: the decoder runs on a tile only when the bottleneck's classification head gives
-#: it a calcification probability (1 - soft tissue) of at least this; None runs every tile.
-#: Just under the lowest score of a tile holding a real or synthetic calcification on the dev
-#: data with the bundled model (``benchmarks/gate_study.py``: 0.0668; at 0.08 it would skip 10 %
-#: of the real ones). A new model needs the study again.
-DEFAULT_GATE = 0.065
 #: Inference engine of detection: 'auto' is ONNX Runtime on the CPU when the ``fast`` extra is
 #: installed, else eager PyTorch.
 DEFAULT_ENGINE = "auto"

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from napari_mcdet.cli import main
-from napari_mcdet.constants import DEFAULT_GATE
 
 
 def _check_outputs(out, stem, shape=None):
@@ -92,14 +91,18 @@ def test_detect_missing_file(coarse_model, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("options, gate, engine", [
-    ([], DEFAULT_GATE, None),
+    ([], 0.2, None),  # the gate stored with the model
+    (["--gate", "auto"], 0.2, None),
     (["--no-gate", "--engine", "eager"], None, "eager"),
     (["--gate", "0.3"], 0.3, None),
 ])
 def test_gate_and_engine_options_reach_detect(phantom_png, coarse_model, tmp_path, options, gate,
                                               engine):
+    from napari_mcdet.models.checkpoint import update_metadata
+
+    model = update_metadata(coarse_model, {"decoder_gate": 0.2}, dst=tmp_path / "gated.safetensors")
     out = tmp_path / "out"
-    rc = main(["detect", str(phantom_png), "--out", str(out), "--model", str(coarse_model),
+    rc = main(["detect", str(phantom_png), "--out", str(out), "--model", str(model),
                "--spacing", "0.4", "--threshold", "0.5", "--no-overlay", *options])
     assert rc == 0
     doc = json.loads((out / "phantom_detection.json").read_text())
@@ -116,3 +119,7 @@ def test_a_gate_outside_zero_one_is_refused(phantom_png, coarse_model, tmp_path,
         main(["detect", str(phantom_png), "--out", str(tmp_path), "--model", str(coarse_model),
               "--spacing", "0.4", "--gate", "1.5"])
     assert "probability in [0, 1]" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["detect", str(phantom_png), "--out", str(tmp_path), "--model", str(coarse_model),
+              "--spacing", "0.4", "--gate", "sure"])
+    assert "'auto' or a probability" in capsys.readouterr().err

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_mcdet.constants import DEFAULT_ENGINE, DEFAULT_GATE
+from napari_mcdet.constants import DEFAULT_ENGINE
 from napari_mcdet.gui._models import current_model
 from napari_mcdet.gui.widgets.detect_widget import (
     BENIGN_NAME,
@@ -245,7 +245,11 @@ def test_calibrate_stores_an_operating_point_that_detect_uses(widget, qtbot, mcd
 
 def test_the_speed_settings_reach_detect(widget, qtbot, mcdet_checkpoint):
     widget.load_model(str(mcdet_checkpoint))
-    assert widget.detect_options() == {"gate": DEFAULT_GATE, "engine": DEFAULT_ENGINE}
+    assert widget.detect_options() == {"gate": "auto", "engine": DEFAULT_ENGINE}
+    assert widget.gate_spin.text() == "model's"
+    _run(widget, qtbot)  # the checkpoint stores no gate: 'auto' decodes every tile
+    assert widget.last_result.gate is None
+    assert widget.last_result.n_tiles_decoded == widget.last_result.n_tiles_run
     widget.gate_check.setChecked(False)
     assert not widget.gate_spin.isEnabled()
     widget.engine_combo.setCurrentText("eager")

@@ -347,6 +347,34 @@ def test_gate_on_skips_the_decoder_and_keeps_the_tile_records(tiny_model, mono_s
     detect(phantom, mono_scale_model, gate=None, threshold=0.5, device="cpu")
 
 
+def test_auto_gate_is_the_one_stored_with_the_model(tiny_checkpoint, mono_scale_model, phantom,
+                                                    tmp_path):
+    from napari_mcdet.infer.patches import GATE_KEY
+    from napari_mcdet.models.checkpoint import update_metadata
+
+    common = dict(engine="eager", tile=64, overlap=16, threshold=0.5, device="cpu")
+    plain = load_model(tiny_checkpoint)
+    assert GATE_KEY not in plain.metadata
+    # no gate stored: a gate chosen on another model could skip this one's calcifications
+    auto = detect(phantom, plain, **common)
+    assert auto.gate is None and auto.n_tiles_decoded == auto.n_tiles_run
+    gated = load_model(update_metadata(tiny_checkpoint, {GATE_KEY: 1.0},
+                                       dst=tmp_path / "gated.safetensors"))
+    auto = detect(phantom, gated, **common)
+    explicit = detect(phantom, plain, gate=1.0, **common)
+    assert auto.gate == 1.0 and auto.n_tiles_decoded == explicit.n_tiles_decoded
+    np.testing.assert_array_equal(auto.probabilities, explicit.probabilities)
+    assert detect(phantom, gated, gate=None, **common).n_tiles_decoded == auto.n_tiles_run
+    broken = load_model(update_metadata(tiny_checkpoint, {GATE_KEY: 7},
+                                        dst=tmp_path / "broken.safetensors"))
+    with pytest.raises(ValueError, match=r"broken\.safetensors.*decoder_gate=7.*gate=None"):
+        detect(phantom, broken, **common)
+    with pytest.raises(ValueError, match="'auto'"):
+        detect(phantom, plain, gate="on", **common)
+    # a network that cannot gate runs whole under 'auto', whatever it stores
+    assert detect(phantom, mono_scale_model, threshold=0.5, device="cpu").gate is None
+
+
 @pytest.fixture(scope="module")
 def mono_scale_model(tmp_path_factory):
     torch.manual_seed(0)

@@ -12,7 +12,6 @@ from ..constants import (
     DEFAULT_CLUSTER_DIAMETER_MM,
     DEFAULT_CLUSTER_MIN_COUNT,
     DEFAULT_ENGINE,
-    DEFAULT_GATE,
     DEFAULT_MIN_BREAST_FRACTION,
     DEFAULT_TILE,
     DEFAULT_TILE_OVERLAP,
@@ -55,9 +54,10 @@ def register(subparsers) -> None:
                    help="tile overlap: a fraction of the tile (below 1) or whole pixels of the "
                         f"model's grid (default: {DEFAULT_TILE_OVERLAP} px)")
     gate = p.add_mutually_exclusive_group()
-    gate.add_argument("--gate", type=_probability, default=DEFAULT_GATE,
+    gate.add_argument("--gate", type=_gate, default="auto",
                       help="run the decoder only on tiles whose bottleneck calcification "
-                           f"probability is at least this (default: {DEFAULT_GATE:g})")
+                           "probability is at least this; 'auto' (default): the gate stored "
+                           "with the model, none if it has none")
     gate.add_argument("--no-gate", dest="gate", action="store_const", const=None,
                       help="run the decoder on every tile")
     p.add_argument("--engine", choices=("auto", "eager", "onnx"), default=DEFAULT_ENGINE,
@@ -83,8 +83,15 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _probability(text: str) -> float:
-    value = float(text)
+def _gate(text: str) -> float | str:
+    """'auto' or a probability in [0, 1]."""
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or a probability in [0, 1], "
+                                         f"got {text!r}") from None
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text}")
     return value

@@ -23,7 +23,6 @@ import numpy as np
 
 from ..constants import (  # noqa: F401  (the target and tolerance are public here as well)
     DEFAULT_ENGINE,
-    DEFAULT_GATE,
     DEFAULT_TARGET_FP,
     DEFAULT_TILE,
     DEFAULT_TILE_OVERLAP,
@@ -90,7 +89,7 @@ def image_maps(network, image: np.ndarray, breast: np.ndarray, *, tile: int, ove
 
 def detection_runner(model, *, device) -> tuple[Any, dict[str, Any]]:
     """The network and :func:`image_maps` settings that give the maps ``detect`` thresholds by
-    default: its tile, overlap, gate (for a model that can gate) and engine.
+    default: its tile, overlap, gate (the model's own, if any) and engine.
 
     Returns
     -------
@@ -100,9 +99,10 @@ def detection_runner(model, *, device) -> tuple[Any, dict[str, Any]]:
         (the engine used; not an :func:`image_maps` argument).
     """
     from ..nn.inference import inference_network
+    from .patches import resolve_gate
 
     net, engine = inference_network(model.network, engine=DEFAULT_ENGINE, device=device)
-    gate = DEFAULT_GATE if getattr(model.network, "can_gate", False) else None
+    gate = resolve_gate("auto", model)
     return net, {"tile": DEFAULT_TILE, "overlap": DEFAULT_TILE_OVERLAP, "gate": gate,
                  "channels_last": engine == "eager" and getattr(device, "type", device) != "mps",
                  "device": device, "engine": engine}

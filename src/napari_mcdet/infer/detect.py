@@ -42,7 +42,6 @@ from ..classes import BENIGN, MALIGNANT
 from ..constants import (  # noqa: F401  (public here as well)
     DEFAULT_BATCH_SIZE,
     DEFAULT_ENGINE,
-    DEFAULT_GATE,
     DEFAULT_MIN_BREAST_FRACTION,
     DEFAULT_MIN_THRESHOLD,
     DEFAULT_OVERLAP,
@@ -428,7 +427,7 @@ def detect(
     overlap: float | int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     device: Any = None,
-    gate: float | None = DEFAULT_GATE,
+    gate: float | str | None = "auto",
     engine: str = DEFAULT_ENGINE,
     threshold: str | float | Sequence[str | float] = "auto",
     min_threshold: float = DEFAULT_MIN_THRESHOLD,
@@ -462,11 +461,12 @@ def detect(
         Tiles per forward pass.
     device : str or torch.device, keyword-only, optional
         ``'cpu'``, ``'cuda'``...; the best available when None.
-    gate : float or None, keyword-only
+    gate : 'auto', float or None, keyword-only
         Decoder gate in [0, 1]: the decoder runs only on tiles whose calcification probability
         (1 - soft tissue) under the bottleneck's classification head is at least ``gate``; the
         others get zero maps and that head's class probabilities in ``tile_scores``. None runs
-        the whole network on every tile. Default :data:`~napari_mcdet.constants.DEFAULT_GATE`.
+        the whole network on every tile. ``'auto'`` (default): the gate stored with the model,
+        none for a model without one (:func:`~napari_mcdet.infer.patches.resolve_gate`).
     engine : {'auto', 'eager', 'onnx'}, keyword-only
         :func:`napari_mcdet.nn.inference.resolve_engine`: ``'auto'`` is ONNX Runtime on the CPU
         when the ``fast`` extra is installed (the same maps within 1e-4, about twice as fast),
@@ -514,7 +514,7 @@ def detect(
     from ..metrics.realsets import prepare_image
     from ..models.device import resolve_device
     from ..nn.inference import inference_network, resolve_engine
-    from .patches import gated_predictor, segmentation_predictor
+    from .patches import gated_predictor, resolve_gate, segmentation_predictor
 
     mammo = _as_mammogram(image, pixel_spacing)
     model = _resolve_model(model)
@@ -523,13 +523,7 @@ def detect(
     if tile < 16 or tile % 16:
         raise ValueError(f"tile must be a multiple of 16 pixels (4 poolings), got {tile}")
     ov = _overlap_pixels(DEFAULT_TILE_OVERLAP if overlap is None else overlap, tile)
-    if gate is not None:
-        gate = float(gate)
-        if not 0.0 <= gate <= 1.0:
-            raise ValueError(f"gate must be a probability in [0, 1] or None, got {gate}")
-        if not getattr(model.network, "can_gate", False):
-            raise ValueError(f"model {model.architecture!r} has no bottleneck classification "
-                             "head to gate the decoder with: pass gate=None")
+    gate = resolve_gate(gate, model)
     engine = resolve_engine(engine, dev, network=model.network)
     spacing = mammo.pixel_spacing
     model_spacing = tuple(float(s) for s in model.pixel_spacing)

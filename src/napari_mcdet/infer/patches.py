@@ -1,7 +1,8 @@
 """Running a network on a stack of patches (the one place that does: validation, evaluation,
 comparison and tiled detection all call :func:`predict_patches`), and the tile predictors of
 :func:`napari_mcdet.data.tiling.run_tiles`: :func:`segmentation_predictor` (the whole network on
-every tile) and :func:`gated_predictor` (the decoder only where the encoder is unsure)."""
+every tile) and :func:`gated_predictor` (the decoder only where the encoder is unsure), with
+:func:`resolve_gate`, the gate a model is run with."""
 
 from __future__ import annotations
 
@@ -111,6 +112,62 @@ def segmentation_predictor(
         return seg, [{"probabilities": row.tolist()} for row in cls]
 
     return predict
+
+
+#: Key of the decoder gate in a model's metadata: chosen for that model's own gate scores
+#: (``benchmarks/gate_study.py --store``), as the operating point is chosen for its probabilities.
+GATE_KEY = "decoder_gate"
+
+
+def resolve_gate(gate: float | str | None, model: Any) -> float | None:
+    """The decoder gate to run ``model`` with (see :func:`gated_predictor`).
+
+    Parameters
+    ----------
+    gate : 'auto', float or None
+        ``'auto'``: the gate stored in the model's metadata under :data:`GATE_KEY` when its
+        network can gate, else None. A gate is only safe for the model it was chosen on (where
+        it skips no tile holding a calcification), so a model without one runs whole. A float
+        in [0, 1]: that gate. None: no gate, the whole network on every tile.
+    model : TrainedModel
+        :func:`napari_mcdet.load_model` result.
+
+    Returns
+    -------
+    gate : float or None
+
+    Raises
+    ------
+    ValueError
+        A gate outside [0, 1] (given or stored), or a float gate for a network without the
+        bottleneck classification head.
+    """
+    path = (getattr(model, "metadata", None) or {}).get("path", "the model")
+    can_gate = bool(getattr(model.network, "can_gate", False))
+    if isinstance(gate, str):
+        if gate != "auto":
+            raise ValueError(f"gate must be 'auto', a probability in [0, 1] or None, got {gate!r}")
+        stored = (model.metadata or {}).get(GATE_KEY)
+        if stored is None or not can_gate:
+            return None
+        try:
+            value = float(stored)
+        except (TypeError, ValueError):
+            value = float("nan")
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{path}: its metadata holds {GATE_KEY}={stored!r}, not a "
+                             "probability in [0, 1]; pass gate=None (or --no-gate), or store a "
+                             "gate again with benchmarks/gate_study.py --store")
+        return value
+    if gate is None:
+        return None
+    value = float(gate)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"gate must be a probability in [0, 1] or None, got {value}")
+    if not can_gate:
+        raise ValueError(f"model {model.architecture!r} has no bottleneck classification "
+                         "head to gate the decoder with: pass gate=None")
+    return value
 
 
 def gated_predictor(

@@ -44,7 +44,6 @@ from qtpy.QtWidgets import (
 from ...classes import CLASS_COLORS
 from ...constants import (
     DEFAULT_ENGINE,
-    DEFAULT_GATE,
     DEFAULT_TARGET_FP,
     INBREAST_SPACING_MM,
     MINIMIAS_SPACING_MM,
@@ -72,6 +71,7 @@ OUTPUT_NAMES = (BENIGN_NAME, MALIGNANT_NAME, LABELS_NAME, CLUSTERS_NAME, POINTS_
 
 MODEL_DEFAULT = "default (bundled)"
 MODEL_CURRENT = "trained / loaded"
+MODEL_GATE = "model's"
 
 
 def _detect(mammogram: Any, model: Any, should_stop: Any, *, gradcam: bool,
@@ -140,12 +140,16 @@ class DetectWidget(ModelLoading, WorkerWidget):
         self.gate_check.setChecked(True)
         self.gate_check.setToolTip("skip the decoder on tiles the encoder finds sure soft tissue")
         self.gate_spin = QDoubleSpinBox()
-        self.gate_spin.setRange(0.0, 1.0)
+        # the lowest value stands for the model's own gate (detect's gate='auto')
+        self.gate_spin.setRange(-0.001, 1.0)
+        self.gate_spin.setSpecialValueText(MODEL_GATE)
         self.gate_spin.setSingleStep(0.01)
         self.gate_spin.setDecimals(3)
-        self.gate_spin.setValue(DEFAULT_GATE)
+        self.gate_spin.setValue(self.gate_spin.minimum())
         self.gate_spin.setToolTip("the decoder runs only on tiles whose bottleneck gives a "
-                                  "calcification probability of at least this")
+                                  "calcification probability of at least this; "
+                                  f"'{MODEL_GATE}': the gate stored with the model (none if it "
+                                  "has none)")
         self.gate_check.toggled.connect(self.gate_spin.setEnabled)
         self.engine_combo = QComboBox()
         self.engine_combo.addItems(["auto", "eager", "onnx"])
@@ -207,7 +211,12 @@ class DetectWidget(ModelLoading, WorkerWidget):
     # -- choices -------------------------------------------------------------------------------
     def detect_options(self) -> dict[str, Any]:
         """The panel's speed settings as :func:`~napari_mcdet.infer.detect.detect` options."""
-        gate = float(self.gate_spin.value()) if self.gate_check.isChecked() else None
+        if not self.gate_check.isChecked():
+            gate = None
+        elif self.gate_spin.value() == self.gate_spin.minimum():
+            gate = "auto"
+        else:
+            gate = float(self.gate_spin.value())
         return {"gate": gate, "engine": self.engine_combo.currentText()}
 
     def _image_layers(self) -> list:
