@@ -247,6 +247,10 @@ def test_the_speed_settings_reach_detect(widget, qtbot, mcdet_checkpoint):
     widget.load_model(str(mcdet_checkpoint))
     assert widget.detect_options() == {"gate": "auto", "engine": DEFAULT_ENGINE}
     assert widget.gate_spin.text() == "model's"
+    widget.gate_spin.stepUp()  # one step off the model's gate: a plain gate of 0
+    assert widget.detect_options()["gate"] == 0.0
+    widget.gate_spin.stepDown()
+    assert widget.detect_options()["gate"] == "auto"
     _run(widget, qtbot)  # the checkpoint stores no gate: 'auto' decodes every tile
     assert widget.last_result.gate is None
     assert widget.last_result.n_tiles_decoded == widget.last_result.n_tiles_run

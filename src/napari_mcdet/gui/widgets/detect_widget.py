@@ -140,8 +140,9 @@ class DetectWidget(ModelLoading, WorkerWidget):
         self.gate_check.setChecked(True)
         self.gate_check.setToolTip("skip the decoder on tiles the encoder finds sure soft tissue")
         self.gate_spin = QDoubleSpinBox()
-        # the lowest value stands for the model's own gate (detect's gate='auto')
-        self.gate_spin.setRange(-0.001, 1.0)
+        # the lowest value stands for the model's own gate (detect's gate='auto'); one step
+        # below 0, so that the first step up from it is a gate of 0
+        self.gate_spin.setRange(-0.01, 1.0)
         self.gate_spin.setSpecialValueText(MODEL_GATE)
         self.gate_spin.setSingleStep(0.01)
         self.gate_spin.setDecimals(3)
