@@ -4,6 +4,11 @@ The model runs over the normal images (no calcification) as detection does; the 
 probability threshold that gives at most ``--target-fp`` clusters per image becomes the model's
 operating point, stored in its metadata (the file is rewritten atomically, or ``--out`` is
 written), where ``mcdet detect`` and the Detect panel read it.
+
+With ``--gate``, the model's decoder gate is chosen first, on the same normals with synthetic
+benign and malignant lesions blended in: the highest gate that skips at most ``--miss-rate`` of
+the tiles holding a visible calcification. It is stored with the model (``decoder_gate``) and
+the threshold is then calibrated with it, as detection will run.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import argparse
 import json
 
 from ..constants import DEFAULT_TARGET_FP, MINIMIAS_SPACING_MM
+from ..infer.gate import DEFAULT_MISS_RATE
 from ..spacing import as_spacing
 
 
@@ -28,6 +34,14 @@ def register(subparsers) -> None:
     p.add_argument("--spacing", type=float, default=None,
                    help="pixel spacing in mm for images whose files carry none (mini-MIAS "
                         f"{MINIMIAS_SPACING_MM:g})")
+    p.add_argument("--gate", action="store_true",
+                   help="also choose the decoder gate on the normals with synthetic lesions "
+                        "blended in, and store it before calibrating the threshold")
+    p.add_argument("--miss-rate", type=float, default=DEFAULT_MISS_RATE,
+                   help="with --gate: share of the tiles holding a synthetic calcification the "
+                        f"gate may skip ({DEFAULT_MISS_RATE:g})")
+    p.add_argument("--seed", type=int, default=0,
+                   help="with --gate: seed of the synthetic lesions (0)")
     p.add_argument("--out", default=None,
                    help="write the calibrated model here instead of rewriting MODEL")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best)")
@@ -52,14 +66,27 @@ def run(args: argparse.Namespace) -> int:
     files = expand_images(args.normals, what="normal image")
     spacing = as_spacing(args.spacing, name="--spacing", required=False)
     normals = [read_mammogram(f) for f in files]
+    updates = {}
+    if args.gate:
+        from ..infer.gate import choose_gate
+        from ..infer.patches import GATE_KEY
+
+        with tqdm(total=len(normals), unit="image", desc="choosing the gate") as bar:
+            chosen = choose_gate(model, normals, pixel_spacing=spacing, miss_rate=args.miss_rate,
+                                 seed=args.seed, device=args.device,
+                                 progress=lambda done, _: bar.update(1))
+        print(json.dumps({"decoder_gate": chosen}, indent=1))
+        updates[GATE_KEY] = chosen["gate"]
+        model.metadata[GATE_KEY] = chosen["gate"]  # the threshold is calibrated behind it
     with tqdm(total=len(normals), unit="image", desc="calibrating") as bar:
         point = calibrate(model, normals, target_fp=args.target_fp, pixel_spacing=spacing,
                           device=args.device, progress=lambda done, _: bar.update(1))
     point["images"] = [f.name for f in files]
-    out = update_metadata(src, {"operating_point": point}, dst=args.out)
+    updates["operating_point"] = point
+    out = update_metadata(src, updates, dst=args.out)
     print(json.dumps({k: v for k, v in point.items() if k != "images"}, indent=1))
     if not point["reached"]:
         print(f"warning: no threshold reaches {args.target_fp} false clusters per image; the "
               "highest one swept is stored")
-    print(f"operating point stored in {out}")
+    print(f"{'decoder gate and ' if args.gate else ''}operating point stored in {out}")
     return 0

@@ -272,6 +272,21 @@ def cluster_froc(
     }
 
 
+def with_spacing(mammo, pixel_spacing: tuple[float, float] | None, index: int):
+    """Normal image ``index`` as a Mammogram with a pixel spacing (``pixel_spacing`` where its
+    file carries none)."""
+    from ..mammogram import Mammogram
+
+    if not isinstance(mammo, Mammogram):
+        raise TypeError(f"normal image {index} must be a Mammogram (napari_mcdet.read_mammogram)")
+    if mammo.pixel_spacing is not None:
+        return mammo
+    if pixel_spacing is None:
+        raise ValueError(f"{mammo.metadata.get('source', f'normal image {index}')} has no "
+                         "pixel spacing: pass pixel_spacing (--spacing MM)")
+    return Mammogram(mammo.pixels, pixel_spacing=pixel_spacing, metadata=mammo.metadata)
+
+
 def calibrate(
     model,
     normals: Sequence[Any],
@@ -303,7 +318,6 @@ def calibrate(
         The operating point; store it with :func:`napari_mcdet.models.checkpoint.update_metadata`
         under ``operating_point`` (``mcdet calibrate`` does).
     """
-    from ..mammogram import Mammogram
     from ..metrics.realsets import prepare_image
     from ..models.device import resolve_device
 
@@ -315,13 +329,7 @@ def calibrate(
     spacing = tuple(float(s) for s in model.pixel_spacing)
     maps = []
     for i, mammo in enumerate(normals):
-        if not isinstance(mammo, Mammogram):
-            raise TypeError(f"normal image {i} must be a Mammogram (napari_mcdet.read_mammogram)")
-        if mammo.pixel_spacing is None:
-            if pixel_spacing is None:
-                raise ValueError(f"{mammo.metadata.get('source', f'normal image {i}')} has no "
-                                 "pixel spacing: pass pixel_spacing (--spacing MM)")
-            mammo = Mammogram(mammo.pixels, pixel_spacing=pixel_spacing, metadata=mammo.metadata)
+        mammo = with_spacing(mammo, pixel_spacing, i)
         image, breast, _ = prepare_image(mammo, pixel_spacing=spacing)
         maps.append(image_maps(net, image, breast, pixel_spacing=spacing,
                                name=str(mammo.metadata.get("source", i)),

@@ -115,7 +115,7 @@ def segmentation_predictor(
 
 
 #: Key of the decoder gate in a model's metadata: chosen for that model's own gate scores
-#: (``benchmarks/gate_study.py --store``), as the operating point is chosen for its probabilities.
+#: (``mcdet calibrate MODEL NORMALS... --gate``), as the operating point is for its probabilities.
 GATE_KEY = "decoder_gate"
 
 
@@ -157,7 +157,7 @@ def resolve_gate(gate: float | str | None, model: Any) -> float | None:
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"{path}: its metadata holds {GATE_KEY}={stored!r}, not a "
                              "probability in [0, 1]; pass gate=None (or --no-gate), or store a "
-                             "gate again with benchmarks/gate_study.py --store")
+                             "gate again with mcdet calibrate MODEL NORMALS... --gate")
         return value
     if gate is None:
         return None
