@@ -243,6 +243,28 @@ def test_calibrate_stores_an_operating_point_that_detect_uses(widget, qtbot, mcd
     assert widget.last_result.thresholds["benign"] == point["benign"]
 
 
+def test_calibrate_can_choose_the_gate_that_the_threshold_and_detect_then_use(
+        widget, qtbot, tiny_checkpoint, shared_data, tmp_path):
+    import shutil
+
+    from napari_mcdet.infer.patches import GATE_KEY
+    from napari_mcdet.models.checkpoint import load_model
+
+    own = shutil.copy(tiny_checkpoint, tmp_path / "gated.safetensors")
+    widget.load_model(str(own))
+    widget.spacing_edit.setText("0.2")
+    widget.calibrate_gate_check.setChecked(True)
+    normals = [str(shared_data / "mini-mias" / f"{n}.pgm") for n in ("mdb003", "mdb004")]
+    assert widget.calibrate(normals, target_fp=1.0) is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
+    gate = current_model.model.metadata[GATE_KEY]
+    assert "decoder gate" in widget.status.text() and "written into" in widget.status.text()
+    stored = load_model(own).metadata
+    assert stored[GATE_KEY] == gate and stored["operating_point"]["tiling"]["gate"] == gate
+    _run(widget, qtbot)  # the panel's default, the model's gate
+    assert widget.last_result.gate == gate
+
+
 def test_the_speed_settings_reach_detect(widget, qtbot, mcdet_checkpoint):
     widget.load_model(str(mcdet_checkpoint))
     assert widget.detect_options() == {"gate": "auto", "engine": DEFAULT_ENGINE}

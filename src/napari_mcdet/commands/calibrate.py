@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     files = expand_images(args.normals, what="normal image")
     spacing = as_spacing(args.spacing, name="--spacing", required=False)
     normals = [read_mammogram(f) for f in files]
-    updates = {}
+    updates, gate = {}, "auto"
     if args.gate:
         from ..infer.gate import choose_gate
         from ..infer.patches import GATE_KEY
@@ -76,11 +76,10 @@ def run(args: argparse.Namespace) -> int:
                                  seed=args.seed, device=args.device,
                                  progress=lambda done, _: bar.update(1))
         print(json.dumps({"decoder_gate": chosen}, indent=1))
-        updates[GATE_KEY] = chosen["gate"]
-        model.metadata[GATE_KEY] = chosen["gate"]  # the threshold is calibrated behind it
+        updates[GATE_KEY] = gate = chosen["gate"]
     with tqdm(total=len(normals), unit="image", desc="calibrating") as bar:
         point = calibrate(model, normals, target_fp=args.target_fp, pixel_spacing=spacing,
-                          device=args.device, progress=lambda done, _: bar.update(1))
+                          gate=gate, device=args.device, progress=lambda done, _: bar.update(1))
     point["images"] = [f.name for f in files]
     updates["operating_point"] = point
     out = update_metadata(src, updates, dst=args.out)

@@ -87,9 +87,11 @@ def image_maps(network, image: np.ndarray, breast: np.ndarray, *, tile: int, ove
     return ImageMaps(probs, breast, records, tile, pixel_spacing, labels, name)
 
 
-def detection_runner(model, *, device) -> tuple[Any, dict[str, Any]]:
+def detection_runner(model, *, device, gate: float | str | None = "auto"
+                     ) -> tuple[Any, dict[str, Any]]:
     """The network and :func:`image_maps` settings that give the maps ``detect`` thresholds by
-    default: its tile, overlap, gate (the model's own, if any) and engine.
+    default: its tile, overlap, gate (``'auto'``: the model's own, if any; see
+    :func:`~napari_mcdet.infer.patches.resolve_gate`) and engine.
 
     Returns
     -------
@@ -102,7 +104,7 @@ def detection_runner(model, *, device) -> tuple[Any, dict[str, Any]]:
     from .patches import resolve_gate
 
     net, engine = inference_network(model.network, engine=DEFAULT_ENGINE, device=device)
-    gate = resolve_gate("auto", model)
+    gate = resolve_gate(gate, model)
     return net, {"tile": DEFAULT_TILE, "overlap": DEFAULT_TILE_OVERLAP, "gate": gate,
                  "channels_last": engine == "eager" and getattr(device, "type", device) != "mps",
                  "device": device, "engine": engine}
@@ -293,6 +295,7 @@ def calibrate(
     *,
     target_fp: float = DEFAULT_TARGET_FP,
     pixel_spacing: tuple[float, float] | None = None,
+    gate: float | str | None = "auto",
     device=None,
     progress: Callable[[int, int], None] | None = None,
     **options: Any,
@@ -309,6 +312,9 @@ def calibrate(
         False clusters per image allowed at the operating point.
     pixel_spacing : (float, float), optional
         Spacing of images that do not carry one.
+    gate : 'auto', float or None
+        The decoder gate detection will run with (``'auto'``: the model's stored one); the
+        threshold is calibrated on the maps it gives.
     progress : callable, optional
         ``progress(images done, images)``.
 
@@ -325,7 +331,7 @@ def calibrate(
         raise ValueError(f"model {model.architecture!r} has no segmentation head: only a "
                          "detector (an MCDetNet) has an operating point")
     dev = resolve_device("auto" if device is None else device, warn=False)
-    net, run = detection_runner(model, device=dev)
+    net, run = detection_runner(model, device=dev, gate=gate)
     spacing = tuple(float(s) for s in model.pixel_spacing)
     maps = []
     for i, mammo in enumerate(normals):

@@ -91,15 +91,23 @@ def _detect(mammogram: Any, model: Any, should_stop: Any, *, gradcam: bool,
 
 
 def _calibrate(paths: list[str], model: Any, _should_stop: Any, *, target_fp: float,
-               pixel_spacing: Any, progress: Any) -> dict[str, Any]:
-    """The calibration worker's work: read the normal images, then
-    :func:`~napari_mcdet.infer.calibrate.calibrate` (it runs to the end: no Cancel)."""
+               pixel_spacing: Any, progress: Any, gate: bool = False
+               ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The calibration worker's work: read the normal images, choose the decoder gate on them
+    when ``gate`` (:func:`~napari_mcdet.infer.gate.choose_gate`), then
+    :func:`~napari_mcdet.infer.calibrate.calibrate` behind it (it runs to the end: no Cancel).
+    Returns the operating point and the gate's record (None without ``gate``)."""
     from ...infer.calibrate import calibrate
+    from ...infer.gate import choose_gate
     from ...io.images import read_mammogram
 
     normals = [read_mammogram(p) for p in paths]
-    return calibrate(model, normals, target_fp=target_fp, pixel_spacing=pixel_spacing,
-                     progress=progress)
+    chosen = None
+    if gate:
+        chosen = choose_gate(model, normals, pixel_spacing=pixel_spacing, progress=progress)
+    point = calibrate(model, normals, target_fp=target_fp, pixel_spacing=pixel_spacing,
+                      gate=chosen["gate"] if chosen else "auto", progress=progress)
+    return point, chosen
 
 
 def _class_colors(codes: list[int]) -> Any:
@@ -166,6 +174,11 @@ class DetectWidget(ModelLoading, WorkerWidget):
             "choose normal mammograms (no calcification): the model's operating point becomes "
             f"the threshold giving at most {DEFAULT_TARGET_FP:g} false clusters per image on "
             "them")
+        self.calibrate_gate_check = QCheckBox("and choose the decoder gate")
+        self.calibrate_gate_check.setToolTip(
+            "first choose the model's decoder gate on the same normals, with synthetic lesions "
+            "blended in: the largest gate that skips at most 1 % of the tiles holding a "
+            "calcification (twice the work)")
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
@@ -189,7 +202,10 @@ class DetectWidget(ModelLoading, WorkerWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addLayout(buttons)
-        layout.addWidget(self.calibrate_button)
+        calibrate_row = QHBoxLayout()
+        calibrate_row.addWidget(self.calibrate_button)
+        calibrate_row.addWidget(self.calibrate_gate_check)
+        layout.addLayout(calibrate_row)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addStretch(1)
@@ -345,8 +361,10 @@ class DetectWidget(ModelLoading, WorkerWidget):
     def calibrate(self, paths: list[str], *, target_fp: float = DEFAULT_TARGET_FP) -> Any:
         """Calibrate the chosen model's operating point on normal image files, in a worker.
 
-        The point is stored in the model (used by the next Detect) and, for a model loaded from
-        a file other than the bundled one, written into that file. Returns the worker.
+        With "and choose the decoder gate" checked, the gate is chosen first and the threshold
+        calibrated behind it. Both are stored in the model (used by the next Detect) and, for a
+        model loaded from a file other than the bundled one, written into that file. Returns
+        the worker.
         """
         try:
             model = self.model()
@@ -354,29 +372,37 @@ class DetectWidget(ModelLoading, WorkerWidget):
         except (ValueError, FileNotFoundError) as err:
             self.show_error(str(err))
             return None
+        gate = self.calibrate_gate_check.isChecked()
         self.progress.setFormat("images %v / %m")
         return self.start_worker(
             partial(_calibrate, paths, model, target_fp=target_fp, pixel_spacing=spacing,
-                    progress=self.report_progress),
+                    progress=self.report_progress, gate=gate),
             what="calibration", busy=f"calibrating on {len(paths)} normal image(s)...",
-            total=len(paths), returned=lambda point: self._on_calibrated(model, point, paths))
+            total=len(paths), returned=lambda found: self._on_calibrated(model, *found, paths))
 
-    def _on_calibrated(self, model: Any, point: dict, paths: list[str]) -> None:
+    def _on_calibrated(self, model: Any, point: dict, chosen: dict | None,
+                       paths: list[str]) -> None:
+        from ...infer.patches import GATE_KEY
         from ...models.checkpoint import default_model_path, update_metadata
 
-        point = {**point, "images": [Path(p).name for p in paths]}
-        model.metadata["operating_point"] = point
+        updates = {"operating_point": {**point, "images": [Path(p).name for p in paths]}}
+        if chosen is not None:
+            updates[GATE_KEY] = chosen["gate"]
+        model.metadata.update(updates)
         where = "kept for this session (the bundled model is not rewritten)"
         path = model.metadata.get("path")
         if path and Path(path).resolve() != default_model_path().resolve():
             try:
-                update_metadata(path, {"operating_point": point})
+                update_metadata(path, updates)
                 where = f"written into {path}"
             except (OSError, ValueError) as err:
                 where = f"kept for this session; writing {path} failed: {err}"
+        gate = (f"decoder gate {chosen['gate']:.3f} ({chosen['positives_skipped']:.1%} of "
+                f"{chosen['positive_tiles']} synthetic calcification tiles skipped); "
+                if chosen is not None else "")
         self.say(
-            f"operating point {point['benign']:.3f}: {point['fp_per_image']:.2f} false clusters "
-            f"per normal image over {point['n_images']}; {where}")
+            f"{gate}operating point {point['benign']:.3f}: {point['fp_per_image']:.2f} false "
+            f"clusters per normal image over {point['n_images']}; {where}")
 
     def on_worker_error(self, text: str) -> None:
         """The output layers are left as the last good run made them."""
