@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..constants import DEFAULT_ENGINE, DEFAULT_TILE, DEFAULT_TILE_OVERLAP
+from ..constants import DEFAULT_TILE, DEFAULT_TILE_OVERLAP
 
 #: Share of the tiles holding a synthetic calcification the chosen gate may skip.
 DEFAULT_MISS_RATE = 0.01
@@ -187,15 +187,14 @@ def choose_gate(
     """
     from ..metrics.realsets import prepare_image
     from ..models.device import resolve_device
-    from ..nn.inference import inference_network
-    from .calibrate import with_spacing
+    from .calibrate import detection_runner, with_spacing
 
     if not getattr(model.network, "can_gate", False):
         raise ValueError(f"model {model.architecture!r} has no bottleneck classification head: "
                          "it cannot gate its decoder")
     dev = resolve_device("auto" if device is None else device, warn=False)
-    net, engine = inference_network(model.network, engine=DEFAULT_ENGINE, device=dev)
-    channels_last = engine == "eager" and dev.type != "mps"
+    # detection's own network, engine and tiling; no gate, so every score is seen
+    net, run = detection_runner(model, device=dev, gate=None)
     spacing = tuple(float(s) for s in model.pixel_spacing)
     rng = np.random.default_rng(seed)
     positive, every = [], []
@@ -204,9 +203,10 @@ def choose_gate(
                                          pixel_spacing=spacing)
         image, mask = blend_lesions(image, breast, pixel_spacing=spacing, rng=rng,
                                     per_kind=per_kind)
-        origins, scores = tile_gate_scores(net, image, breast, device=dev,
-                                           channels_last=channels_last)
-        positive.append(scores[positive_tiles(origins, mask, DEFAULT_TILE)])
+        origins, scores = tile_gate_scores(net, image, breast, tile=run["tile"],
+                                           overlap=run["overlap"], device=dev,
+                                           channels_last=run["channels_last"])
+        positive.append(scores[positive_tiles(origins, mask, run["tile"])])
         every.append(scores)
         if progress is not None:
             progress(i + 1, len(normals))
@@ -214,5 +214,5 @@ def choose_gate(
         raise ValueError("choosing a gate needs at least one normal image")
     out = gate_from_scores(np.concatenate(positive), np.concatenate(every), miss_rate=miss_rate)
     out.update(seed=int(seed), lesions_per_kind=int(per_kind), n_images=len(normals),
-               tiling={"tile": DEFAULT_TILE, "overlap": DEFAULT_TILE_OVERLAP, "engine": engine})
+               tiling={k: run[k] for k in ("tile", "overlap", "engine")})
     return out
