@@ -107,6 +107,34 @@ def test_evaluate_minimias_subset(shared_data, coarse_model, tmp_path):
     assert rep["settings"]["patch_size"] == 64
 
 
+def test_evaluate_patch_size_fixes_the_evaluation_patches(shared_data, coarse_model, tmp_path):
+    """--patch-size cuts the evaluation patches at the given size whatever the model's own:
+    larger patches tile the same images with fewer patches, and the report records both sizes."""
+    reports = {}
+    for size in (None, 128):
+        out = tmp_path / f"report_{size}"
+        extra = [] if size is None else ["--patch-size", str(size)]
+        assert main(["evaluate", str(shared_data / "mini-mias"), "--out", str(out), "--model",
+                     str(coarse_model), "--limit", "2", *extra]) == 0
+        reports[size] = json.loads((out / "report.json").read_text())
+    own, fixed = reports[None], reports[128]
+    assert (own["settings"]["patch_size"], own["settings"]["model_patch_size"]) == (64, 64)
+    assert (fixed["settings"]["patch_size"], fixed["settings"]["model_patch_size"]) == (128, 64)
+    n_own = sum(r["n_patches"] for r in own["per_image"])
+    n_fixed = sum(r["n_patches"] for r in fixed["per_image"])
+    assert 0 < n_fixed < n_own
+    assert sum(fixed["patch_counts"].values()) == n_fixed
+
+
+def test_evaluate_rejects_a_tiny_patch_size(shared_data, tmp_path, capsys):
+    rc = main(["evaluate", str(shared_data / "mini-mias"), "--out", str(tmp_path / "r"),
+               "--patch-size", "4"])
+    assert rc != 0
+    err = capsys.readouterr().err
+    assert "--patch-size 4" in err and "at least 16" in err
+    assert not (tmp_path / "r" / "report.json").exists()
+
+
 def test_evaluate_unknown_layout(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "cannot tell the layout" in capsys.readouterr().err

@@ -49,6 +49,9 @@ def register(subparsers) -> None:
     p.add_argument("--name", default=None, help="data set name in the tables (default: folder)")
     p.add_argument("--run", default=None, help="row name in the tables (default: model file)")
     p.add_argument("--tile", type=int, default=None, help="detection tile side, model pixels")
+    p.add_argument("--patch-size", type=int, default=None,
+                   help="evaluation patch side in model pixels (default: the model's training "
+                        "patch size); fix it to compare models trained at different sizes")
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                    help=f"patches per forward pass ({DEFAULT_BATCH_SIZE})")
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: best)")
@@ -91,6 +94,9 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"no such folder: {folder}")
     # arguments and the output folder are checked before the long scoring run
     spacing_mm = check_spacing(args.spacing, force=getattr(args, "force_spacing", False))
+    if args.patch_size is not None and args.patch_size < 16:
+        raise ValueError(f"--patch-size {args.patch_size} is too small: pass at least 16 model "
+                         "pixels, or leave it out to use the model's training patch size")
     kind = _kind(folder, args.kind)
     writable_folder(args.out, what="--out")
     args.current_file = folder  # named by the command line's error messages
@@ -119,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         ev = evaluate(cases, model, dataset=name, cluster_classes=cluster_classes,
-                      batch_size=args.batch_size, device=args.device,
+                      patch_size=args.patch_size, batch_size=args.batch_size,
+                      device=args.device,
                       detect_options={"tile": args.tile} if args.tile else None,
                       progress=progress)
     finally:

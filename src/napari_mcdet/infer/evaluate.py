@@ -174,6 +174,7 @@ def evaluate(
     dataset: str = "dataset",
     cluster_classes: Sequence[int] = (BENIGN, MALIGNANT),
     min_breast_fraction: float = 0.2,
+    patch_size: int | None = None,
     batch_size: int = 8,
     device: Any = None,
     detect_options: dict[str, Any] | None = None,
@@ -193,6 +194,10 @@ def evaluate(
         clusters of either class: (1, 2); INbreast maps clusters to malignant: (2,)).
     min_breast_fraction : float
         For the evaluation tiles (as training's real validation: 0.2).
+    patch_size : int, optional
+        Side of the evaluation patches in pixels at the model's grid; the model's own training
+        patch size when None. Set it to score models trained at different patch sizes on the
+        same patches: the patch AUCs rise with the patch's context.
     detect_options : dict, optional
         Extra keyword arguments for :func:`~napari_mcdet.infer.detect.detect`.
     progress : callable, optional
@@ -211,6 +216,9 @@ def evaluate(
         raise ValueError("no images to evaluate")
     if not isinstance(model, TrainedModel):
         model = load_model(model)
+    size = model.patch_size if patch_size is None else int(patch_size)
+    if size < 16:
+        raise ValueError(f"patch_size must be at least 16 pixels, got {patch_size}")
     dev = resolve_device("auto" if device is None else device, warn=False)
     net = prepare_for_inference(model.network, device=dev, channels_last=dev.type != "mps")
     spacing = tuple(model.pixel_spacing)
@@ -222,7 +230,7 @@ def evaluate(
         image, breast, labels = prepare_image(case.mammogram, pixel_spacing=spacing,
                                               labels=case.labels)
         x, y = evaluation_patch_set([LabelledImage(case.name, image, labels, breast, spacing)],
-                                    patch_size=model.patch_size,
+                                    patch_size=size,
                                     min_breast_fraction=min_breast_fraction)
         del image, breast, labels
         probs, _ = predict_patches(net, x, batch_size=batch_size, device=dev,
@@ -259,7 +267,8 @@ def evaluate(
                            tolerance=tolerances),
         per_image=per_image,
         settings={"model": str(model.metadata.get("path")), "step": model.metadata.get("step"),
-                  "model_pixel_spacing": list(spacing), "patch_size": model.patch_size,
+                  "model_pixel_spacing": list(spacing), "patch_size": size,
+                  "model_patch_size": model.patch_size,
                   "cluster_classes": list(cluster_classes),
                   "min_breast_fraction": min_breast_fraction,
                   "detect_options": detect_options or {}},
