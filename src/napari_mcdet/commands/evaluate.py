@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..infer.evaluate import (
+        MIN_PATCH_SIZE,
         evaluate,
         inbreast_dataset,
         mask_dataset,
@@ -94,9 +95,10 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"no such folder: {folder}")
     # arguments and the output folder are checked before the long scoring run
     spacing_mm = check_spacing(args.spacing, force=getattr(args, "force_spacing", False))
-    if args.patch_size is not None and args.patch_size < 16:
-        raise ValueError(f"--patch-size {args.patch_size} is too small: pass at least 16 model "
-                         "pixels, or leave it out to use the model's training patch size")
+    if args.patch_size is not None and args.patch_size < MIN_PATCH_SIZE:
+        raise ValueError(f"--patch-size {args.patch_size} is too small: pass at least "
+                         f"{MIN_PATCH_SIZE} model pixels, or leave it out to use the model's "
+                         "training patch size")
     kind = _kind(folder, args.kind)
     writable_folder(args.out, what="--out")
     args.current_file = folder  # named by the command line's error messages

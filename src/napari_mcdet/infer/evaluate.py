@@ -29,6 +29,9 @@ from ..constants import INBREAST_SPACING_MM
 from ..mammogram import Mammogram
 from .calibrate import DEFAULT_TOLERANCE_MM as STRICT_TOLERANCE_MM
 
+#: Smallest evaluation patch side in model pixels: the network halves its input four times.
+MIN_PATCH_SIZE = 16
+
 
 @dataclass
 class EvalCase:
@@ -217,8 +220,8 @@ def evaluate(
     if not isinstance(model, TrainedModel):
         model = load_model(model)
     size = model.patch_size if patch_size is None else int(patch_size)
-    if size < 16:
-        raise ValueError(f"patch_size must be at least 16 pixels, got {patch_size}")
+    if size < MIN_PATCH_SIZE:
+        raise ValueError(f"patch_size must be at least {MIN_PATCH_SIZE} pixels, got {patch_size}")
     dev = resolve_device("auto" if device is None else device, warn=False)
     net = prepare_for_inference(model.network, device=dev, channels_last=dev.type != "mps")
     spacing = tuple(model.pixel_spacing)
