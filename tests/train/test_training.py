@@ -190,3 +190,17 @@ def test_mcdet_train_stops_on_sigterm_with_a_resumable_checkpoint(tiny_config, t
     assert "resume with --resume" in err
     _, meta = read_checkpoint(tmp_path / "sig" / "last.safetensors")
     assert meta["step"] >= 2 and "optimizer" in meta
+
+
+def test_kept_steps_between_validations_are_written_and_resumable(tiny_config):
+    cfg = TrainConfig.from_dict({**tiny_config.to_dict(), "steps": 4, "epoch_steps": 100,
+                                 "keep_every": 2})
+    train(cfg)
+    out = Path(cfg.out_dir)
+    kept = sorted(p.name for p in out.glob("step_*.safetensors"))
+    assert kept == ["step_000002.safetensors", "step_000004.safetensors"]
+    _, meta = read_checkpoint(out / "step_000002.safetensors")
+    assert meta["step"] == 2 and "optimizer" in meta
+    # step 4 is the run's end, so it was validated; step 2 was not
+    assert "val_AUC_MCs" in read_checkpoint(out / "step_000004.safetensors")[1]["metrics"]
+    assert "val_AUC_MCs" not in meta["metrics"]

@@ -88,7 +88,9 @@ class TrainConfig:
         strict-rule cluster sensitivity (mean at 0.25-2 false clusters per image), which then
         selects ``best.safetensors``.
     keep_every : int
-        Also keep ``step_NNNNNN.safetensors`` every this many steps (0: only best and last).
+        Also keep ``step_NNNNNN.safetensors`` every this many steps, validation steps or not
+        (0: only best and last); each is resumable, and a run's kept steps can be averaged
+        (:func:`napari_mcdet.models.checkpoint.average_checkpoints`).
 
     Run
     ---

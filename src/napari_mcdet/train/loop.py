@@ -316,7 +316,8 @@ class Trainer:
             extra={"best": self.best,
                    "hard_negatives": [list(e) for e in self.train_set.hard_negatives]},
         )
-        self._saved_step = self.step
+        if name == "last":
+            self._saved_step = self.step
         return path
 
     def _log(self, record: dict[str, Any]) -> None:
@@ -367,17 +368,19 @@ class Trainer:
                 if self._should_mine():
                     self.mine()
                 event = {"step": self.step + 1, "steps": cfg.steps, **self.train_step()}
-                if self.step % cfg.epoch_steps == 0 or self.step == cfg.steps:
-                    if self.dist.is_main:
-                        metrics = self.validate()
-                        event.update(metrics)
-                        score = _score(metrics)
-                        if score > self.best:
-                            self.best = score
-                            self.save("best", metrics)
-                        self.save("last", metrics)
-                        if cfg.keep_every and self.step % cfg.keep_every == 0:
-                            self.save(f"step_{self.step:06d}", metrics)
+                metrics: dict[str, float] = {}
+                if self.dist.is_main and (self.step % cfg.epoch_steps == 0
+                                          or self.step == cfg.steps):
+                    metrics = self.validate()
+                    event.update(metrics)
+                    score = _score(metrics)
+                    if score > self.best:
+                        self.best = score
+                        self.save("best", metrics)
+                    self.save("last", metrics)
+                # kept steps need not be validation steps: weight averaging wants them dense
+                if self.dist.is_main and cfg.keep_every and self.step % cfg.keep_every == 0:
+                    self.save(f"step_{self.step:06d}", metrics)
                 self._log(event)
                 self.history.append(event)
                 yield event
