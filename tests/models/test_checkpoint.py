@@ -197,3 +197,45 @@ def test_fortyfold_filters_are_refused_before_the_network_is_built(tmp_path):
 def test_checkpoint_folder_is_not_reported_missing(tmp_path):
     with pytest.raises(CheckpointError, match="is a folder"):
         load_model(tmp_path)
+
+
+def test_average_of_kept_steps_is_the_mean_of_their_weights(tmp_path):
+    from napari_mcdet.models.checkpoint import average_checkpoints
+
+    nets, paths = [], []
+    for step in (1, 2, 3):
+        torch.manual_seed(step)
+        net = MCDetNet(MCDetConfig(filters=(4, 8, 16, 32, 64)))
+        net.train()
+        net(torch.randn(2, 1, 32, 32))  # moves the BatchNorm running statistics
+        nets.append(net)
+        paths.append(save_checkpoint(tmp_path / f"step_{step}.safetensors", net,
+                                     pixel_spacing=(0.2, 0.2), patch_size=64, step=step,
+                                     optimizer=torch.optim.Adam(net.parameters()),
+                                     metrics={"AUC": 0.5}))
+    out = average_checkpoints(paths, tmp_path / "avg.safetensors")
+    model = load_model(out)
+    states = [n.state_dict() for n in nets]
+    for k, v in model.network.state_dict().items():
+        if v.is_floating_point():
+            want = torch.stack([s[k] for s in states]).mean(0)
+            assert torch.allclose(v, want, atol=1e-6), k
+        else:
+            assert torch.equal(v, states[-1][k]), k
+    assert model.metadata["averaged_from"] == [
+        {"name": f"step_{s}.safetensors", "step": s} for s in (1, 2, 3)]
+    assert model.metadata["metrics"] == {} and "optimizer" not in model.metadata
+
+
+def test_average_refuses_checkpoints_of_different_runs(tmp_path):
+    from napari_mcdet.models.checkpoint import average_checkpoints
+
+    a = save_checkpoint(tmp_path / "a.safetensors", _net(), pixel_spacing=(0.2, 0.2),
+                        patch_size=64)
+    b = save_checkpoint(tmp_path / "b.safetensors", _net(), pixel_spacing=(0.2, 0.2),
+                        patch_size=96)
+    with pytest.raises(CheckpointError, match="patch_size.*one run"):
+        average_checkpoints([a, b], tmp_path / "avg.safetensors")
+    with pytest.raises(CheckpointError, match="two or more"):
+        average_checkpoints([a], tmp_path / "avg.safetensors")
+    assert not (tmp_path / "avg.safetensors").exists()

@@ -384,6 +384,66 @@ def export_model(
     return Path(dst)
 
 
+def average_checkpoints(paths: list[str | Path], dst: str | Path) -> Path:
+    """Average the weights of several checkpoints of one run into a final model (stochastic
+    weight averaging over kept steps; Izmailov et al. 2018).
+
+    Floating-point tensors, BatchNorm running statistics included, are averaged uniformly (as
+    weight-averaging "soups" do; the statistics are not re-estimated); integer tensors (BatchNorm
+    step counts) are taken from the last checkpoint. The metadata is the last checkpoint's,
+    without optimizer state or metrics (the average has not been validated), with
+    ``averaged_from``: the name and step of each source.
+
+    Parameters
+    ----------
+    paths : list of path
+        Two or more checkpoints of the same architecture, configuration, pixel spacing and patch
+        size, in the order of their steps.
+    dst : path
+        Where to write the averaged model (atomically).
+
+    Raises
+    ------
+    CheckpointError
+        Fewer than two paths, or checkpoints that do not share architecture, grid or tensors.
+    """
+    if len(paths) < 2:
+        raise CheckpointError(f"averaging needs two or more checkpoints, got {len(paths)}: "
+                              "pass the kept steps of a run (runs/NAME/step_*.safetensors)")
+    total: dict[str, torch.Tensor] = {}
+    sources = []
+    first_meta: dict[str, Any] = {}
+    for path in paths:
+        tensors, meta = read_checkpoint(path)
+        state = model_state(tensors)
+        if not total:
+            first_meta = meta
+            total = {k: v.double() if v.is_floating_point() else v.clone()
+                     for k, v in state.items()}
+            dtypes = {k: v.dtype for k, v in state.items()}
+        else:
+            for key in ("architecture", "config", "pixel_spacing", "patch_size"):
+                if meta.get(key) != first_meta.get(key):
+                    raise CheckpointError(
+                        f"{path}: its {key} ({meta.get(key)!r}) differs from {paths[0]}'s "
+                        f"({first_meta.get(key)!r}); average checkpoints of one run only")
+            if state.keys() != total.keys() or any(
+                    state[k].shape != total[k].shape for k in state):
+                raise CheckpointError(f"{path}: its tensors differ from {paths[0]}'s; average "
+                                      "checkpoints of one run only")
+            for k, v in state.items():
+                total[k] = total[k] + v.double() if v.is_floating_point() else v.clone()
+        sources.append({"name": Path(path).name, "step": meta.get("step")})
+    n = len(paths)
+    weights = {f"model.{k}": ((v / n).to(dtypes[k]) if v.is_floating_point() else v).contiguous()
+               for k, v in total.items()}
+    meta = {k: v for k, v in meta.items() if k not in ("optimizer", "path")}
+    meta["metrics"] = {}
+    meta["averaged_from"] = sources
+    _atomic_save(weights, {"napari_mcdet": json.dumps(meta)}, Path(dst))
+    return Path(dst)
+
+
 def update_metadata(src: str | Path, updates: dict[str, Any], *,
                     dst: str | Path | None = None) -> Path:
     """Re-save a checkpoint with ``updates`` merged into its metadata (tensors untouched).
