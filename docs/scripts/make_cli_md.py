@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[1] / "cli.md"
-COMMANDS = ["", "info", "demo", "synth", "train", "average", "detect", "calibrate", "evaluate", "compare"]
+COMMANDS = ["", "info", "demo", "synth", "train", "average", "detect", "calibrate", "evaluate",
+            "compare"]
 HEADER = """# Command line reference
 
 Every task of the plugin also runs from a terminal through one program, `mcdet`, installed with
