@@ -83,6 +83,12 @@ def test_average_command_averages_and_refreshes(tmp_path, tiny_config, capsys):
     assert model.metadata["batchnorm_refreshed"]["patches"] == 2 * tiny_config.batch_size
     assert not torch.allclose(_first_batchnorm(model.network).running_mean, bn.running_mean)
     assert "re-estimated" in capsys.readouterr().out
+    other = TrainConfig.from_dict({**tiny_config.to_dict(), "patch_size": 48})
+    failed = tmp_path / "failed.safetensors"
+    assert main(["average", *map(str, paths), "--out", str(failed), "--refresh-bn",
+                 str(other.save(tmp_path / "other.yaml"))]) == 2
+    assert "configuration of the run" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.glob("failed*")) == []
     assert main(["average", str(paths[0]), str(tmp_path / "gone.safetensors"),
                  "--out", str(tmp_path / "y.safetensors")]) == 2
     assert "gone.safetensors" in capsys.readouterr().err

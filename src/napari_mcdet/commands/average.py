@@ -45,12 +45,20 @@ def run(args: argparse.Namespace) -> int:
     for p in paths:
         if not p.is_file():
             raise FileNotFoundError(f"no such checkpoint: {p}")
-    out = average_checkpoints(paths, args.out)
-    print(f"averaged {len(paths)} checkpoints into {out}")
-    if config is not None:
-        device = resolve_device(args.device or "auto")
-        refresh_batchnorm(out, out, config, batches=args.bn_batches, seed=args.seed,
-                          device=device)
-        print(f"BatchNorm statistics re-estimated on {args.bn_batches * config.batch_size} "
-              f"training patches (seed {args.seed})")
+    out = Path(args.out)
+    if config is None:
+        average_checkpoints(paths, out)
+        print(f"averaged {len(paths)} checkpoints into {out}")
+        return 0
+    # MODEL appears only once its statistics are refreshed: a failed refresh leaves no file
+    # that could pass for the finished model
+    partial = out.with_name(out.name + ".average-partial")
+    try:
+        average_checkpoints(paths, partial)
+        refresh_batchnorm(partial, out, config, batches=args.bn_batches, seed=args.seed,
+                          device=resolve_device(args.device or "auto"))
+    finally:
+        partial.unlink(missing_ok=True)
+    print(f"averaged {len(paths)} checkpoints into {out}; BatchNorm statistics re-estimated on "
+          f"{args.bn_batches * config.batch_size} training patches (seed {args.seed})")
     return 0
