@@ -55,6 +55,17 @@ def resolve_images(config: TrainConfig, which: str | None = None) -> list[Path]:
     return files
 
 
+def patch_dataset(config: TrainConfig, files: list[Path], **options: Any) -> SyntheticPatchDataset:
+    """The patches of ``files`` as ``config``'s run draws them: its grid, patch size, lesion
+    mode and parameters, and image cache; ``options`` (seed, length, augment, hard-negative and
+    edge fractions) go to :class:`~napari_mcdet.train.dataset.SyntheticPatchDataset`."""
+    return SyntheticPatchDataset(
+        files, patch_size=config.patch_size,
+        pixel_spacing=(config.pixel_spacing, config.pixel_spacing),
+        source_spacing=config.source_spacing, mode=config.lesion_mode,
+        lesion_params=config.lesion_params or None, cache_size=config.cache_images, **options)
+
+
 class _Batches:
     """Index batches for steps ``[start, stop)`` of one process (see the module docstring)."""
 
@@ -133,20 +144,16 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp = DistributedDataParallel(self.network, device_ids=ids)
         files = resolve_images(cfg)
-        spacing = (cfg.pixel_spacing, cfg.pixel_spacing)
-        common = dict(patch_size=cfg.patch_size, pixel_spacing=spacing,
-                      source_spacing=cfg.source_spacing, mode=cfg.lesion_mode,
-                      lesion_params=cfg.lesion_params or None, cache_size=cfg.cache_images)
         g = cfg.batch_size * cfg.accumulate * self.dist.world_size
-        self.train_set = SyntheticPatchDataset(
-            files, seed=cfg.seed, length=cfg.steps * g, augment=cfg.augment,
+        self.train_set = patch_dataset(
+            cfg, files, seed=cfg.seed, length=cfg.steps * g, augment=cfg.augment,
             hard_negative_fraction=cfg.hard_negative_fraction if cfg.mine_every else 0.0,
-            edge_fraction=cfg.edge_fraction, **common)
+            edge_fraction=cfg.edge_fraction)
         if resume is not None:
             self.train_set.hard_negatives = [tuple(e) for e in meta.get("hard_negatives", [])]
         val_files = resolve_images(cfg, "val") if cfg.split else files
-        self.val_set = SyntheticPatchDataset(val_files, seed=cfg.val_seed, length=cfg.val_length,
-                                             augment=False, **common)
+        self.val_set = patch_dataset(cfg, val_files, seed=cfg.val_seed, length=cfg.val_length,
+                                     augment=False)
         self._loader = DataLoader(self.train_set, batch_sampler=_Batches(cfg, self.dist,
                                                                          self.step, cfg.steps),
                                   num_workers=cfg.num_workers,

@@ -17,7 +17,6 @@ import torch
 
 from ..models.checkpoint import build_network, model_state, read_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .dataset import SyntheticPatchDataset
 
 #: Metadata keys :func:`~napari_mcdet.models.checkpoint.save_checkpoint` writes itself.
 _WRITTEN_BY_SAVE = ("format", "format_version", "architecture", "config", "pixel_spacing",
@@ -32,17 +31,13 @@ def training_patches(config: TrainConfig, *, batches: int, seed: int = 0,
     Drawn as ``config``'s run draws them (its training images, lesions, augmentation and
     ``hard_negatives`` pool), from dataset seed ``seed``.
     """
-    from .loop import resolve_images
+    from .loop import patch_dataset, resolve_images
 
     if batches < 1:
         raise ValueError(f"batches must be at least 1, got {batches}")
-    spacing = (config.pixel_spacing, config.pixel_spacing)
     b = config.batch_size
-    dataset = SyntheticPatchDataset(
-        resolve_images(config), patch_size=config.patch_size, pixel_spacing=spacing,
-        source_spacing=config.source_spacing, mode=config.lesion_mode,
-        lesion_params=config.lesion_params or None, cache_size=config.cache_images,
-        seed=seed, length=batches * b, augment=config.augment,
+    dataset = patch_dataset(
+        config, resolve_images(config), seed=seed, length=batches * b, augment=config.augment,
         hard_negative_fraction=config.hard_negative_fraction if hard_negatives else 0.0,
         edge_fraction=config.edge_fraction)
     dataset.hard_negatives = [tuple(e) for e in hard_negatives or []]
