@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_mcdet.infer.candidates import find_candidates, group_clusters
+from napari_mcdet.infer.candidates import find_candidates, group_clusters, weigh_by_tiles
 
 SP = (0.2, 0.2)
 T = {"benign": 0.5, "malignant": 0.5}
@@ -83,3 +83,37 @@ def test_cluster_score_weighs_the_tile_heads():
     high = group_clusters(_calcs(pts), pixel_spacing=SP, tiles=tiles, tile=96)[0]
     assert low["score"] < high["score"]
     assert high["class"] == 2 and high["tile_score"] == pytest.approx(0.9)
+
+
+def test_a_speck_on_tissue_the_heads_call_normal_ranks_below_one_on_calcified_tissue():
+    p = np.zeros((2, 200, 200), np.float32)
+    _blob(p, 30, 30, 0.95)                # the brighter speck, in a tile the heads call normal
+    _blob(p, 130, 130, 0.9)               # in a tile where the heads see calcifications
+    calcs, _ = find_candidates(p, np.ones((200, 200), bool), T, pixel_spacing=SP,
+                               skin_margin_mm=0)
+    assert [round(c["centroid"][0]) for c in calcs] == [30, 130]  # probability order
+    tiles = [{"origin": (0, 0), "probabilities": [0.8, 0.1, 0.1]},
+             {"origin": (96, 96), "probabilities": [0.3, 0.2, 0.5]}]
+    weighed = weigh_by_tiles(calcs, tiles=tiles, tile=96)
+    assert [round(c["centroid"][0]) for c in weighed] == [130, 30]
+    assert [c["id"] for c in weighed] == [0, 1]
+    top, low = weighed
+    assert top["pixel_score"] == pytest.approx(0.9) and top["tile_score"] == pytest.approx(0.7)
+    assert top["score"] == pytest.approx((0.9 + 0.7) / 2)
+    assert low["score"] == pytest.approx((0.95 + 0.2) / 2)
+    assert calcs[0]["score"] == pytest.approx(0.95)  # the input is left as it was
+
+
+def test_without_tiles_the_score_is_the_probability_at_the_peak():
+    weighed = weigh_by_tiles(_calcs([(10, 10), (40, 40)]), tiles=None, tile=None)
+    assert all(c["tile_score"] is None and c["score"] == c["pixel_score"] for c in weighed)
+
+
+def test_a_cluster_of_tile_weighed_calcifications_counts_the_heads_once():
+    pts = [(100, 100), (105, 105), (102, 98)]
+    tiles = [{"origin": (64, 64), "probabilities": [0.1, 0.1, 0.8]}]
+    raw = group_clusters(_calcs(pts), pixel_spacing=SP, tiles=tiles, tile=96)[0]
+    weighed = weigh_by_tiles(_calcs(pts), tiles=tiles, tile=96)
+    cl = group_clusters(weighed, pixel_spacing=SP, tiles=tiles, tile=96)[0]
+    assert cl["member_score"] == pytest.approx(raw["member_score"])
+    assert cl["score"] == pytest.approx(raw["score"])

@@ -105,6 +105,23 @@ def test_detect_outputs_on_input_grid(tiny_model, phantom):
     assert det.probabilities[:, ~breast_mask(phantom.pixels)].max() == 0
 
 
+def test_a_calcification_score_is_its_peak_probability_weighed_by_its_tile(tiny_model, phantom):
+    det = detect(phantom, tiny_model, threshold=0.2, device="cpu", skin_margin_mm=0,
+                 max_area_mm2=1e6)
+    assert det.calcifications
+    scores = [c["score"] for c in det.calcifications]
+    assert scores == sorted(scores, reverse=True)
+    for c in det.calcifications:
+        r, col = c["centroid"]
+        under = [t["probabilities"][0] for t in det.tile_scores
+                 if t["bbox"][0] <= r < t["bbox"][2] and t["bbox"][1] <= col < t["bbox"][3]]
+        assert under
+        assert c["tile_score"] == pytest.approx(1 - min(under), abs=1e-6)
+        # equal class thresholds: the class is the likelier one at the peak
+        assert c["pixel_score"] == pytest.approx(max(c["benign_score"], c["malignant_score"]))
+        assert c["score"] == pytest.approx((c["pixel_score"] + c["tile_score"]) / 2)
+
+
 def test_detect_resamples_to_the_model_and_back(tiny_model, phantom):
     # the same phantom declared at 0.1 mm: the network runs on a half-size grid
     det = detect(phantom.pixels, tiny_model, pixel_spacing=(0.1, 0.1), device="cpu")

@@ -60,6 +60,7 @@ from .candidates import (
     DEFAULT_SKIN_MARGIN_MM,
     find_candidates,
     group_clusters,
+    weigh_by_tiles,
 )
 
 
@@ -77,8 +78,11 @@ class Detection:
     calcifications : list of dict
         One per candidate (:func:`napari_mcdet.infer.candidates.find_candidates`): ``id``,
         ``centroid`` (row, col) pixels (the probability peak), ``bbox`` (r0, c0, r1, c1) of its
-        response, pixels end exclusive, ``area_px``, ``area_mm2``, ``class`` (1/2), ``score``
-        (that class's probability at the peak), ``benign_score``, ``malignant_score``.
+        response, pixels end exclusive, ``area_px``, ``area_mm2``, ``class`` (1/2),
+        ``pixel_score`` (that class's probability at the peak), ``tile_score`` (1 - soft tissue
+        of the most confident tile holding the peak), ``score`` (their mean,
+        :func:`napari_mcdet.infer.candidates.weigh_by_tiles`), ``benign_score``,
+        ``malignant_score`` (each class's probability at the peak).
     clusters : list of dict
         Groups of at least ``cluster_min_count`` calcifications all within
         ``cluster_distance_mm`` of each other (complete linkage,
@@ -556,6 +560,7 @@ def detect(
     calcs, kept = find_candidates(probs, breast, thresholds, pixel_spacing=model_spacing,
                                   skin_margin_mm=skin_margin_mm, max_area_mm2=max_area_mm2,
                                   nms_mm=nms_mm)
+    calcs = weigh_by_tiles(calcs, tiles=records, tile=tile)
     clusters = group_clusters(calcs, pixel_spacing=model_spacing,
                               diameter_mm=cluster_distance_mm, min_count=cluster_min_count,
                               tiles=records, tile=tile)

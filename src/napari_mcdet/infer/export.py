@@ -30,7 +30,8 @@ from ..io.writers import atomic_write
 from .detect import Detection
 
 CALC_COLUMNS = ("id", "row", "col", "area_mm2", "area_px", "class", "class_name", "score",
-                "benign_score", "malignant_score", "r0", "c0", "r1", "c1")
+                "pixel_score", "tile_score", "benign_score", "malignant_score",
+                "r0", "c0", "r1", "c1")
 CLUSTER_COLUMNS = ("id", "r0", "c0", "r1", "c1", "row", "col", "n_calcifications", "class",
                    "class_name", "score", "benign_score", "malignant_score", "calcification_ids")
 
@@ -40,9 +41,16 @@ def calcification_rows(det: Detection) -> list[dict[str, Any]]:
     return [{"id": c["id"], "row": c["centroid"][0], "col": c["centroid"][1],
              "area_mm2": c["area_mm2"], "area_px": c["area_px"], "class": c["class"],
              "class_name": CLASS_NAMES[c["class"]], "score": c["score"],
+             "pixel_score": c.get("pixel_score", c["score"]),
+             "tile_score": _number(c.get("tile_score")),
              "benign_score": c["benign_score"], "malignant_score": c["malignant_score"],
              "r0": c["bbox"][0], "c0": c["bbox"][1], "r1": c["bbox"][2], "c1": c["bbox"][3]}
             for c in det.calcifications]
+
+
+def _number(value: Any) -> float:
+    """A table cell for an optional number: NaN for None (one float column in napari)."""
+    return float("nan") if value is None else float(value)
 
 
 def cluster_rows(det: Detection) -> list[dict[str, Any]]:
