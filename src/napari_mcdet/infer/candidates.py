@@ -212,8 +212,8 @@ def group_clusters(
         ``id``, ``bbox`` (the members' extent), ``centroid``, ``n_calcifications``,
         ``calcification_ids``, ``class``, ``score``, ``benign_score``, ``malignant_score``,
         ``member_score`` (mean of the three best members' ``pixel_score``, else ``score``),
-        ``tile_score`` (1 - soft tissue of
-        the most confident tile holding the centroid, or None); highest score first.
+        ``tile_score`` (1 - soft tissue of the most confident tile holding the centroid, or
+        None); highest score first.
 
     Notes
     -----
