@@ -1,0 +1,135 @@
+"""Would dropping candidates that a reader could not see help detection? (docs/results.md)
+
+A study, not a feature: every calcification candidate whose image conspicuity (the synthesis
+measure of :mod:`napari_mcdet.synth.conspicuity`: the white top-hat's peak within a pixel of the
+candidate over the 99th percentile of the top-hat in the 12 mm window around it) is below
+``VISIBILITY_FLOOR`` (1.2, the floor below which synthesis does not label a calcification) is
+dropped before clustering. Both settings are calibrated on the split's 33 ``val`` normals (0.5
+false clusters per image, as ``mcdet calibrate``) and scored on the mini-MIAS development data:
+the strict-rule cluster FROC, lesions found at the operating point, the median normal image, and
+the calcification FROC and image AUC (calcification scores weighed by the tile heads, as
+``detect`` does). Prints one JSON line per setting.
+
+Usage (from the project root):
+    python docs/scripts/conspicuity_filter_study.py ../shared/data/mini-mias [--model CKPT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+FP_RATES = (0.25, 0.5, 1.0, 2.0)
+
+
+def conspicuity_at(tophat: np.ndarray, point, *, half: int, floor: float) -> float:
+    """The top-hat's peak within a pixel of ``point`` over its 99th percentile in the window
+    of half-side ``half`` px around it (the 9 x 9 px around the point left out)."""
+    from napari_mcdet.synth.conspicuity import texture_level
+
+    r, c = (int(round(v)) for v in point)
+    r0, c0 = max(0, r - half), max(0, c - half)
+    crop = tophat[r0:r + half + 1, c0:c + half + 1]
+    rim = np.zeros(crop.shape, bool)
+    rim[max(0, r - r0 - 4):r - r0 + 5, max(0, c - c0 - 4):c - c0 + 5] = True
+    peak = tophat[max(0, r - 1):r + 2, max(0, c - 1):c + 2].max()
+    return float(peak / texture_level(crop, rim, floor=floor))
+
+
+def main() -> None:
+    import torch
+    from scipy import ndimage as ndi
+
+    from napari_mcdet.infer import calibrate as cal
+    from napari_mcdet.infer.candidates import find_candidates, group_clusters, weigh_by_tiles
+    from napari_mcdet.metrics.froc import froc
+    from napari_mcdet.metrics.realsets import minimias_images, read_split
+    from napari_mcdet.models.checkpoint import load_model
+    from napari_mcdet.synth.conspicuity import (
+        MIN_TEXTURE_FRACTION,
+        VISIBILITY_FLOOR,
+        WINDOW_MM,
+        disk_radius_px,
+        white_tophat,
+    )
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("minimias", type=Path)
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--split", type=Path, default=ROOT / "configs" / "minimias_split.json")
+    args = ap.parse_args()
+
+    model = load_model(args.model)
+    sp = tuple(float(s) for s in model.pixel_spacing)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        images = minimias_images(args.minimias, pixel_spacing=sp,
+                                 normals=read_split(args.split)["val"])
+    net, run = cal.detection_runner(model, device=torch.device("cpu"))
+    run.pop("engine")
+    maps = [cal.image_maps(net, im.image, im.breast, pixel_spacing=sp, labels=im.labels,
+                           name=im.name, **run) for im in images]
+    tophats = [white_tophat(np.asarray(im.image, np.float32), disk_radius_px(sp[0]))
+               for im in images]
+    floors = [MIN_TEXTURE_FRACTION * (float(np.ptp(im.image)) or 1.0) for im in images]
+    half = int(np.ceil(WINDOW_MM / 2 / sp[0]))
+    seen: dict[tuple[int, int, int], float] = {}
+
+    def visible(i: int, point) -> bool:
+        key = (i, *(int(round(v)) for v in point))
+        if key not in seen:
+            seen[key] = conspicuity_at(tophats[i], point, half=half, floor=floors[i])
+        return seen[key] >= VISIBILITY_FLOOR
+
+    def detect_at(i: int, t: float, drop_invisible: bool):
+        m = maps[i]
+        if float(m.probabilities.max()) <= t:
+            return [], []
+        calcs, _ = find_candidates(m.probabilities, m.breast, {"benign": t, "malignant": t},
+                                   pixel_spacing=sp)
+        if drop_invisible:
+            calcs = [c for c in calcs if visible(i, c["centroid"])]
+        calcs = weigh_by_tiles(calcs, tiles=m.tiles, tile=m.tile)
+        return calcs, group_clusters(calcs, pixel_spacing=sp, tiles=m.tiles, tile=m.tile)
+
+    tol = cal.DEFAULT_TOLERANCE_MM / sp[0]
+    n_regions = sum(int(ndi.label(np.isin(m.labels, (1, 2)))[1]) for m in maps)
+    for drop in (False, True):
+        rows = []
+        for t in np.sort(cal.THRESHOLDS)[::-1]:
+            found = fps = 0
+            normal_calcs, normal_clusters = [], []
+            for i, m in enumerate(maps):
+                calcs, clusters = detect_at(i, float(t), drop)
+                cents = np.array([c["centroid"] for c in clusters]).reshape(-1, 2)
+                hit, fp = cal.strict_hits(cents, m.labels, tolerance_px=tol)
+                found, fps = found + len(hit), fps + fp
+                if not m.labels.any():
+                    normal_calcs.append(len(calcs))
+                    normal_clusters.append(len(clusters))
+            rows.append({"threshold": float(t), "lesions_found": found,
+                         "fp_per_image": fps / len(maps),
+                         "normal_fp_per_image": float(np.mean(normal_clusters)),
+                         "median_normal_candidates": float(np.median(normal_calcs)),
+                         "median_normal_clusters": float(np.median(normal_clusters))})
+        sens = [max([r["lesions_found"] / n_regions for r in rows if r["fp_per_image"] <= rate],
+                    default=0.0) for rate in FP_RATES]
+        point = next(r for r in rows[::-1] if r["normal_fp_per_image"] <= cal.DEFAULT_TARGET_FP)
+        calcs = [detect_at(i, point["threshold"], drop)[0] for i in range(len(maps))]
+        result = froc(calcs, [m.labels for m in maps])
+        print(json.dumps({
+            "drop_below_visibility_floor": drop,
+            "strict_cluster_sensitivity_at_fp": dict(zip([f"{r:g}" for r in FP_RATES], sens)),
+            "operating_point": point,
+            "calcification_froc_at_fp": [float(s) for s in result.sensitivity_at],
+            "calcification_image_auc": float(result.image_roc.auc),
+        }), flush=True)
+
+
+if __name__ == "__main__":
+    main()
