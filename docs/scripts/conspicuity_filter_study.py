@@ -16,14 +16,10 @@ Usage (from the project root):
 
 from __future__ import annotations
 
-import argparse
 import json
-import warnings
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
 FP_RATES = (0.25, 0.5, 1.0, 2.0)
 
 
@@ -42,14 +38,13 @@ def conspicuity_at(tophat: np.ndarray, point, *, half: int, floor: float) -> flo
 
 
 def main() -> None:
-    import torch
+    # the folder of this script: the same dev images, maps and counts
+    from dev_detection_figures import dev_maps, strict_counts
     from scipy import ndimage as ndi
 
     from napari_mcdet.infer import calibrate as cal
     from napari_mcdet.infer.candidates import find_candidates, group_clusters, weigh_by_tiles
     from napari_mcdet.metrics.froc import froc
-    from napari_mcdet.metrics.realsets import minimias_images, read_split
-    from napari_mcdet.models.checkpoint import load_model
     from napari_mcdet.synth.conspicuity import (
         MIN_TEXTURE_FRACTION,
         VISIBILITY_FLOOR,
@@ -58,22 +53,8 @@ def main() -> None:
         white_tophat,
     )
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("minimias", type=Path)
-    ap.add_argument("--model", default=None)
-    ap.add_argument("--split", type=Path, default=ROOT / "configs" / "minimias_split.json")
-    args = ap.parse_args()
-
-    model = load_model(args.model)
+    model, images, maps = dev_maps(__doc__.splitlines()[0])
     sp = tuple(float(s) for s in model.pixel_spacing)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        images = minimias_images(args.minimias, pixel_spacing=sp,
-                                 normals=read_split(args.split)["val"])
-    net, run = cal.detection_runner(model, device=torch.device("cpu"))
-    run.pop("engine")
-    maps = [cal.image_maps(net, im.image, im.breast, pixel_spacing=sp, labels=im.labels,
-                           name=im.name, **run) for im in images]
     tophats = [white_tophat(np.asarray(im.image, np.float32), disk_radius_px(sp[0]))
                for im in images]
     floors = [MIN_TEXTURE_FRACTION * (float(np.ptp(im.image)) or 1.0) for im in images]
@@ -97,26 +78,16 @@ def main() -> None:
         calcs = weigh_by_tiles(calcs, tiles=m.tiles, tile=m.tile)
         return calcs, group_clusters(calcs, pixel_spacing=sp, tiles=m.tiles, tile=m.tile)
 
-    tol = cal.DEFAULT_TOLERANCE_MM / sp[0]
     n_regions = sum(int(ndi.label(np.isin(m.labels, (1, 2)))[1]) for m in maps)
     for drop in (False, True):
         rows = []
         for t in np.sort(cal.THRESHOLDS)[::-1]:
-            found = fps = 0
-            normal_calcs, normal_clusters = [], []
-            for i, m in enumerate(maps):
-                calcs, clusters = detect_at(i, float(t), drop)
-                cents = np.array([c["centroid"] for c in clusters]).reshape(-1, 2)
-                hit, fp = cal.strict_hits(cents, m.labels, tolerance_px=tol)
-                found, fps = found + len(hit), fps + fp
-                if not m.labels.any():
-                    normal_calcs.append(len(calcs))
-                    normal_clusters.append(len(clusters))
-            rows.append({"threshold": float(t), "lesions_found": found,
-                         "fp_per_image": fps / len(maps),
-                         "normal_fp_per_image": float(np.mean(normal_clusters)),
-                         "median_normal_candidates": float(np.median(normal_calcs)),
-                         "median_normal_clusters": float(np.median(normal_clusters))})
+            n = strict_counts(maps, (detect_at(i, float(t), drop) for i in range(len(maps))))
+            rows.append({"threshold": float(t), "lesions_found": n["lesions_found"],
+                         "fp_per_image": n["false_clusters"] / len(maps),
+                         "normal_fp_per_image": float(np.mean(n["normal_clusters"])),
+                         "median_normal_candidates": float(np.median(n["normal_candidates"])),
+                         "median_normal_clusters": float(np.median(n["normal_clusters"]))})
         sens = [max([r["lesions_found"] / n_regions for r in rows if r["fp_per_image"] <= rate],
                     default=0.0) for rate in FP_RATES]
         point = next(r for r in rows[::-1] if r["normal_fp_per_image"] <= cal.DEFAULT_TARGET_FP)

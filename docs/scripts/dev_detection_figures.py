@@ -24,22 +24,24 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def main() -> None:
+def dev_maps(description: str):
+    """Parse ``minimias [--model CKPT] [--split JSON]`` and run the model over the dev images.
+
+    Returns
+    -------
+    model : TrainedModel
+    images : list of LabelledImage
+        The calcification cases and the split's ``val`` normals, at the model's grid.
+    maps : list of ImageMaps
+        Their network outputs, as ``detect`` computes them by default (tiling, gate, engine).
+    """
     import torch
 
-    from napari_mcdet.infer.calibrate import (
-        DEFAULT_TOLERANCE_MM,
-        cluster_froc,
-        clusters_at,
-        detection_runner,
-        image_maps,
-        strict_hits,
-    )
-    from napari_mcdet.infer.detect import operating_point
+    from napari_mcdet.infer.calibrate import detection_runner, image_maps
     from napari_mcdet.metrics.realsets import minimias_images, read_split
     from napari_mcdet.models.checkpoint import load_model
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("minimias", type=Path)
     ap.add_argument("--model", default=None)
     ap.add_argument("--split", type=Path, default=ROOT / "configs" / "minimias_split.json")
@@ -55,6 +57,37 @@ def main() -> None:
     run.pop("engine")
     maps = [image_maps(net, im.image, im.breast, pixel_spacing=spacing, labels=im.labels,
                        name=im.name, **run) for im in images]
+    return model, images, maps
+
+
+def strict_counts(maps, detections) -> dict:
+    """Strict-rule counts over the dev images of one setting.
+
+    ``detections`` gives ``(calcifications, clusters)`` for each of ``maps`` in turn. Returns
+    ``lesions_found``, ``false_clusters`` (all images), and per normal image its number of
+    ``normal_candidates`` and ``normal_clusters``.
+    """
+    from napari_mcdet.infer.calibrate import DEFAULT_TOLERANCE_MM, strict_hits
+
+    out = {"lesions_found": 0, "false_clusters": 0, "normal_candidates": [],
+           "normal_clusters": []}
+    for m, (calcs, clusters) in zip(maps, detections):
+        cents = np.array([c["centroid"] for c in clusters]).reshape(-1, 2)
+        hit, fp = strict_hits(cents, m.labels,
+                              tolerance_px=DEFAULT_TOLERANCE_MM / min(m.pixel_spacing))
+        out["lesions_found"] += len(hit)
+        out["false_clusters"] += fp
+        if not m.labels.any():
+            out["normal_candidates"].append(len(calcs))
+            out["normal_clusters"].append(len(clusters))
+    return out
+
+
+def main() -> None:
+    from napari_mcdet.infer.calibrate import cluster_froc, clusters_at
+    from napari_mcdet.infer.detect import operating_point
+
+    model, _, maps = dev_maps(__doc__.splitlines()[0])
     sweep = cluster_froc(maps)
     out = {"model": str(model.metadata.get("path")), "images": len(maps),
            "lesions": sweep["n_regions"],
@@ -63,22 +96,13 @@ def main() -> None:
     point = operating_point(model.metadata)
     if point is not None:
         t = point["benign"]
-        found, fps, cand_normal, clus_normal = 0, 0, [], []
-        for m in maps:
-            calcs, clusters = clusters_at(m, t)
-            cents = np.array([c["centroid"] for c in clusters]).reshape(-1, 2)
-            f, fp = strict_hits(cents, m.labels, tolerance_px=DEFAULT_TOLERANCE_MM / spacing[0])
-            found += len(f)
-            fps += fp
-            if not m.labels.any():
-                cand_normal.append(len(calcs))
-                clus_normal.append(len(clusters))
+        n = strict_counts(maps, (clusters_at(m, t) for m in maps))
         out["operating_point"] = {
-            "threshold": t, "lesions_found": found,
-            "false_clusters_per_image": fps / len(maps),
-            "median_normal_candidates": float(np.median(cand_normal)),
-            "median_normal_clusters": float(np.median(clus_normal)),
-            "max_normal_candidates": int(np.max(cand_normal)),
+            "threshold": t, "lesions_found": n["lesions_found"],
+            "false_clusters_per_image": n["false_clusters"] / len(maps),
+            "median_normal_candidates": float(np.median(n["normal_candidates"])),
+            "median_normal_clusters": float(np.median(n["normal_clusters"])),
+            "max_normal_candidates": int(np.max(n["normal_candidates"])),
         }
     print(json.dumps(out, indent=1))
 
