@@ -20,8 +20,6 @@ import json
 
 import numpy as np
 
-FP_RATES = (0.25, 0.5, 1.0, 2.0)
-
 
 def conspicuity_at(tophat: np.ndarray, point, *, half: int, floor: float) -> float:
     """The top-hat's peak within a pixel of ``point`` over its 99th percentile in the window
@@ -39,12 +37,9 @@ def conspicuity_at(tophat: np.ndarray, point, *, half: int, floor: float) -> flo
 
 def main() -> None:
     # the folder of this script: the same dev images, maps and counts
-    from dev_detection_figures import dev_maps, strict_counts
-    from scipy import ndimage as ndi
+    from dev_detection_figures import compare_setting, dev_maps
 
-    from napari_mcdet.infer import calibrate as cal
     from napari_mcdet.infer.candidates import find_candidates, group_clusters, weigh_by_tiles
-    from napari_mcdet.metrics.froc import froc
     from napari_mcdet.synth.conspicuity import (
         MIN_TEXTURE_FRACTION,
         VISIBILITY_FLOOR,
@@ -78,28 +73,10 @@ def main() -> None:
         calcs = weigh_by_tiles(calcs, tiles=m.tiles, tile=m.tile)
         return calcs, group_clusters(calcs, pixel_spacing=sp, tiles=m.tiles, tile=m.tile)
 
-    n_regions = sum(int(ndi.label(np.isin(m.labels, (1, 2)))[1]) for m in maps)
     for drop in (False, True):
-        rows = []
-        for t in np.sort(cal.THRESHOLDS)[::-1]:
-            n = strict_counts(maps, (detect_at(i, float(t), drop) for i in range(len(maps))))
-            rows.append({"threshold": float(t), "lesions_found": n["lesions_found"],
-                         "fp_per_image": n["false_clusters"] / len(maps),
-                         "normal_fp_per_image": float(np.mean(n["normal_clusters"])),
-                         "median_normal_candidates": float(np.median(n["normal_candidates"])),
-                         "median_normal_clusters": float(np.median(n["normal_clusters"]))})
-        sens = [max([r["lesions_found"] / n_regions for r in rows if r["fp_per_image"] <= rate],
-                    default=0.0) for rate in FP_RATES]
-        point = next(r for r in rows[::-1] if r["normal_fp_per_image"] <= cal.DEFAULT_TARGET_FP)
-        calcs = [detect_at(i, point["threshold"], drop)[0] for i in range(len(maps))]
-        result = froc(calcs, [m.labels for m in maps])
-        print(json.dumps({
-            "drop_below_visibility_floor": drop,
-            "strict_cluster_sensitivity_at_fp": dict(zip([f"{r:g}" for r in FP_RATES], sens)),
-            "operating_point": point,
-            "calcification_froc_at_fp": [float(s) for s in result.sensitivity_at],
-            "calcification_image_auc": float(result.image_roc.auc),
-        }), flush=True)
+        print(json.dumps({"drop_below_visibility_floor": drop,
+                          **compare_setting(maps, lambda i, t, d=drop: detect_at(i, t, d))}),
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -83,6 +83,39 @@ def strict_counts(maps, detections) -> dict:
     return out
 
 
+def compare_setting(maps, detect_at, *, fp_rates=(0.25, 0.5, 1.0, 2.0)) -> dict:
+    """One detection setting of a study, swept and calibrated as ``mcdet calibrate`` does.
+
+    ``detect_at(i, threshold)`` gives ``(calcifications, clusters)`` of ``maps[i]``. Returns the
+    strict cluster sensitivity at ``fp_rates``, the operating point (the lowest swept threshold
+    with at most 0.5 false clusters per normal image) with its counts, and the calcification
+    FROC and image AUC there.
+    """
+    from scipy import ndimage as ndi
+
+    from napari_mcdet.infer import calibrate as cal
+    from napari_mcdet.metrics.froc import froc
+
+    n_regions = sum(int(ndi.label(np.isin(m.labels, (1, 2)))[1]) for m in maps)
+    rows = []
+    for t in np.sort(cal.THRESHOLDS)[::-1]:
+        n = strict_counts(maps, (detect_at(i, float(t)) for i in range(len(maps))))
+        rows.append({"threshold": float(t), "lesions_found": n["lesions_found"],
+                     "fp_per_image": n["false_clusters"] / len(maps),
+                     "normal_fp_per_image": float(np.mean(n["normal_clusters"])),
+                     "median_normal_candidates": float(np.median(n["normal_candidates"])),
+                     "median_normal_clusters": float(np.median(n["normal_clusters"]))})
+    sens = [max([r["lesions_found"] / n_regions for r in rows if r["fp_per_image"] <= rate],
+                default=0.0) for rate in fp_rates]
+    point = next(r for r in rows[::-1] if r["normal_fp_per_image"] <= cal.DEFAULT_TARGET_FP)
+    calcs = [detect_at(i, point["threshold"])[0] for i in range(len(maps))]
+    result = froc(calcs, [m.labels for m in maps])
+    return {"strict_cluster_sensitivity_at_fp": dict(zip([f"{r:g}" for r in fp_rates], sens)),
+            "operating_point": point,
+            "calcification_froc_at_fp": [float(s) for s in result.sensitivity_at],
+            "calcification_image_auc": float(result.image_roc.auc)}
+
+
 def main() -> None:
     from napari_mcdet.infer.calibrate import cluster_froc, clusters_at
     from napari_mcdet.infer.detect import operating_point

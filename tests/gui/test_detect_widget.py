@@ -267,7 +267,8 @@ def test_calibrate_can_choose_the_gate_that_the_threshold_and_detect_then_use(
 
 def test_the_speed_settings_reach_detect(widget, qtbot, mcdet_checkpoint):
     widget.load_model(str(mcdet_checkpoint))
-    assert widget.detect_options() == {"gate": "auto", "engine": DEFAULT_ENGINE}
+    assert widget.detect_options() == {"gate": "auto", "engine": DEFAULT_ENGINE,
+                                       "mirror": False}
     assert widget.gate_spin.text() == "model's"
     widget.gate_spin.stepUp()  # one step off the model's gate: a plain gate of 0
     assert widget.detect_options()["gate"] == 0.0
@@ -288,3 +289,25 @@ def test_the_speed_settings_reach_detect(widget, qtbot, mcdet_checkpoint):
     _run(widget, qtbot)
     det = widget.last_result
     assert det.gate == 1.0 and det.n_tiles_decoded < det.n_tiles_run
+
+
+def test_mirror_averaging_reaches_detect_and_calibration(widget, qtbot, tiny_checkpoint,
+                                                         shared_data, tmp_path):
+    import shutil
+
+    from napari_mcdet.models.checkpoint import load_model
+
+    own = shutil.copy(tiny_checkpoint, tmp_path / "mirrored.safetensors")
+    widget.load_model(str(own))
+    widget.spacing_edit.setText("0.2")
+    widget.mirror_check.setChecked(True)
+    assert widget.detect_options()["mirror"] is True
+    normals = [str(shared_data / "mini-mias" / f"{n}.pgm") for n in ("mdb003", "mdb004")]
+    assert widget.calibrate(normals, target_fp=1.0) is not None, widget.status.text()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
+    assert "mirror averaging" in widget.status.text()
+    stored = load_model(own).metadata
+    assert "operating_point" not in stored and stored["operating_point_mirror"]["tiling"]["mirror"]
+    _run(widget, qtbot)
+    det = widget.last_result
+    assert det.mirror and det.thresholds["benign"] == stored["operating_point_mirror"]["benign"]

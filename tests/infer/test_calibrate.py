@@ -96,6 +96,34 @@ def test_mcdet_calibrate_stores_the_point_that_detect_uses(shared_data, coarse_m
     assert len(det.clusters) <= 2
 
 
+def test_mcdet_calibrate_mirror_stores_a_second_point_beside_the_first(shared_data,
+                                                                      coarse_model, tmp_path):
+    import warnings
+
+    from napari_mcdet.cli import main
+    from napari_mcdet.infer.calibrate import calibrate
+
+    plain, both = tmp_path / "plain.safetensors", tmp_path / "both.safetensors"
+    normals = [str(shared_data / "mini-mias" / f"{n}.pgm") for n in ("mdb003", "mdb004")]
+    assert main(["calibrate", str(coarse_model), *normals, "--target-fp", "1.0",
+                 "--out", str(plain)]) == 0
+    assert main(["calibrate", str(plain), *normals, "--target-fp", "1.0", "--mirror",
+                 "--out", str(both)]) == 0
+    meta = load_model(both).metadata
+    first, mirrored = meta["operating_point"], meta["operating_point_mirror"]
+    assert first == load_model(plain).metadata["operating_point"]
+    assert mirrored["tiling"]["mirror"] and not first["tiling"]["mirror"]
+    assert mirrored["fp_per_image"] <= 1.0
+    # the command stores what calibrate(mirror=True) chooses
+    mammos = [mc.read_mammogram(n) for n in normals]
+    again = calibrate(load_model(coarse_model), mammos, target_fp=1.0, mirror=True)
+    assert again["benign"] == mirrored["benign"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        det = mc.detect(mammos[0], both, mirror=True)
+    assert det.thresholds["benign"] == mirrored["benign"]
+
+
 def test_nothing_analysed_is_an_error_not_zero_findings(coarse_model):
     image = np.random.default_rng(0).normal(100, 5, (40, 40)).astype(np.float32)
     with pytest.raises(ValueError, match="nothing was analysed"):

@@ -454,3 +454,64 @@ def test_maps_resized_to_the_input_grid_agree_with_scipys_edge_aligned_zoom():
                        grid_mode=True, prefilter=False)
         np.testing.assert_allclose(out[c], ref, atol=1e-4)
     assert _resize(maps, (143, 117)) is maps
+
+
+# -- mirror averaging -------------------------------------------------------------------------
+@pytest.mark.parametrize("gate", [None, 0.0, "median"])
+def test_mirror_averaged_tiles_are_left_right_symmetric_in_the_network(tiny_model, gate):
+    """Averaged over a tile and its mirror, the predictor answers a mirrored tile with the
+    mirrored maps and the same class probabilities: the network's own left-right asymmetry
+    (a random one here) is gone, and both views of a tile are decoded together."""
+    from napari_mcdet.infer.patches import gated_predictor, segmentation_predictor
+    from napari_mcdet.nn.inference import prepare_for_inference
+
+    net = prepare_for_inference(tiny_model.network)
+    tiles = np.random.default_rng(3).normal(0, 1, (6, 64, 64)).astype(np.float32)
+    if gate is None:
+        def make(mirror):
+            return segmentation_predictor(net, device="cpu", channels_last=True, mirror=mirror)
+    else:
+        if gate == "median":
+            scores = [r["gate_score"] for r in gated_predictor(net, gate=1.0)(tiles)[1]]
+            gate = float(np.median(scores))
+        def make(mirror):
+            return gated_predictor(net, gate=gate, device="cpu", channels_last=True,
+                                   mirror=mirror)
+    with torch.inference_mode():
+        seg, rec = make(True)(tiles)
+        seg_m, rec_m = make(True)(np.ascontiguousarray(tiles[..., ::-1]))
+        plain, _ = make(False)(tiles)
+        plain_m, _ = make(False)(np.ascontiguousarray(tiles[..., ::-1]))
+    np.testing.assert_allclose(seg_m, seg[..., ::-1], atol=1e-6)
+    for a, b in zip(rec, rec_m):
+        np.testing.assert_allclose(a["probabilities"], b["probabilities"], atol=1e-6)
+        assert a.get("decoded", True) == b.get("decoded", True)
+    decoded = np.array([r.get("decoded", True) for r in rec])
+    assert decoded.any()
+    if gate not in (None, 0.0):
+        assert not decoded.all()
+        assert seg[~decoded].max() == 0  # neither view decoded: zero maps
+    # the random network alone is not symmetric, by far more than the tolerance above
+    assert np.abs(plain_m[decoded] - plain[decoded][..., ::-1]).max() > 1e-4
+
+
+def test_mirror_detection_reads_its_own_operating_point(tiny_checkpoint, phantom, tmp_path):
+    from napari_mcdet.infer.detect import operating_point, operating_point_key
+    from napari_mcdet.models.checkpoint import update_metadata
+
+    common = dict(engine="eager", tile=64, overlap=16, gate=None, device="cpu")
+    plain_point = {"benign": 0.6, "malignant": 0.6}
+    only_plain = load_model(update_metadata(tiny_checkpoint,
+                                            {operating_point_key(): plain_point},
+                                            dst=tmp_path / "plain.safetensors"))
+    with pytest.warns(UserWarning, match="--mirror"):
+        det = detect(phantom, only_plain, mirror=True, **common)
+    assert det.mirror and det.thresholds == plain_point and det.summary()["mirror"]
+    both = load_model(update_metadata(
+        tmp_path / "plain.safetensors",
+        {operating_point_key(mirror=True): {"benign": 0.4, "malignant": 0.4}},
+        dst=tmp_path / "both.safetensors"))
+    assert operating_point(both.metadata)["benign"] == 0.6
+    assert detect(phantom, both, mirror=True, **common).thresholds["benign"] == 0.4
+    plain = detect(phantom, both, **common)
+    assert not plain.mirror and plain.thresholds["benign"] == 0.6

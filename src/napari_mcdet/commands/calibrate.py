@@ -8,7 +8,9 @@ written), where ``mcdet detect`` and the Detect panel read it.
 With ``--gate``, the model's decoder gate is chosen first, on the same normals with synthetic
 benign and malignant lesions blended in: the highest gate that skips at most ``--miss-rate`` of
 the tiles holding a visible calcification. It is stored with the model (``decoder_gate``) and
-the threshold is then calibrated with it, as detection will run.
+the threshold is then calibrated with it, as detection will run. With ``--mirror`` the point
+is chosen for detection with mirror averaging (``mcdet detect --mirror``) and stored beside the
+plain one.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ def register(subparsers) -> None:
                         f"gate may skip ({DEFAULT_MISS_RATE:g})")
     p.add_argument("--seed", type=int, default=0,
                    help="with --gate: seed of the synthetic lesions (0)")
+    p.add_argument("--mirror", action="store_true",
+                   help="calibrate for detection with mirror averaging (mcdet detect --mirror): "
+                        "stored beside the plain operating point, which stays")
     p.add_argument("--out", default=None,
                    help="write the calibrated model here instead of rewriting MODEL")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best)")
@@ -54,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..infer.calibrate import calibrate
+    from ..infer.detect import operating_point_key
     from ..io.images import read_mammogram
     from ..models.checkpoint import default_model_path, load_model, update_metadata
     from ..train.dataset import expand_images
@@ -79,13 +85,15 @@ def run(args: argparse.Namespace) -> int:
         updates[GATE_KEY] = gate = chosen["gate"]
     with tqdm(total=len(normals), unit="image", desc="calibrating") as bar:
         point = calibrate(model, normals, target_fp=args.target_fp, pixel_spacing=spacing,
-                          gate=gate, device=args.device, progress=lambda done, _: bar.update(1))
+                          gate=gate, mirror=args.mirror, device=args.device,
+                          progress=lambda done, _: bar.update(1))
     point["images"] = [f.name for f in files]
-    updates["operating_point"] = point
+    updates[operating_point_key(mirror=args.mirror)] = point
     out = update_metadata(src, updates, dst=args.out)
     print(json.dumps({k: v for k, v in point.items() if k != "images"}, indent=1))
     if not point["reached"]:
         print(f"warning: no threshold reaches {args.target_fp} false clusters per image; the "
               "highest one swept is stored")
-    print(f"{'decoder gate and ' if args.gate else ''}operating point stored in {out}")
+    kind = "operating point with mirror averaging" if args.mirror else "operating point"
+    print(f"{'decoder gate and ' if args.gate else ''}{kind} stored in {out}")
     return 0

@@ -63,6 +63,9 @@ def register(subparsers) -> None:
     p.add_argument("--engine", choices=("auto", "eager", "onnx"), default=DEFAULT_ENGINE,
                    help="'auto' (default): ONNX Runtime when the 'fast' extra is installed, "
                         "else PyTorch")
+    p.add_argument("--mirror", action="store_true",
+                   help="average every tile with its left-right mirror (about twice the time; "
+                        "calibrate the model with mcdet calibrate --mirror for its threshold)")
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                    help=f"tiles per forward pass ({DEFAULT_BATCH_SIZE})")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best)")
@@ -215,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
                          threshold=threshold, min_breast_fraction=args.min_breast_fraction,
                          cluster_distance_mm=args.cluster_distance,
                          cluster_min_count=args.cluster_min_count, gate=args.gate,
-                         engine=args.engine, progress=progress)
+                         engine=args.engine, mirror=args.mirror, progress=progress)
         write_detection(det, out, stem, image=mammo.pixels, probabilities=args.format,
                         overlay=not args.no_overlay)
         s = det.summary()

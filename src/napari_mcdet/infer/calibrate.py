@@ -66,18 +66,22 @@ class ImageMaps:
 def image_maps(network, image: np.ndarray, breast: np.ndarray, *, tile: int, overlap: int,
                pixel_spacing: tuple[float, float], gate: float | None = None,
                channels_last: bool = True, labels: np.ndarray | None = None,
-               name: str = "", device=None, batch_size: int = 8) -> ImageMaps:
+               name: str = "", device=None, batch_size: int = 8,
+               mirror: bool = False) -> ImageMaps:
     """Run a network (ready for inference: eager or ONNX) over one prepared image, as detection
-    does (tile and overlap in pixels; ``gate`` as :func:`napari_mcdet.infer.detect.detect`'s)."""
+    does (tile and overlap in pixels; ``gate`` and ``mirror`` as
+    :func:`napari_mcdet.infer.detect.detect`'s)."""
     import torch
 
     from ..data.tiling import run_tiles
     from .patches import gated_predictor, segmentation_predictor
 
     if gate is None:
-        predict = segmentation_predictor(network, device=device, channels_last=channels_last)
+        predict = segmentation_predictor(network, device=device, channels_last=channels_last,
+                                         mirror=mirror)
     else:
-        predict = gated_predictor(network, gate=gate, device=device, channels_last=channels_last)
+        predict = gated_predictor(network, gate=gate, device=device, channels_last=channels_last,
+                                  mirror=mirror)
     with torch.inference_mode():
         probs, records, _ = run_tiles(predict, image, tile=tile, channels=2, overlap=overlap,
                                       breast=breast, batch_size=batch_size)
@@ -296,6 +300,7 @@ def calibrate(
     target_fp: float = DEFAULT_TARGET_FP,
     pixel_spacing: tuple[float, float] | None = None,
     gate: float | str | None = "auto",
+    mirror: bool = False,
     device=None,
     progress: Callable[[int, int], None] | None = None,
     **options: Any,
@@ -315,14 +320,19 @@ def calibrate(
     gate : 'auto', float or None
         The decoder gate detection will run with (``'auto'``: the model's stored one); the
         threshold is calibrated on the maps it gives.
+    mirror : bool
+        Calibrate for detection with mirror averaging (``detect(mirror=True)``), on the
+        averaged maps; the point is then stored under
+        :func:`~napari_mcdet.infer.detect.operating_point_key` ``(mirror=True)``.
     progress : callable, optional
         ``progress(images done, images)``.
 
     Returns
     -------
     dict
-        The operating point; store it with :func:`napari_mcdet.models.checkpoint.update_metadata`
-        under ``operating_point`` (``mcdet calibrate`` does).
+        The operating point (``mirror`` says which maps it was chosen on); store it with
+        :func:`napari_mcdet.models.checkpoint.update_metadata` under
+        :func:`~napari_mcdet.infer.detect.operating_point_key` (``mcdet calibrate`` does).
     """
     from ..metrics.realsets import prepare_image
     from ..models.device import resolve_device
@@ -338,10 +348,11 @@ def calibrate(
         mammo = with_spacing(mammo, pixel_spacing, i)
         image, breast, _ = prepare_image(mammo, pixel_spacing=spacing)
         maps.append(image_maps(net, image, breast, pixel_spacing=spacing,
-                               name=str(mammo.metadata.get("source", i)),
+                               name=str(mammo.metadata.get("source", i)), mirror=mirror,
                                **{k: v for k, v in run.items() if k != "engine"}))
         if progress is not None:
             progress(i + 1, len(normals))
     point = calibrate_threshold(maps, target_fp=target_fp, **options)
-    point["tiling"] = {k: run[k] for k in ("tile", "overlap", "gate", "engine")}
+    point["tiling"] = {**{k: run[k] for k in ("tile", "overlap", "gate", "engine")},
+                       "mirror": bool(mirror)}
     return point

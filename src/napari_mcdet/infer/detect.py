@@ -112,6 +112,8 @@ class Detection:
         The decoder gate applied (None: none).
     engine : str
         ``'eager'`` or ``'onnx'``.
+    mirror : bool
+        Each tile's maps averaged with its left-right mirror's.
     """
 
     probabilities: np.ndarray
@@ -131,6 +133,7 @@ class Detection:
     n_tiles_decoded: int = 0
     gate: float | None = None
     engine: str = "eager"
+    mirror: bool = False
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -166,6 +169,7 @@ class Detection:
             "n_tiles_decoded": self.n_tiles_decoded,
             "gate": self.gate,
             "engine": self.engine,
+            "mirror": self.mirror,
             "thresholds": dict(self.thresholds),
             "n_calcifications": len(self.calcifications),
             "n_clusters": len(self.clusters),
@@ -331,12 +335,20 @@ def find_calcifications(
     return out
 
 
-def _thresholds(probs, threshold, model, records, tile, breast, min_threshold):
+def _thresholds(probs, threshold, model, records, tile, breast, min_threshold, mirror=False):
     """Resolve ``threshold`` (see :func:`detect`) to ``{'benign': t, 'malignant': t}``."""
     import warnings
 
     if isinstance(threshold, str) and threshold == "auto":
-        point = operating_point(model.metadata)
+        point = operating_point(model.metadata, mirror=mirror)
+        if point is None and mirror:
+            point = operating_point(model.metadata)
+            if point is not None:
+                warnings.warn(
+                    f"model {model.metadata.get('path', '')!r} has no operating point calibrated "
+                    "with mirror averaging: using the one without it, which marks fewer "
+                    "calcifications on the averaged maps; run `mcdet calibrate MODEL NORMALS... "
+                    "--mirror` to set one", UserWarning, stacklevel=3)
         if point is not None:
             return {"benign": point["benign"], "malignant": point["malignant"]}
         warnings.warn(
@@ -357,9 +369,15 @@ def _thresholds(probs, threshold, model, records, tile, breast, min_threshold):
                             min_threshold=min_threshold)
 
 
-def operating_point(metadata: dict[str, Any]) -> dict[str, Any] | None:
-    """The calibrated operating point stored in a model's metadata, or None."""
-    point = (metadata or {}).get("operating_point")
+def operating_point_key(*, mirror: bool = False) -> str:
+    """Metadata key of the operating point for maps with or without mirror averaging."""
+    return "operating_point_mirror" if mirror else "operating_point"
+
+
+def operating_point(metadata: dict[str, Any], *, mirror: bool = False) -> dict[str, Any] | None:
+    """The calibrated operating point stored in a model's metadata for detection with or without
+    mirror averaging (``detect(mirror=...)``), or None."""
+    point = (metadata or {}).get(operating_point_key(mirror=mirror))
     if not isinstance(point, dict):
         return None
     try:
@@ -433,6 +451,7 @@ def detect(
     device: Any = None,
     gate: float | str | None = "auto",
     engine: str = DEFAULT_ENGINE,
+    mirror: bool = False,
     threshold: str | float | Sequence[str | float] = "auto",
     min_threshold: float = DEFAULT_MIN_THRESHOLD,
     min_breast_fraction: float = DEFAULT_MIN_BREAST_FRACTION,
@@ -475,6 +494,11 @@ def detect(
         :func:`napari_mcdet.nn.inference.resolve_engine`: ``'auto'`` is ONNX Runtime on the CPU
         when the ``fast`` extra is installed (the same maps within 1e-4, about twice as fast),
         else eager PyTorch.
+    mirror : bool, keyword-only
+        Also run every tile left-right mirrored and average the two views' maps and class
+        probabilities (:func:`~napari_mcdet.infer.patches.gated_predictor`); about twice the
+        time. ``threshold='auto'`` then reads the operating point calibrated on averaged maps
+        (``mcdet calibrate --mirror``), or the plain one with a warning when the model has none.
     threshold : 'auto', 'li', float or (benign, malignant) pair, keyword-only
         Per-class threshold on the probabilities. ``'auto'`` (default): the model's calibrated
         operating point (:func:`napari_mcdet.infer.calibrate.calibrate`, ``mcdet calibrate``),
@@ -536,9 +560,11 @@ def detect(
     network, engine = inference_network(model.network, engine=engine, device=dev)
     channels_last = engine == "eager" and dev.type != "mps"
     if gate is None:
-        predict = segmentation_predictor(network, device=dev, channels_last=channels_last)
+        predict = segmentation_predictor(network, device=dev, channels_last=channels_last,
+                                         mirror=mirror)
     else:
-        predict = gated_predictor(network, gate=gate, device=dev, channels_last=channels_last)
+        predict = gated_predictor(network, gate=gate, device=dev, channels_last=channels_last,
+                                  mirror=mirror)
     with torch.inference_mode():
         probs, records, n_tiles = run_tiles(
             predict, prepared, tile=tile, overlap=ov, channels=2, breast=breast,
@@ -556,7 +582,8 @@ def detect(
         raise ValueError("the model returned NaN or infinite probabilities: the checkpoint is "
                          "broken or was trained with a diverging loss; use another model")
     probs[:, ~breast] = 0.0
-    thresholds = _thresholds(probs, threshold, model, records, tile, breast, min_threshold)
+    thresholds = _thresholds(probs, threshold, model, records, tile, breast, min_threshold,
+                             mirror)
     calcs, kept = find_candidates(probs, breast, thresholds, pixel_spacing=model_spacing,
                                   skin_margin_mm=skin_margin_mm, max_area_mm2=max_area_mm2,
                                   nms_mm=nms_mm)
@@ -588,5 +615,5 @@ def detect(
         model_metadata=meta, model_pixel_spacing=model_spacing, tile=tile, overlap=ov,
         n_tiles=n_tiles, n_tiles_run=len(records),
         n_tiles_decoded=sum(bool(rec.get("decoded", True)) for rec in records), gate=gate,
-        engine=engine,
+        engine=engine, mirror=bool(mirror),
     )

@@ -1,8 +1,9 @@
 """Running a network on a stack of patches (the one place that does: validation, evaluation,
 comparison and tiled detection all call :func:`predict_patches`), and the tile predictors of
 :func:`napari_mcdet.data.tiling.run_tiles`: :func:`segmentation_predictor` (the whole network on
-every tile) and :func:`gated_predictor` (the decoder only where the encoder is unsure), with
-:func:`resolve_gate`, the gate a model is run with."""
+every tile) and :func:`gated_predictor` (the decoder only where the encoder is unsure), both
+optionally averaged over a tile and its left-right mirror, with :func:`resolve_gate`, the gate a
+model is run with."""
 
 from __future__ import annotations
 
@@ -89,13 +90,31 @@ def predict_patches(
     return cls_out, seg_out
 
 
+def with_mirror(batch: np.ndarray) -> np.ndarray:
+    """``(B, P, Q)`` tiles followed by their left-right mirrors: ``(2B, P, Q)``."""
+    return np.concatenate([batch, batch[..., ::-1]])
+
+
+def mean_of_mirrors(values: np.ndarray) -> np.ndarray:
+    """Average the two views of :func:`with_mirror` outputs, ``(2B, ...)`` -> ``(B, ...)``; the
+    mirrored view of a map (last axis: columns) is mirrored back first."""
+    n = len(values) // 2
+    second = values[n:, ..., ::-1] if values.ndim > 2 else values[n:]
+    return 0.5 * (values[:n] + second)
+
+
 def segmentation_predictor(
     network: torch.nn.Module,
     *,
     device: str | torch.device | None = None,
     channels_last: bool = False,
+    mirror: bool = False,
 ) -> Callable[[np.ndarray], tuple[np.ndarray, list[dict[str, Any]]]]:
     """A tile predictor for :func:`napari_mcdet.data.tiling.run_tiles` from a segmenting network.
+
+    With ``mirror``, every tile also runs left-right mirrored and the two views' maps (mirrored
+    back) and class probabilities are averaged: a response to the texture of one orientation
+    weakens, a calcification (seen the same way in both) does not. Twice the work.
 
     Returns
     -------
@@ -104,11 +123,14 @@ def segmentation_predictor(
     """
 
     def predict(batch: np.ndarray) -> tuple[np.ndarray, list[dict[str, Any]]]:
-        cls, seg = predict_patches(network, batch, batch_size=len(batch), device=device,
+        views = with_mirror(batch) if mirror else batch
+        cls, seg = predict_patches(network, views, batch_size=len(views), device=device,
                                    channels_last=channels_last)
         if seg is None:
             raise ValueError("the network returned no segmentation: detection needs an MCDetNet "
                              "with its segmentation task switched on")
+        if mirror:
+            cls, seg = mean_of_mirrors(cls), mean_of_mirrors(seg)
         return seg, [{"probabilities": row.tolist()} for row in cls]
 
     return predict
@@ -177,6 +199,7 @@ def gated_predictor(
     device: str | torch.device | None = None,
     channels_last: bool = False,
     autocast: bool | None = None,
+    mirror: bool = False,
 ) -> Callable[[np.ndarray], tuple[np.ndarray, list[dict[str, Any]]]]:
     """A tile predictor for :func:`napari_mcdet.data.tiling.run_tiles` that runs the decoder only
     where the encoder is unsure a tile is soft tissue.
@@ -200,6 +223,10 @@ def gated_predictor(
         Feed channels-last tensors (an eager network from ``prepare_for_inference``).
     autocast : bool, keyword-only, optional
         As :func:`predict_patches`: None means on CUDA only.
+    mirror : bool, keyword-only
+        Also run every tile left-right mirrored (:func:`segmentation_predictor`): the gate
+        decides on the mean of the two views' scores, so both views of a tile are decoded or
+        neither, and the maps and class probabilities are the two views' means.
 
     Returns
     -------
@@ -223,16 +250,21 @@ def gated_predictor(
     def predict(batch: np.ndarray) -> tuple[np.ndarray, list[dict[str, Any]]]:
         batch = np.asarray(batch, dtype=np.float32)
         n = len(batch)
-        seg_out = np.zeros((n, 2, *batch.shape[1:]), np.float32)
+        views = np.ascontiguousarray(with_mirror(batch)) if mirror else batch
+        seg_out = np.zeros((len(views), 2, *batch.shape[1:]), np.float32)
         with torch.inference_mode():
-            x = torch.from_numpy(batch[:, None]).to(device).contiguous(memory_format=layout)
+            x = torch.from_numpy(views[:, None]).to(device).contiguous(memory_format=layout)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=bool(autocast)):
                 enc = network.encode(x)
             cls = torch.softmax(enc.class_logits.float(), dim=1)
             score = 1.0 - cls[:, 0]
+            if mirror:
+                score = 0.5 * (score[:n] + score[n:])
             # written so that a NaN score passes: a broken network's NaNs then reach the maps,
             # where detection reports them, instead of hiding behind a skipped tile
             keep = ~(score < gate)
+            if mirror:
+                keep = torch.cat([keep, keep])
             if bool(keep.all()):
                 feats = enc.features
             elif bool(keep.any()):
@@ -249,6 +281,8 @@ def gated_predictor(
                 seg_out[idx] = seg.cpu().numpy()
                 cls[keep] = dec_cls.to(cls.device)
         cls_np, score_np, keep_np = cls.cpu().numpy(), score.cpu().numpy(), keep.cpu().numpy()
+        if mirror:
+            cls_np, seg_out = mean_of_mirrors(cls_np), mean_of_mirrors(seg_out)
         return seg_out, [{"probabilities": cls_np[k].tolist(), "decoded": bool(keep_np[k]),
                           "gate_score": float(score_np[k])} for k in range(n)]
 

@@ -91,12 +91,13 @@ def _detect(mammogram: Any, model: Any, should_stop: Any, *, gradcam: bool,
 
 
 def _calibrate(paths: list[str], model: Any, _should_stop: Any, *, target_fp: float,
-               pixel_spacing: Any, progress: Any, gate: bool = False
+               pixel_spacing: Any, progress: Any, gate: bool = False, mirror: bool = False
                ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The calibration worker's work: read the normal images, choose the decoder gate on them
     when ``gate`` (:func:`~napari_mcdet.infer.gate.choose_gate`), then
-    :func:`~napari_mcdet.infer.calibrate.calibrate` behind it (it runs to the end: no Cancel).
-    Returns the operating point and the gate's record (None without ``gate``)."""
+    :func:`~napari_mcdet.infer.calibrate.calibrate` behind it, for detection with or without
+    ``mirror`` averaging (it runs to the end: no Cancel). Returns the operating point and the
+    gate's record (None without ``gate``)."""
     from ...infer.calibrate import calibrate
     from ...infer.gate import choose_gate
     from ...io.images import read_mammogram
@@ -106,7 +107,8 @@ def _calibrate(paths: list[str], model: Any, _should_stop: Any, *, target_fp: fl
     if gate:
         chosen = choose_gate(model, normals, pixel_spacing=pixel_spacing, progress=progress)
     point = calibrate(model, normals, target_fp=target_fp, pixel_spacing=pixel_spacing,
-                      gate=chosen["gate"] if chosen else "auto", progress=progress)
+                      gate=chosen["gate"] if chosen else "auto", mirror=mirror,
+                      progress=progress)
     return point, chosen
 
 
@@ -165,6 +167,10 @@ class DetectWidget(ModelLoading, WorkerWidget):
         self.engine_combo.setCurrentText(DEFAULT_ENGINE)
         self.engine_combo.setToolTip("auto: ONNX Runtime when the 'fast' extra is installed, "
                                      "else PyTorch")
+        self.mirror_check = QCheckBox("average with the mirrored image")
+        self.mirror_check.setToolTip(
+            "run every tile also left-right mirrored and average the two: fewer responses to "
+            "texture, about twice the time; calibrating with it checked sets its own threshold")
         self.load_button = QPushButton("Load model...")
         self.run_button = QPushButton("Detect")
         self.cancel_button = QPushButton("Cancel")
@@ -196,6 +202,7 @@ class DetectWidget(ModelLoading, WorkerWidget):
         gate_row.addWidget(self.gate_spin)
         form.addRow("decoder gate", gate_row)
         form.addRow("engine", self.engine_combo)
+        form.addRow("mirror", self.mirror_check)
         buttons = QHBoxLayout()
         for b in (self.load_button, self.run_button, self.cancel_button):
             buttons.addWidget(b)
@@ -234,7 +241,8 @@ class DetectWidget(ModelLoading, WorkerWidget):
             gate = "auto"
         else:
             gate = float(self.gate_spin.value())
-        return {"gate": gate, "engine": self.engine_combo.currentText()}
+        return {"gate": gate, "engine": self.engine_combo.currentText(),
+                "mirror": self.mirror_check.isChecked()}
 
     def _image_layers(self) -> list:
         from napari.layers import Image
@@ -362,7 +370,8 @@ class DetectWidget(ModelLoading, WorkerWidget):
         """Calibrate the chosen model's operating point on normal image files, in a worker.
 
         With "and choose the decoder gate" checked, the gate is chosen first and the threshold
-        calibrated behind it. Both are stored in the model (used by the next Detect) and, for a
+        calibrated behind it; with "mirror" checked, the threshold is the one for detection with
+        mirror averaging. Both are stored in the model (used by the next Detect) and, for a
         model loaded from a file other than the bundled one, written into that file. Returns
         the worker.
         """
@@ -376,16 +385,19 @@ class DetectWidget(ModelLoading, WorkerWidget):
         self.progress.setFormat("images %v / %m")
         return self.start_worker(
             partial(_calibrate, paths, model, target_fp=target_fp, pixel_spacing=spacing,
-                    progress=self.report_progress, gate=gate),
+                    progress=self.report_progress, gate=gate,
+                    mirror=self.mirror_check.isChecked()),
             what="calibration", busy=f"calibrating on {len(paths)} normal image(s)...",
             total=len(paths), returned=lambda found: self._on_calibrated(model, *found, paths))
 
     def _on_calibrated(self, model: Any, point: dict, chosen: dict | None,
                        paths: list[str]) -> None:
+        from ...infer.detect import operating_point_key
         from ...infer.patches import GATE_KEY
         from ...models.checkpoint import default_model_path, update_metadata
 
-        updates = {"operating_point": {**point, "images": [Path(p).name for p in paths]}}
+        key = operating_point_key(mirror=point["tiling"]["mirror"])
+        updates = {key: {**point, "images": [Path(p).name for p in paths]}}
         if chosen is not None:
             updates[GATE_KEY] = chosen["gate"]
         model.metadata.update(updates)
@@ -401,7 +413,8 @@ class DetectWidget(ModelLoading, WorkerWidget):
                 f"{chosen['positive_tiles']} synthetic calcification tiles skipped); "
                 if chosen is not None else "")
         self.say(
-            f"{gate}operating point {point['benign']:.3f}: {point['fp_per_image']:.2f} false "
+            f"{gate}operating point{' with mirror averaging' if point['tiling']['mirror'] else ''}"
+            f" {point['benign']:.3f}: {point['fp_per_image']:.2f} false "
             f"clusters per normal image over {point['n_images']}; {where}")
 
     def on_worker_error(self, text: str) -> None:
