@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
@@ -105,6 +106,27 @@ def test_evaluate_minimias_subset(shared_data, coarse_model, tmp_path):
     # mdb212 is left out: its Info.txt circle lies off the breast (metrics.realsets)
     assert [r["name"] for r in rep["per_image"]] == ["mdb209", "mdb213"]
     assert rep["settings"]["patch_size"] == 64
+
+
+def test_evaluate_mirror_detects_with_mirror_averaging(shared_data, coarse_model, tmp_path):
+    """--mirror reaches detection (recorded per image and in the settings) and leaves the patch
+    AUCs, which classify plain patches, as they are."""
+    reports = {}
+    for mirror in (False, True):
+        out = tmp_path / f"report_{mirror}"
+        extra = ["--mirror"] if mirror else []
+        with pytest.warns(UserWarning, match="mcdet calibrate"):  # the model has no point
+            assert main(["evaluate", str(shared_data / "mini-mias"), "--out", str(out),
+                         "--model", str(coarse_model), "--limit", "1", *extra]) == 0
+        reports[mirror] = json.loads((out / "report.json").read_text())
+    plain, mirrored = reports[False], reports[True]
+    assert [r["mirror"] for r in plain["per_image"]] == [False]
+    assert [r["mirror"] for r in mirrored["per_image"]] == [True]
+    assert mirrored["settings"]["detect_options"] == {"mirror": True}
+    assert plain["settings"]["detect_options"] == {}
+    assert plain["patch_counts"] == mirrored["patch_counts"]
+    assert (plain["per_image"][0]["max_probability"]
+            != mirrored["per_image"][0]["max_probability"])
 
 
 def test_evaluate_patch_size_fixes_the_evaluation_patches(shared_data, coarse_model, tmp_path):

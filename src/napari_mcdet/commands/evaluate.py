@@ -52,6 +52,9 @@ def register(subparsers) -> None:
     p.add_argument("--patch-size", type=int, default=None,
                    help="evaluation patch side in model pixels (default: the model's training "
                         "patch size); fix it to compare models trained at different sizes")
+    p.add_argument("--mirror", action="store_true",
+                   help="detect with mirror averaging (mcdet detect --mirror) for the pixel "
+                        "metrics and FROC; the patch AUCs are the network's on plain patches")
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                    help=f"patches per forward pass ({DEFAULT_BATCH_SIZE})")
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: best)")
@@ -129,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
         ev = evaluate(cases, model, dataset=name, cluster_classes=cluster_classes,
                       patch_size=args.patch_size, batch_size=args.batch_size,
                       device=args.device,
-                      detect_options={"tile": args.tile} if args.tile else None,
+                      detect_options={**({"tile": args.tile} if args.tile else {}),
+                                      **({"mirror": True} if args.mirror else {})} or None,
                       progress=progress)
     finally:
         bar.close()
