@@ -95,11 +95,13 @@ def with_mirror(batch: np.ndarray) -> np.ndarray:
     return np.concatenate([batch, batch[..., ::-1]])
 
 
-def mean_of_mirrors(values: np.ndarray) -> np.ndarray:
-    """Average the two views of :func:`with_mirror` outputs, ``(2B, ...)`` -> ``(B, ...)``; the
-    mirrored view of a map (last axis: columns) is mirrored back first."""
+def mean_of_mirrors(values: np.ndarray, *, maps: bool) -> np.ndarray:
+    """Average the two views of :func:`with_mirror` outputs, ``(2B, ...)`` -> ``(B, ...)``.
+
+    With ``maps`` (images whose last axis is the columns) the mirrored view is mirrored back
+    first; per-tile values (class probabilities) are averaged as they are."""
     n = len(values) // 2
-    second = values[n:, ..., ::-1] if values.ndim > 2 else values[n:]
+    second = values[n:, ..., ::-1] if maps else values[n:]
     return 0.5 * (values[:n] + second)
 
 
@@ -130,7 +132,7 @@ def segmentation_predictor(
             raise ValueError("the network returned no segmentation: detection needs an MCDetNet "
                              "with its segmentation task switched on")
         if mirror:
-            cls, seg = mean_of_mirrors(cls), mean_of_mirrors(seg)
+            cls, seg = mean_of_mirrors(cls, maps=False), mean_of_mirrors(seg, maps=True)
         return seg, [{"probabilities": row.tolist()} for row in cls]
 
     return predict
@@ -282,7 +284,8 @@ def gated_predictor(
                 cls[keep] = dec_cls.to(cls.device)
         cls_np, score_np, keep_np = cls.cpu().numpy(), score.cpu().numpy(), keep.cpu().numpy()
         if mirror:
-            cls_np, seg_out = mean_of_mirrors(cls_np), mean_of_mirrors(seg_out)
+            cls_np, seg_out = (mean_of_mirrors(cls_np, maps=False),
+                               mean_of_mirrors(seg_out, maps=True))
         return seg_out, [{"probabilities": cls_np[k].tolist(), "decoded": bool(keep_np[k]),
                           "gate_score": float(score_np[k])} for k in range(n)]
 
