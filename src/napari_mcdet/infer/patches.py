@@ -252,7 +252,7 @@ def gated_predictor(
     def predict(batch: np.ndarray) -> tuple[np.ndarray, list[dict[str, Any]]]:
         batch = np.asarray(batch, dtype=np.float32)
         n = len(batch)
-        views = np.ascontiguousarray(with_mirror(batch)) if mirror else batch
+        views = with_mirror(batch) if mirror else batch
         seg_out = np.zeros((len(views), 2, *batch.shape[1:]), np.float32)
         with torch.inference_mode():
             x = torch.from_numpy(views[:, None]).to(device).contiguous(memory_format=layout)
