@@ -204,3 +204,25 @@ def test_kept_steps_between_validations_are_written_and_resumable(tiny_config):
     # step 4 is the run's end, so it was validated; step 2 was not
     assert "val_AUC_MCs" in read_checkpoint(out / "step_000004.safetensors")[1]["metrics"]
     assert "val_AUC_MCs" not in meta["metrics"]
+
+
+@pytest.mark.slow
+def test_worker_processes_draw_from_the_freshly_mined_pool(tiny_config, tmp_path):
+    """Every soft patch is a mined hard negative here, so a worker that kept the pool of its
+    start (empty: mining happens after the workers exist) would train on other patches."""
+    torch.set_num_threads(1)
+    start = TrainConfig.from_dict({**tiny_config.to_dict(), "steps": 2,
+                                   "out_dir": str(tmp_path / "start")})
+    train(start)
+    init = str(tmp_path / "start" / "last.safetensors")
+    losses = {}
+    for workers in (0, 2):
+        cfg = TrainConfig.from_dict({
+            **tiny_config.to_dict(), "init": init, "steps": 4, "mine_every": 2,
+            "mine_images": 2, "mine_per_image": 3, "hard_negative_fraction": 1.0,
+            "edge_fraction": 0.0, "num_workers": workers,
+            "out_dir": str(tmp_path / f"workers{workers}")})
+        trainer = train(cfg)
+        assert trainer.train_set.hard_negatives
+        losses[workers] = [e["loss"] for e in trainer.history]
+    assert losses[2] == losses[0]

@@ -154,12 +154,8 @@ class Trainer:
         val_files = resolve_images(cfg, "val") if cfg.split else files
         self.val_set = patch_dataset(cfg, val_files, seed=cfg.val_seed, length=cfg.val_length,
                                      augment=False)
-        self._loader = DataLoader(self.train_set, batch_sampler=_Batches(cfg, self.dist,
-                                                                         self.step, cfg.steps),
-                                  num_workers=cfg.num_workers,
-                                  persistent_workers=cfg.num_workers > 0)
         # creating the iterator draws from the torch RNG: do it before restoring the RNG state
-        self._batches = iter(self._loader)
+        self._batches = self._batch_iterator()
         if rng_state is not None:
             torch.set_rng_state(rng_state)
         self._real = None
@@ -187,6 +183,16 @@ class Trainer:
         if dtype is None:
             return nullcontext()
         return torch.autocast(self.device.type, dtype=dtype)
+
+    def _batch_iterator(self) -> Iterator[dict[str, Any]]:
+        """Batches from the current step on. Worker processes hold a copy of the training set
+        taken when they start, so a new hard-negative pool reaches them only through new workers
+        (:meth:`mine` calls this again); images the main process has prepared are inherited."""
+        cfg = self.config
+        loader = DataLoader(self.train_set,
+                            batch_sampler=_Batches(cfg, self.dist, self.step, cfg.steps),
+                            num_workers=cfg.num_workers, persistent_workers=cfg.num_workers > 0)
+        return iter(loader)
 
     def _set_lr(self) -> float:
         """The learning rate of the coming step (:func:`learning_rate`), set on the optimizer."""
@@ -347,6 +353,11 @@ class Trainer:
         pool = mine_hard_negatives(self.network, self.train_set, idx, tile=cfg.patch_size,
                                    per_image=cfg.mine_per_image, device=self.device)
         self.train_set.hard_negatives = pool
+        if cfg.num_workers:
+            # the torch RNG stream stays that of a run without workers (resume stays exact)
+            state = torch.get_rng_state()
+            self._batches = self._batch_iterator()
+            torch.set_rng_state(state)
         self._log({"step": self.step, "mined": len(pool), "mined_images": idx,
                    "mine_seconds": time.perf_counter() - t0,
                    "mined_top_score": pool[0][3] if pool else None})
