@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing as mp
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
@@ -189,6 +190,12 @@ class Trainer:
         taken when they start, so a new hard-negative pool reaches them only through new workers
         (:meth:`mine` calls this again); images the main process has prepared are inherited."""
         cfg = self.config
+        sources = self.train_set.sources
+        method = mp.get_start_method(allow_none=True) or mp.get_all_start_methods()[0]
+        if cfg.num_workers and method == "fork" and cfg.cache_images >= len(sources):
+            # forked workers share these pages instead of each preparing every image again
+            for k in range(len(sources)):
+                self.train_set.prepared(k)
         loader = DataLoader(self.train_set,
                             batch_sampler=_Batches(cfg, self.dist, self.step, cfg.steps),
                             num_workers=cfg.num_workers, persistent_workers=cfg.num_workers > 0)
