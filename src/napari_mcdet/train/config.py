@@ -36,7 +36,8 @@ class TrainConfig:
     augment : bool
         Flips/transpose and one intensity augmentation per patch.
     num_workers : int
-        DataLoader worker processes.
+        DataLoader worker processes (on a GPU, the cores minus two: synthesis is the limit).
+        Each hard-negative mining round restarts them with the new pool.
     cache_images : int
         Prepared (resampled, normalised) normal images kept in memory per process; every patch
         draws a random image, so a cache smaller than the image set re-reads files. 133 mini-MIAS
