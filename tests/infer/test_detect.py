@@ -405,23 +405,28 @@ def mono_scale_model(tmp_path_factory):
 def test_default_tile_keeps_the_maps_of_the_training_tile():
     """The bundled model on a phantom at its own grid: the default tiling (tile and overlap)
     against the training patch size with 25 % overlap. Stated tolerance: mean absolute
-    difference over the breast < 0.05, and the model's operating point was calibrated at the
-    default tiling, so its threshold applies to these maps. A model trained on larger patches
-    than the default tile sees less context per tile, which moves its maps more than a shifted
-    grid does (the bundled 192 px model: 0.003-0.005 against 0.0004-0.0005, phantoms of
-    384-448 px); single peaks move more (``benchmarks/tile_size.py``)."""
+    difference over the breast < 0.05 and at most 10 x what moving the grid alone does at the
+    training tile (8 px less overlap, on a phantom large enough for that to move the grid). A
+    model trained on larger patches than the default tile sees less context per tile: the
+    bundled 192 px model measured 5.7 x (0.0031 against 0.00054) on this phantom. Single peaks
+    move more (``benchmarks/tile_size.py``). The model's operating point was calibrated at the
+    default tiling, so its threshold applies to these maps."""
     from napari_mcdet.constants import DEFAULT_TILE, DEFAULT_TILE_OVERLAP
     from napari_mcdet.synth.phantom import breast_phantom
 
     model = load_model()
-    ph = breast_phantom((320, 256), pixel_spacing=model.pixel_spacing, seed=3)
+    ph = breast_phantom((448, 384), pixel_spacing=model.pixel_spacing, seed=3)
     common = dict(gate=None, engine="eager", device="cpu")
     ref = detect(ph, model, tile=model.patch_size, overlap=0.25, **common)
+    shifted = detect(ph, model, tile=model.patch_size, overlap=ref.overlap - 8, **common)
     new = detect(ph, model, **common)
     assert (new.tile, new.overlap) == (DEFAULT_TILE, DEFAULT_TILE_OVERLAP)
     assert (new.tile, new.overlap) != (ref.tile, ref.overlap)
     breast = (ref.probabilities.sum(0) > 0) & (new.probabilities.sum(0) > 0)
-    assert np.abs(new.probabilities - ref.probabilities)[:, breast].mean() < 0.05
+    d_new = np.abs(new.probabilities - ref.probabilities)[:, breast].mean()
+    d_grid = np.abs(shifted.probabilities - ref.probabilities)[:, breast].mean()
+    assert d_grid > 0  # the shift moved the grid: the baseline is not degenerate
+    assert d_new < 0.05 and d_new < 10 * d_grid
     tiling = model.metadata["operating_point"]["tiling"]
     assert (tiling["tile"], tiling["overlap"]) == (DEFAULT_TILE, DEFAULT_TILE_OVERLAP)
 
