@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[1] / "cli.md"
-COMMANDS = ["", "info", "demo", "synth", "train", "average", "detect", "calibrate", "evaluate",
-            "compare"]
+COMMANDS = ["", "info", "demo", "synth", "train", "average", "interpolate", "detect", "calibrate",
+            "evaluate", "compare"]
 HEADER = """# Command line reference
 
 Every task of the plugin also runs from a terminal through one program, `mcdet`, installed with
@@ -26,7 +26,9 @@ the package. This page is the output of `mcdet <command> --help` (regenerate it 
 | `mcdet synth` | write synthetic training patches from normal mammograms |
 | `mcdet train` | train a detector on normal mammograms (CPU, one GPU, or many with `torchrun`) |
 | `mcdet average` | average a run's kept checkpoints into one model (SWA), BatchNorm refreshed |
+| `mcdet interpolate` | pull a fine-tune part of the way back to its start model (WiSE-FT) |
 | `mcdet detect` | detect calcifications and clusters in mammograms, write maps and tables |
+| `mcdet calibrate` | choose a model's operating point (and decoder gate) on your normal images |
 | `mcdet evaluate` | score a model on annotated images (the paper's metrics, FROC) |
 | `mcdet compare` | train and compare the paper's baselines and ablations |
 

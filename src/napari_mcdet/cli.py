@@ -22,8 +22,8 @@ from collections.abc import Callable
 from ._version import __version__
 
 #: Sub-command modules, in the order ``mcdet --help`` lists them.
-COMMANDS = ("info", "synth", "train", "average", "detect", "calibrate", "evaluate", "compare",
-            "demo")
+COMMANDS = ("info", "synth", "train", "average", "interpolate", "detect", "calibrate",
+            "evaluate", "compare", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -227,6 +227,62 @@ def test_average_of_kept_steps_is_the_mean_of_their_weights(tmp_path):
     assert model.metadata["metrics"] == {} and "optimizer" not in model.metadata
 
 
+def test_interpolation_lies_on_the_line_from_the_start_model_to_its_fine_tune(tmp_path):
+    from napari_mcdet.models.checkpoint import interpolate_models
+
+    start_net = _net()
+    torch.manual_seed(5)
+    tuned_net = MCDetNet(MCDetConfig(filters=(4, 8, 16, 32, 64)))
+    tuned_net.train()
+    tuned_net(torch.randn(2, 1, 32, 32))  # moves the BatchNorm running statistics
+    start = save_checkpoint(tmp_path / "start.safetensors", start_net, pixel_spacing=(0.2, 0.2),
+                            patch_size=64, step=4000)
+    tuned = save_checkpoint(tmp_path / "tuned.safetensors", tuned_net, pixel_spacing=(0.2, 0.2),
+                            patch_size=96, step=5250, optimizer=torch.optim.Adam(
+                                tuned_net.parameters()), metrics={"AUC": 0.5},
+                            extra={"averaged_from": [{"name": "step_5250.safetensors",
+                                                      "step": 5250}],
+                                   "batchnorm_refreshed": {"batches": 1}})
+    out = interpolate_models(start, tuned, tmp_path / "mid.safetensors", weight=0.75)
+    model = load_model(out)
+    a, b = start_net.state_dict(), tuned_net.state_dict()
+    for k, v in model.network.state_dict().items():
+        if v.is_floating_point():
+            assert torch.allclose(v, 0.25 * a[k] + 0.75 * b[k], atol=1e-6), k
+        else:
+            assert torch.equal(v, b[k]), k
+    assert model.patch_size == 96  # the fine-tune's
+    meta = model.metadata
+    assert [(s["name"], s["step"], s["weight"]) for s in meta["interpolated_from"]] == [
+        ("start.safetensors", 4000, 0.25), ("tuned.safetensors", 5250, 0.75)]
+    assert meta["interpolated_from"][1]["averaged_from"][0]["step"] == 5250
+    assert "averaged_from" not in meta and "batchnorm_refreshed" not in meta
+    assert meta["metrics"] == {} and "optimizer" not in meta
+    end = load_model(interpolate_models(start, tuned, tmp_path / "end.safetensors", weight=1))
+    for k, v in end.network.state_dict().items():
+        assert torch.equal(v, b[k]), k
+
+
+def test_interpolation_refuses_another_network_grid_or_weight(tmp_path):
+    from napari_mcdet.models.checkpoint import interpolate_models
+
+    a = save_checkpoint(tmp_path / "a.safetensors", _net(), pixel_spacing=(0.2, 0.2),
+                        patch_size=64)
+    coarse = save_checkpoint(tmp_path / "coarse.safetensors", _net(), pixel_spacing=(0.4, 0.4),
+                             patch_size=64)
+    wide = save_checkpoint(tmp_path / "wide.safetensors",
+                           MCDetNet(MCDetConfig(filters=(8, 8, 16, 32, 64))),
+                           pixel_spacing=(0.2, 0.2), patch_size=64)
+    dst = tmp_path / "mid.safetensors"
+    with pytest.raises(CheckpointError, match="pixel_spacing.*started from"):
+        interpolate_models(a, coarse, dst, weight=0.5)
+    with pytest.raises(CheckpointError, match="config.*started from"):
+        interpolate_models(a, wide, dst, weight=0.5)
+    with pytest.raises(ValueError, match=r"\[0, 1\], got 1.5"):
+        interpolate_models(a, a, dst, weight=1.5)
+    assert not dst.exists()
+
+
 def test_average_refuses_checkpoints_of_different_runs(tmp_path):
     from napari_mcdet.models.checkpoint import average_checkpoints
 

@@ -1,4 +1,5 @@
-"""Weight averaging's BatchNorm re-estimation (``train.swa``) and ``mcdet average``."""
+"""Weight averaging's BatchNorm re-estimation (``train.swa``), ``mcdet average`` and
+``mcdet interpolate``."""
 
 import pytest
 import torch
@@ -92,3 +93,26 @@ def test_average_command_averages_and_refreshes(tmp_path, tiny_config, capsys):
     assert main(["average", str(paths[0]), str(tmp_path / "gone.safetensors"),
                  "--out", str(tmp_path / "y.safetensors")]) == 2
     assert "gone.safetensors" in capsys.readouterr().err
+
+
+def test_interpolate_command_refreshes_and_names_its_sources(tmp_path, tiny_config, capsys):
+    start, tuned = _kept_steps(tmp_path, tiny_config)
+    cfg = tiny_config.save(tmp_path / "run.yaml")
+    plain = tmp_path / "plain.safetensors"
+    assert main(["interpolate", str(start), str(tuned), "--weight", "0.25",
+                 "--out", str(plain)]) == 0
+    bn = _first_batchnorm(load_model(plain).network)
+    # the statistics lie on the line too: 0.75 * 1 + 0.25 * 2
+    assert torch.allclose(bn.running_mean, torch.full_like(bn.running_mean, 1.25))
+    fresh = tmp_path / "fresh.safetensors"
+    assert main(["interpolate", str(start), str(tuned), "--weight", "0.25", "--out", str(fresh),
+                 "--refresh-bn", str(cfg), "--bn-batches", "2", "--device", "cpu"]) == 0
+    model = load_model(fresh)
+    assert [s["weight"] for s in model.metadata["interpolated_from"]] == [0.75, 0.25]
+    assert model.metadata["batchnorm_refreshed"]["patches"] == 2 * tiny_config.batch_size
+    assert not torch.allclose(_first_batchnorm(model.network).running_mean, bn.running_mean)
+    assert "re-estimated" in capsys.readouterr().out
+    bad = tmp_path / "bad.safetensors"
+    assert main(["interpolate", str(start), str(tuned), "--weight", "2", "--out", str(bad)]) == 2
+    assert "[0, 1]" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.glob("bad*")) == []

@@ -12,6 +12,8 @@ validate it, then ``mcdet calibrate`` it before use.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,6 +23,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="two or more checkpoints of one run (runs/NAME/step_*.safetensors)")
     p.add_argument("--out", required=True, metavar="MODEL",
                    help="the averaged model to write (.safetensors)")
+    add_refresh_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_refresh_arguments(p: argparse.ArgumentParser) -> None:
+    """The BatchNorm re-estimation options ``average`` and ``interpolate`` share."""
     p.add_argument("--refresh-bn", default=None, metavar="CONFIG",
                    help="re-estimate BatchNorm statistics on the training patches of this run "
                         "configuration (YAML or JSON)")
@@ -29,36 +37,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0,
                    help="with --refresh-bn: seed of those patches (0)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best)")
-    p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def existing(paths: list[str]) -> list[Path]:
+    """``paths`` as paths, each checked to exist."""
+    out = [Path(p) for p in paths]
+    for p in out:
+        if not p.is_file():
+            raise FileNotFoundError(f"no such checkpoint: {p}")
+    return out
 
-    from ..models.checkpoint import average_checkpoints
+
+def write_refreshed(write: Callable[[Path], Path], out: Path, args: argparse.Namespace) -> str:
+    """``write(path)`` a merged model to ``out``, its BatchNorm statistics re-estimated when
+    ``args.refresh_bn`` names a configuration; returns what was done, for the message."""
     from ..models.device import resolve_device
     from ..train.config import TrainConfig
     from ..train.swa import refresh_batchnorm
 
     config = TrainConfig.load(args.refresh_bn) if args.refresh_bn else None
-    paths = [Path(p) for p in args.checkpoints]
-    for p in paths:
-        if not p.is_file():
-            raise FileNotFoundError(f"no such checkpoint: {p}")
-    out = Path(args.out)
     if config is None:
-        average_checkpoints(paths, out)
-        print(f"averaged {len(paths)} checkpoints into {out}")
-        return 0
+        write(out)
+        return ""
     # MODEL appears only once its statistics are refreshed: a failed refresh leaves no file
     # that could pass for the finished model
-    partial = out.with_name(out.name + ".average-partial")
+    partial = out.with_name(out.name + ".partial")
     try:
-        average_checkpoints(paths, partial)
+        write(partial)
         refresh_batchnorm(partial, out, config, batches=args.bn_batches, seed=args.seed,
                           device=resolve_device(args.device or "auto"))
     finally:
         partial.unlink(missing_ok=True)
-    print(f"averaged {len(paths)} checkpoints into {out}; BatchNorm statistics re-estimated on "
-          f"{args.bn_batches * config.batch_size} training patches (seed {args.seed})")
+    return (f"; BatchNorm statistics re-estimated on {args.bn_batches * config.batch_size} "
+            f"training patches (seed {args.seed})")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..models.checkpoint import average_checkpoints
+
+    paths = existing(args.checkpoints)
+    out = Path(args.out)
+    done = write_refreshed(lambda dst: average_checkpoints(paths, dst), out, args)
+    print(f"averaged {len(paths)} checkpoints into {out}{done}")
     return 0

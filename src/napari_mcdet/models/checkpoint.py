@@ -384,6 +384,47 @@ def export_model(
     return Path(dst)
 
 
+def _weighted_state(paths: list[str | Path], weights: list[float], *, same: tuple[str, ...],
+                    why: str) -> tuple[dict[str, torch.Tensor], dict[str, Any], list[Any]]:
+    """The weighted mean of the checkpoints' ``model.`` tensors, the last one's metadata and the
+    step of each.
+
+    Floating-point tensors (BatchNorm running statistics included) are summed in float64,
+    divided by the sum of the weights and cast back; integer tensors (BatchNorm step counts) are
+    the last checkpoint's. Every
+    checkpoint must match the first on the metadata keys ``same`` and on its tensors' names and
+    shapes; ``why`` ends the refusal (what the function is for).
+    """
+    total: dict[str, torch.Tensor] = {}
+    first_meta: dict[str, Any] = {}
+    meta: dict[str, Any] = {}
+    steps = []
+    for path, w in zip(paths, weights, strict=True):
+        tensors, meta = read_checkpoint(path)
+        state = model_state(tensors)
+        steps.append(meta.get("step"))
+        if not total:
+            first_meta = meta
+            total = {k: torch.zeros_like(v, dtype=torch.float64) if v.is_floating_point()
+                     else v.clone() for k, v in state.items()}
+            dtypes = {k: v.dtype for k, v in state.items()}
+        for key in same:
+            if meta.get(key) != first_meta.get(key):
+                raise CheckpointError(
+                    f"{path}: its {key} ({meta.get(key)!r}) differs from {paths[0]}'s "
+                    f"({first_meta.get(key)!r}); {why}")
+        if state.keys() != total.keys() or any(state[k].shape != total[k].shape for k in state):
+            raise CheckpointError(f"{path}: its tensors differ from {paths[0]}'s; {why}")
+        for k, v in state.items():
+            total[k] = total[k] + float(w) * v.double() if v.is_floating_point() else v.clone()
+    norm = float(sum(weights))
+    weights_out = {f"model.{k}": ((v / norm).to(dtypes[k]) if dtypes[k].is_floating_point
+                                  else v).contiguous() for k, v in total.items()}
+    meta = {k: v for k, v in meta.items() if k not in ("optimizer", "path")}
+    meta["metrics"] = {}
+    return weights_out, meta, steps
+
+
 def average_checkpoints(paths: list[str | Path], dst: str | Path) -> Path:
     """Average the weights of several checkpoints of one run into a final model (stochastic
     weight averaging over kept steps; Izmailov et al. 2018).
@@ -410,36 +451,60 @@ def average_checkpoints(paths: list[str | Path], dst: str | Path) -> Path:
     if len(paths) < 2:
         raise CheckpointError(f"averaging needs two or more checkpoints, got {len(paths)}: "
                               "pass the kept steps of a run (runs/NAME/step_*.safetensors)")
-    total: dict[str, torch.Tensor] = {}
-    sources = []
-    first_meta: dict[str, Any] = {}
-    for path in paths:
-        tensors, meta = read_checkpoint(path)
-        state = model_state(tensors)
-        if not total:
-            first_meta = meta
-            total = {k: v.double() if v.is_floating_point() else v.clone()
-                     for k, v in state.items()}
-            dtypes = {k: v.dtype for k, v in state.items()}
-        else:
-            for key in ("architecture", "config", "pixel_spacing", "patch_size"):
-                if meta.get(key) != first_meta.get(key):
-                    raise CheckpointError(
-                        f"{path}: its {key} ({meta.get(key)!r}) differs from {paths[0]}'s "
-                        f"({first_meta.get(key)!r}); average checkpoints of one run only")
-            if state.keys() != total.keys() or any(
-                    state[k].shape != total[k].shape for k in state):
-                raise CheckpointError(f"{path}: its tensors differ from {paths[0]}'s; average "
-                                      "checkpoints of one run only")
-            for k, v in state.items():
-                total[k] = total[k] + v.double() if v.is_floating_point() else v.clone()
-        sources.append({"name": Path(path).name, "step": meta.get("step")})
     n = len(paths)
-    weights = {f"model.{k}": ((v / n).to(dtypes[k]) if v.is_floating_point() else v).contiguous()
-               for k, v in total.items()}
-    meta = {k: v for k, v in meta.items() if k not in ("optimizer", "path")}
-    meta["metrics"] = {}
-    meta["averaged_from"] = sources
+    weights, meta, steps = _weighted_state(
+        list(paths), [1.0] * n, same=("architecture", "config", "pixel_spacing", "patch_size"),
+        why="average checkpoints of one run only")
+    meta["averaged_from"] = [{"name": Path(p).name, "step": step}
+                             for p, step in zip(paths, steps, strict=True)]
+    _atomic_save(weights, {"napari_mcdet": json.dumps(meta)}, Path(dst))
+    return Path(dst)
+
+
+def interpolate_models(start: str | Path, finetuned: str | Path, dst: str | Path, *,
+                       weight: float) -> Path:
+    """Interpolate a fine-tuned model's weights towards the model it started from (WiSE-FT).
+
+    ``(1 - weight) * start + weight * finetuned``, tensor by tensor (Wortsman et al. 2022,
+    "Robust fine-tuning of zero-shot models"): on the straight line between a model and its
+    fine-tune, intermediate points often keep what the start model did well while gaining
+    what the fine-tune learnt. Both models must share the architecture, its configuration and
+    the pixel spacing; the patch size may differ (a fine-tune may continue at larger patches).
+    Integer tensors and the metadata are the fine-tune's, without optimizer state or metrics,
+    with ``interpolated_from``: the name, step and weight of each model. BatchNorm statistics
+    are interpolated too: re-estimate them (:func:`napari_mcdet.train.swa.refresh_batchnorm`).
+
+    Parameters
+    ----------
+    start, finetuned : path
+        The model the fine-tune started from, and the fine-tuned model.
+    dst : path
+        Where to write the interpolated model (atomically).
+    weight : float
+        The fine-tune's share, in [0, 1]: 0 gives ``start``'s weights, 1 ``finetuned``'s.
+
+    Raises
+    ------
+    ValueError
+        ``weight`` outside [0, 1].
+    CheckpointError
+        Models that do not share architecture, configuration, pixel spacing or tensors.
+    """
+    w = float(weight)
+    if not 0.0 <= w <= 1.0:
+        raise ValueError(f"the fine-tune's weight must be in [0, 1], got {weight}")
+    paths = [start, finetuned]
+    weights, meta, steps = _weighted_state(
+        paths, [1.0 - w, w], same=("architecture", "config", "pixel_spacing"),
+        why="interpolate a fine-tune with the model it started from")
+    sources = [{"name": Path(p).name, "step": step, "weight": share}
+               for p, step, share in zip(paths, steps, (1.0 - w, w), strict=True)]
+    # the fine-tune's own provenance moves under its entry; its BatchNorm statistics are not
+    # this model's
+    if "averaged_from" in meta:
+        sources[1]["averaged_from"] = meta.pop("averaged_from")
+    meta.pop("batchnorm_refreshed", None)
+    meta["interpolated_from"] = sources
     _atomic_save(weights, {"napari_mcdet": json.dumps(meta)}, Path(dst))
     return Path(dst)
 
