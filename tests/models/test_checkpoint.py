@@ -242,7 +242,9 @@ def test_interpolation_lies_on_the_line_from_the_start_model_to_its_fine_tune(tm
                                 tuned_net.parameters()), metrics={"AUC": 0.5},
                             extra={"averaged_from": [{"name": "step_5250.safetensors",
                                                       "step": 5250}],
-                                   "batchnorm_refreshed": {"batches": 1}})
+                                   "batchnorm_refreshed": {"batches": 1},
+                                   "decoder_gate": 0.05,
+                                   "operating_point": {"benign": 0.8, "malignant": 0.8}})
     out = interpolate_models(start, tuned, tmp_path / "mid.safetensors", weight=0.75)
     model = load_model(out)
     a, b = start_net.state_dict(), tuned_net.state_dict()
@@ -257,6 +259,8 @@ def test_interpolation_lies_on_the_line_from_the_start_model_to_its_fine_tune(tm
         ("start.safetensors", 4000, 0.25), ("tuned.safetensors", 5250, 0.75)]
     assert meta["interpolated_from"][1]["averaged_from"][0]["step"] == 5250
     assert "averaged_from" not in meta and "batchnorm_refreshed" not in meta
+    # the fine-tune's calibration describes its own maps, not the interpolated network's
+    assert "decoder_gate" not in meta and "operating_point" not in meta
     assert meta["metrics"] == {} and "optimizer" not in meta
     end = load_model(interpolate_models(start, tuned, tmp_path / "end.safetensors", weight=1))
     for k, v in end.network.state_dict().items():

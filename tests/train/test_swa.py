@@ -24,7 +24,7 @@ def _kept_steps(tmp_path, config, steps=(1, 2)):
         paths.append(save_checkpoint(
             tmp_path / f"step_{step}.safetensors", net, pixel_spacing=(0.2, 0.2),
             patch_size=config.patch_size, step=step, recipe=config.to_dict(),
-            extra={"hard_negatives": []}))
+            extra={"hard_negatives": [], "decoder_gate": 0.05}))
     return paths
 
 
@@ -54,6 +54,7 @@ def test_refreshed_statistics_are_those_of_the_training_patches(tmp_path, tiny_c
     meta = load_model(out).metadata
     assert meta["batchnorm_refreshed"] == {"batches": 3, "patches": 9, "seed": 7}
     assert meta["metrics"] == {} and meta["step"] == 1
+    assert "decoder_gate" not in meta  # the source's calibration is not the new maps'
     # weights other than the statistics are untouched
     a, _ = read_checkpoint(src)
     b, _ = read_checkpoint(out)
@@ -81,6 +82,7 @@ def test_average_command_averages_and_refreshes(tmp_path, tiny_config, capsys):
                  "--bn-batches", "2", "--device", "cpu"]) == 0
     model = load_model(fresh)
     assert [s["step"] for s in model.metadata["averaged_from"]] == [1, 2]
+    assert "decoder_gate" not in load_model(plain).metadata
     assert model.metadata["batchnorm_refreshed"]["patches"] == 2 * tiny_config.batch_size
     assert not torch.allclose(_first_batchnorm(model.network).running_mean, bn.running_mean)
     assert "re-estimated" in capsys.readouterr().out

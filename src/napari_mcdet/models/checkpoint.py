@@ -384,6 +384,11 @@ def export_model(
     return Path(dst)
 
 
+#: Metadata ``mcdet calibrate`` writes for one network's maps (its decoder gate and operating
+#: points); a network made from others needs its own.
+CALIBRATION_KEYS = ("decoder_gate", "operating_point", "operating_point_mirror")
+
+
 def _weighted_state(paths: list[str | Path], weights: list[float], *, same: tuple[str, ...],
                     why: str) -> tuple[dict[str, torch.Tensor], dict[str, Any], list[Any]]:
     """The weighted mean of the checkpoints' ``model.`` tensors, the last one's metadata and the
@@ -391,9 +396,10 @@ def _weighted_state(paths: list[str | Path], weights: list[float], *, same: tupl
 
     Floating-point tensors (BatchNorm running statistics included) are summed in float64,
     divided by the sum of the weights and cast back; integer tensors (BatchNorm step counts) are
-    the last checkpoint's. Every
-    checkpoint must match the first on the metadata keys ``same`` and on its tensors' names and
-    shapes; ``why`` ends the refusal (what the function is for).
+    the last checkpoint's. Every checkpoint must match the first on the metadata keys ``same``
+    and on its tensors' names and shapes; ``why`` ends the refusal (what the function is for).
+    The metadata loses the optimizer state, the metrics and :data:`CALIBRATION_KEYS`: they
+    describe the network that was merged, not the merged one.
     """
     total: dict[str, torch.Tensor] = {}
     first_meta: dict[str, Any] = {}
@@ -420,7 +426,8 @@ def _weighted_state(paths: list[str | Path], weights: list[float], *, same: tupl
     norm = float(sum(weights))
     weights_out = {f"model.{k}": ((v / norm).to(dtypes[k]) if dtypes[k].is_floating_point
                                   else v).contiguous() for k, v in total.items()}
-    meta = {k: v for k, v in meta.items() if k not in ("optimizer", "path")}
+    meta = {k: v for k, v in meta.items()
+            if k not in ("optimizer", "path", *CALIBRATION_KEYS)}
     meta["metrics"] = {}
     return weights_out, meta, steps
 
@@ -432,8 +439,8 @@ def average_checkpoints(paths: list[str | Path], dst: str | Path) -> Path:
     Floating-point tensors, BatchNorm running statistics included, are averaged uniformly (as
     weight-averaging "soups" do; the statistics are not re-estimated); integer tensors (BatchNorm
     step counts) are taken from the last checkpoint. The metadata is the last checkpoint's,
-    without optimizer state or metrics (the average has not been validated), with
-    ``averaged_from``: the name and step of each source.
+    without optimizer state, metrics or calibration (the average has not been validated; see
+    :data:`CALIBRATION_KEYS`), with ``averaged_from``: the name and step of each source.
 
     Parameters
     ----------
@@ -470,9 +477,10 @@ def interpolate_models(start: str | Path, finetuned: str | Path, dst: str | Path
     fine-tune, intermediate points often keep what the start model did well while gaining
     what the fine-tune learnt. Both models must share the architecture, its configuration and
     the pixel spacing; the patch size may differ (a fine-tune may continue at larger patches).
-    Integer tensors and the metadata are the fine-tune's, without optimizer state or metrics,
-    with ``interpolated_from``: the name, step and weight of each model. BatchNorm statistics
-    are interpolated too: re-estimate them (:func:`napari_mcdet.train.swa.refresh_batchnorm`).
+    Integer tensors and the metadata are the fine-tune's, without optimizer state, metrics or
+    calibration (:data:`CALIBRATION_KEYS`: calibrate the result), with ``interpolated_from``:
+    the name, step and weight of each model. BatchNorm statistics are interpolated too:
+    re-estimate them (:func:`napari_mcdet.train.swa.refresh_batchnorm`).
 
     Parameters
     ----------

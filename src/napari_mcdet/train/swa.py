@@ -15,7 +15,13 @@ from pathlib import Path
 
 import torch
 
-from ..models.checkpoint import build_network, model_state, read_checkpoint, save_checkpoint
+from ..models.checkpoint import (
+    CALIBRATION_KEYS,
+    build_network,
+    model_state,
+    read_checkpoint,
+    save_checkpoint,
+)
 from .config import TrainConfig
 
 #: Metadata keys :func:`~napari_mcdet.models.checkpoint.save_checkpoint` writes itself.
@@ -67,8 +73,9 @@ def refresh_batchnorm(src: str | Path, dst: str | Path, config: TrainConfig, *,
     Returns
     -------
     Path
-        ``dst``. Its metadata keeps ``src``'s (``averaged_from`` included), with empty
-        ``metrics`` (the model is new) and ``batchnorm_refreshed``: batches, patches, seed.
+        ``dst``. Its metadata keeps ``src``'s (``averaged_from`` included) but not its
+        calibration, with empty ``metrics`` (the model is new) and ``batchnorm_refreshed``:
+        batches, patches, seed.
 
     Raises
     ------
@@ -93,7 +100,9 @@ def refresh_batchnorm(src: str | Path, dst: str | Path, config: TrainConfig, *,
     update_bn(training_patches(config, batches=batches, seed=seed,
                                hard_negatives=meta.get("hard_negatives")),
               network, device=torch.device(device))
-    extra = {k: v for k, v in meta.items() if k not in _WRITTEN_BY_SAVE}
+    # new statistics give new maps: the source's calibration does not describe them
+    extra = {k: v for k, v in meta.items()
+             if k not in _WRITTEN_BY_SAVE and k not in CALIBRATION_KEYS}
     extra["batchnorm_refreshed"] = {"batches": int(batches),
                                     "patches": int(batches * config.batch_size),
                                     "seed": int(seed)}
