@@ -12,7 +12,8 @@ calcifications is):
 - ``film``: the split's 33 ``val`` normals (mini-MIAS film at 0.2 mm, never trained on), one
   malignant lesion each (seed 100 + index), drawn at 0.2 mm or on the image resampled to 0.1 mm.
 
-Prints one JSON line per background and grid: lesions found, calcifications recovered, the
+Prints the conspicuity of the demo lesion's visible specks after resampling to 0.2 mm, then one
+JSON line per background and grid: lesions found, calcifications recovered, the
 median peak class probability inside the lesions' boxes, and the false objects per image. A
 diagnosis, not a criterion: no model or threshold is chosen on it.
 
@@ -82,6 +83,24 @@ def phantom_rows(model) -> dict[float, list[dict]]:
     return rows
 
 
+def demo_lesion_specks() -> list[float]:
+    """Conspicuity of the visible specks of the demo's malignant lesion once resampled to the
+    model's grid, measured as the real dev calcifications are (``region_specks`` inside the
+    lesion's mask grown by 0.6 mm)."""
+    from scipy import ndimage as ndi
+
+    from napari_mcdet.data.resample import resample_to_spacing
+    from napari_mcdet.synth.conspicuity import VISIBILITY_FLOOR, region_specks
+    from napari_mcdet.synth.samples import phantom_with_lesions
+
+    sample, truth, _ = phantom_with_lesions()
+    region = ndi.binary_dilation(truth == 2, iterations=int(round(0.6 / FINE)))
+    image = resample_to_spacing(np.asarray(sample.pixels, np.float32), FINE, COARSE)
+    region = resample_to_spacing(region.astype(np.float32), FINE, COARSE) > 0.25
+    specks = region_specks(image, region, pixel_spacing=COARSE, min_conspicuity=VISIBILITY_FLOOR)
+    return [round(sp.conspicuity, 2) for sp in specks]
+
+
 def film_rows(model, folder: Path, split: Path) -> dict[float, list[dict]]:
     from napari_mcdet.data.breast import breast_mask
     from napari_mcdet.data.resample import resample_to_spacing
@@ -111,6 +130,8 @@ def main() -> None:
     model = load_model(args.model or default_model_path())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
+        print(json.dumps({"demo_malignant_lesion_specks_at_model_grid": demo_lesion_specks()}),
+              flush=True)
         for background, rows in (("phantom", phantom_rows(model)),
                                  ("film", film_rows(model, args.minimias, args.split))):
             for spacing in (COARSE, FINE):
