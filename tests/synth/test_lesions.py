@@ -200,3 +200,29 @@ def test_bad_input():
         mc.synthesize(np.zeros((3, 4, 4)))
     with pytest.raises(ValueError, match="outside"):
         mc.synthesize(img, breast=br, centre=(80, 10))
+
+
+def test_psf_range_draws_one_blur_per_lesion_and_changes_nothing_else():
+    image = breast_phantom((512, 384), pixel_spacing=0.2, seed=3)
+    drawn = []
+    for seed in (1, 2, 3, 4):
+        ranged = mc.synthesize(image, kind="malignant", seed=seed, psf_sigma_px=(0.3, 1.2))
+        sigma = ranged.lesion["psf_sigma_px"]
+        assert 0.3 <= sigma <= 1.2
+        drawn.append(sigma)
+        # oracle: the same seed with that sigma fixed draws the same lesion, so the range
+        # moves nothing but the blur
+        fixed = mc.synthesize(image, kind="malignant", seed=seed, psf_sigma_px=sigma)
+        np.testing.assert_array_equal(ranged.image, fixed.image)
+        np.testing.assert_array_equal(ranged.mask, fixed.mask)
+    assert len(set(drawn)) == len(drawn)
+    again = mc.synthesize(image, kind="malignant", seed=1, psf_sigma_px=(0.3, 1.2))
+    assert again.lesion["psf_sigma_px"] == drawn[0]
+    # a fixed sigma is recorded as given
+    assert mc.synthesize(image, kind="benign", seed=1).lesion["psf_sigma_px"] == 0.7
+
+
+@pytest.mark.parametrize("bad", [(1.2, 0.3), (-0.1, 0.5), (0.1, 0.2, 0.3), -1.0, "sharp"])
+def test_psf_must_be_a_number_or_an_ordered_range(bad):
+    with pytest.raises(ValueError, match="psf_sigma_px"):
+        lesion_params("malignant", psf_sigma_px=bad)

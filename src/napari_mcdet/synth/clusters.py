@@ -22,6 +22,7 @@ merge, as in the LAVI-USP and DIDSR generators.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -64,9 +65,12 @@ class LesionParams:
         (5 for malignant: BI-RADS ">= 5 within 1 cm"; 0 for benign).
     core_radius_mm : float
         Radius of that core, mm (4.5 mm keeps the 5 inside a 1 cm circle).
-    psf_sigma_px : float
+    psf_sigma_px : float or (float, float)
         Standard deviation of the Gaussian point-spread function, pixels (method.md §5: about one
-        pixel). 0 disables the blur.
+        pixel). 0 disables the blur. A (min, max) range draws one value per lesion, uniformly:
+        a network trained on one blur learns that blur as part of what a calcification is, and
+        misses sharper ones (an image with finer pixels, resampled to the network's grid, gives
+        sharper calcifications; ``docs/results.md``).
     conspicuity : (float, float) or None
         Range of each calcification's conspicuity (:mod:`~.conspicuity`: its top-hat peak over the
         99th percentile of the local texture's), drawn log-uniformly; the blend amplitude is set
@@ -94,7 +98,7 @@ class LesionParams:
     min_gap_mm: float = 0.15
     core_count: int = 5
     core_radius_mm: float = 4.5
-    psf_sigma_px: float = 0.7
+    psf_sigma_px: float | tuple[float, float] = 0.7
     conspicuity: tuple[float, float] | None = None
     conspicuity_skew: float = 1.0
     visibility_floor: float = VISIBILITY_FLOOR
@@ -131,8 +135,15 @@ class LesionParams:
                              f"{self.conspicuity_skew}")
         if not self.visibility_floor >= 0:
             raise ValueError(f"visibility_floor must be >= 0, got {self.visibility_floor}")
-        if self.min_gap_mm < 0 or self.psf_sigma_px < 0 or self.core_radius_mm <= 0:
-            raise ValueError("min_gap_mm and psf_sigma_px must be >= 0, core_radius_mm > 0")
+        if isinstance(self.psf_sigma_px, (tuple, list)):
+            if len(self.psf_sigma_px) != 2 or not 0 <= self.psf_sigma_px[0] <= self.psf_sigma_px[1]:
+                raise ValueError(f"a psf_sigma_px range must be (min, max) with 0 <= min <= max, "
+                                 f"got {self.psf_sigma_px}")
+        elif not isinstance(self.psf_sigma_px, numbers.Real) or not self.psf_sigma_px >= 0:
+            raise ValueError(f"psf_sigma_px must be a number >= 0 or a (min, max) range, got "
+                             f"{self.psf_sigma_px!r}")
+        if self.min_gap_mm < 0 or self.core_radius_mm <= 0:
+            raise ValueError("min_gap_mm must be >= 0, core_radius_mm > 0")
         return self
 
 

@@ -56,7 +56,8 @@ class SyntheticLesion:
         ``kind``, ``label``, ``layout``, ``n_requested``, ``n_placed``, ``extent_mm`` (drawn),
         ``extent_measured_mm`` (largest distance between two centroids), ``centre_px``,
         ``centre_mm``, ``bbox`` (r0, c0, r1, c1) of the mask, ``mode``, ``white``, ``seed``,
-        ``params`` (the :class:`~.clusters.LesionParams` as a dict).
+        ``params`` (the :class:`~.clusters.LesionParams` as a dict), ``psf_sigma_px`` (the
+        point-spread sigma this lesion was blurred with, pixels).
     pixel_spacing : (float, float)
         (row_mm, col_mm).
     """
@@ -250,11 +251,20 @@ def _breast_mask(src: np.ndarray, breast: np.ndarray | None) -> np.ndarray:
 
 
 def _random_streams(seed: int | np.random.SeedSequence | None) -> list[np.random.Generator]:
-    """Generators for the centre, the lesion's draws, the placement and the conspicuity draws."""
+    """Generators for the centre, the lesion's draws, the placement, the conspicuity draws and
+    the point-spread function's draw."""
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    # a fourth child for the conspicuity draws: the first three streams stay those of the
-    # contrast rule, so a lesion drawn without conspicuity is unchanged
-    return [np.random.default_rng(s) for s in ss.spawn(4)]
+    # one child per kind of draw, added at the end: the first children are the same whatever
+    # the count, so a lesion that does not use a later stream is unchanged by its existence
+    return [np.random.default_rng(s) for s in ss.spawn(5)]
+
+
+def _psf_sigma(psf: float | tuple[float, float], rng: np.random.Generator) -> float:
+    """The lesion's point-spread sigma, pixels: ``psf`` itself, or drawn uniformly in a range."""
+    if np.ndim(psf) == 0:
+        return float(psf)
+    lo, hi = (float(v) for v in psf)
+    return float(rng.uniform(lo, hi)) if hi > lo else lo
 
 
 def _draw_calcifications(p: LesionParams, layout: str | None, rng: np.random.Generator
@@ -531,7 +541,7 @@ def _lesion_record(records: list[dict[str, Any]], centre: tuple[float, float],
         Lesion centre (row, col), pixels.
     **fields
         ``kind``, ``label``, ``layout``, ``n_requested``, ``extent_mm``, ``centre_mm``,
-        ``mode``, ``white``, ``seed``, ``params``.
+        ``mode``, ``white``, ``seed``, ``params``, ``psf_sigma_px``.
 
     Returns
     -------
@@ -559,7 +569,8 @@ def _lesion_record(records: list[dict[str, Any]], centre: tuple[float, float],
         centre_mm=fields["centre_mm"],
         bbox=bbox,
     )
-    info.update({key: fields[key] for key in ("mode", "white", "seed", "params")})
+    info.update({key: fields[key] for key in ("mode", "white", "seed", "params",
+                                              "psf_sigma_px")})
     return info
 
 
@@ -637,7 +648,7 @@ def synthesize(
     if params is not None and overrides:
         raise TypeError("pass either params=LesionParams(...) or keyword overrides, not both")
     breast = _breast_mask(src, breast)
-    rng_centre, rng_lesion, rng_place, rng_visible = _random_streams(seed)
+    rng_centre, rng_lesion, rng_place, rng_visible, rng_psf = _random_streams(seed)
 
     # 1. everything drawn in mm, independent of the image and its pixel grid
     lay, n, extent, calcs = _draw_calcifications(p, layout, rng_lesion)
@@ -658,7 +669,8 @@ def synthesize(
     mask = np.zeros(src.shape, dtype=np.uint8)
     if white is None and mode == "presentation":
         white = white_level(src, breast)
-    boxes = _render_and_blur(placed, spacing, p.psf_sigma_px)
+    psf = _psf_sigma(p.psf_sigma_px, rng_psf)
+    boxes = _render_and_blur(placed, spacing, psf)
     targets = texture = None
     if p.conspicuity is not None and mode == "presentation" and placed:
         lo, hi = p.conspicuity
@@ -676,7 +688,7 @@ def synthesize(
         records, (cr, cc), kind=kind, label=label, layout=lay, n_requested=n, extent_mm=extent,
         centre_mm=(float(centre_mm[0]), float(centre_mm[1])), mode=mode, white=white,
         seed=seed if not isinstance(seed, np.random.SeedSequence) else seed.entropy,
-        params=asdict(p),
+        params=asdict(p), psf_sigma_px=psf,
     )
     return SyntheticLesion(
         image=out,
