@@ -183,3 +183,24 @@ def test_conspicuity_control_sets_how_much_lesions_stand_out(viewer_and_widget):
     params = widget.params()
     assert "conspicuity" not in params and "conspicuity_skew" not in params
     assert "contrast" in params
+
+
+def test_blur_control_sets_each_lesions_point_spread(viewer_and_widget):
+    viewer, widget, m = viewer_and_widget
+    widget.kind.value = "benign"
+    assert (widget.blur_min.value, widget.blur_max.value) == (0.7, 0.7)  # the preset's
+    widget.seed.value = 4
+    spread = {}
+    for sigma in (0.3, 1.5):
+        widget.blur_min.value = widget.blur_max.value = sigma
+        assert widget.params()["psf_sigma_px"] == sigma
+        widget.run()
+        assert widget.last_lesions[0].lesion["psf_sigma_px"] == sigma
+        # a wider point-spread function changes more pixels around the same calcifications
+        changed = np.abs(viewer.layers[PREVIEW_NAME].data - m.pixels) > 1e-4
+        spread[sigma] = int(changed.sum())
+    assert spread[1.5] > spread[0.3], spread
+    widget.blur_min.value, widget.blur_max.value = 1.2, 0.4
+    assert widget.params()["psf_sigma_px"] == (0.4, 1.2)
+    widget.run()
+    assert 0.4 <= widget.last_lesions[0].lesion["psf_sigma_px"] <= 1.2

@@ -99,6 +99,13 @@ class SynthWidget(WorkerWidget):
             label="conspicuity skew", min=0.2, max=5, step=0.1, value=1.0,
             tooltip="shape of the draw within the range: 1 is log-uniform; larger values put "
                     "more calcifications near the minimum, as real ones are (about 2)")
+        self.blur_min = widgets.FloatSpinBox(
+            label="blur min (px)", min=0, max=3, step=0.05, value=0.7,
+            tooltip="point-spread sigma of each lesion, pixels; with max above min, one value "
+                    "is drawn per lesion (training on several blurs keeps a network from "
+                    "missing calcifications sharper or softer than its training lesions)")
+        self.blur_max = widgets.FloatSpinBox(label="blur max (px)", min=0, max=3, step=0.05,
+                                             value=0.7)
         self.contrast_min = widgets.FloatSlider(label="contrast min", min=0, max=1, value=0.3)
         self.contrast_max = widgets.FloatSlider(label="contrast max", min=0, max=1, value=0.8)
         self.shape_mix = widgets.LineEdit(label="shape mix")
@@ -125,8 +132,8 @@ class SynthWidget(WorkerWidget):
                 self.image, self.kind, self.count_min, self.count_max, self.custom_size,
                 self.size_min, self.size_max, self.extent_min, self.extent_max,
                 self.brightness, self.conspicuity_min, self.conspicuity_max,
-                self.conspicuity_skew, self.contrast_min, self.contrast_max, self.shape_mix,
-                self.layout_choice,
+                self.conspicuity_skew, self.blur_min, self.blur_max, self.contrast_min,
+                self.contrast_max, self.shape_mix, self.layout_choice,
                 self.mode, self.seed, self.new_seed, self.spacing, self.placement,
                 self.n_lesions, self.add_points, self.live, self.run_button, self.out_dir,
                 self.n_patches, self.patch_size, self.export_button, self.progress, self.status,
@@ -148,7 +155,8 @@ class SynthWidget(WorkerWidget):
         for w in (self.count_min, self.count_max, self.custom_size, self.size_min, self.size_max,
                   self.extent_min, self.extent_max, self.contrast_min, self.contrast_max,
                   self.brightness, self.conspicuity_min, self.conspicuity_max,
-                  self.conspicuity_skew, self.shape_mix, self.layout_choice, self.mode,
+                  self.conspicuity_skew, self.blur_min, self.blur_max, self.shape_mix,
+                  self.layout_choice, self.mode,
                   self.seed, self.spacing,
                   self.placement, self.n_lesions, self.image):
             w.changed.connect(self._schedule)
@@ -221,6 +229,8 @@ class SynthWidget(WorkerWidget):
             for w, v in ((self.count_min, p.count[0]), (self.count_max, p.count[1]),
                          (self.extent_min, p.extent_mm[0]), (self.extent_max, p.extent_mm[1]),
                          (self.contrast_min, p.contrast[0]), (self.contrast_max, p.contrast[1]),
+                         (self.blur_min, float(np.min(p.psf_sigma_px))),
+                         (self.blur_max, float(np.max(p.psf_sigma_px))),
                          (self.shape_mix, _format_mix(p.shape_mix))):
                 with w.changed.blocked():
                     w.value = v
@@ -248,6 +258,8 @@ class SynthWidget(WorkerWidget):
         else:
             kw["contrast"] = tuple(sorted((float(self.contrast_min.value),
                                            float(self.contrast_max.value))))
+        blur = sorted((float(self.blur_min.value), float(self.blur_max.value)))
+        kw["psf_sigma_px"] = blur[0] if blur[0] == blur[1] else tuple(blur)
         if self.custom_size.value:
             kw["size_mm"] = tuple(sorted((float(self.size_min.value), float(self.size_max.value))))
         if self.kind.value == "benign" and self.layout_choice.value == "random":
