@@ -371,7 +371,9 @@ def _thresholds(probs, threshold, model, records, tile, breast, min_threshold, m
 
 def operating_point_key(*, mirror: bool = False) -> str:
     """Metadata key of the operating point for maps with or without mirror averaging."""
-    return "operating_point_mirror" if mirror else "operating_point"
+    from ..models.checkpoint import OPERATING_POINT_KEYS
+
+    return OPERATING_POINT_KEYS[1] if mirror else OPERATING_POINT_KEYS[0]
 
 
 def operating_point(metadata: dict[str, Any], *, mirror: bool = False) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..models.checkpoint import GATE_KEY  # noqa: F401  (public here as well)
 from ..nn.outputs import combine_scales
 
 
@@ -138,9 +139,6 @@ def segmentation_predictor(
     return predict
 
 
-#: Key of the decoder gate in a model's metadata: chosen for that model's own gate scores
-#: (``mcdet calibrate MODEL NORMALS... --gate``), as the operating point is for its probabilities.
-GATE_KEY = "decoder_gate"
 
 
 def resolve_gate(gate: float | str | None, model: Any) -> float | None:

@@ -384,9 +384,14 @@ def export_model(
     return Path(dst)
 
 
-#: Metadata ``mcdet calibrate`` writes for one network's maps (its decoder gate and operating
-#: points); a network made from others needs its own.
-CALIBRATION_KEYS = ("decoder_gate", "operating_point", "operating_point_mirror")
+#: Metadata key of the decoder gate, chosen for one network's gate scores (``mcdet calibrate
+#: MODEL NORMALS... --gate``), as the operating points are for its probabilities.
+GATE_KEY = "decoder_gate"
+#: Metadata keys of the operating points: for plain maps, and for mirror-averaged ones.
+OPERATING_POINT_KEYS = ("operating_point", "operating_point_mirror")
+#: Metadata ``mcdet calibrate`` writes for one network's maps; a network made from others (an
+#: average, an interpolation, new BatchNorm statistics) needs its own.
+CALIBRATION_KEYS = (GATE_KEY, *OPERATING_POINT_KEYS)
 
 
 def _weighted_state(paths: list[str | Path], weights: list[float], *, same: tuple[str, ...],
