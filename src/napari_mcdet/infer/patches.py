@@ -139,8 +139,6 @@ def segmentation_predictor(
     return predict
 
 
-
-
 def resolve_gate(gate: float | str | None, model: Any) -> float | None:
     """The decoder gate to run ``model`` with (see :func:`gated_predictor`).
 
