@@ -35,11 +35,15 @@ class LabelledImage:
 
 
 def prepare_image(
-    mammogram: Mammogram, *, pixel_spacing: tuple[float, float], labels: np.ndarray | None = None
+    mammogram: Mammogram, *, pixel_spacing: tuple[float, float], labels: np.ndarray | None = None,
+    blur_sigma_mm: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Resample to ``pixel_spacing`` and normalise, as training does.
 
-    Returns ``(image float32, breast bool, labels uint8 or None)`` on the new grid.
+    ``blur_sigma_mm``: the least blur when shrinking (the model's
+    :attr:`~napari_mcdet.models.checkpoint.TrainedModel.point_spread_mm`; see
+    :func:`~napari_mcdet.data.resample.resample_to_spacing`). Returns ``(image float32, breast
+    bool, labels uint8 or None)`` on the new grid.
     """
     spacing = mammogram.pixel_spacing
     pixels = mammogram.pixels
@@ -48,7 +52,7 @@ def prepare_image(
             f"{mammogram.metadata.get('source', 'the image')} has no pixel spacing: pass "
             "pixel_spacing=(row_mm, col_mm) when reading it (mini-MIAS: 0.2, INbreast: 0.07)"
         )
-    image = resample_to_spacing(pixels, spacing, pixel_spacing)
+    image = resample_to_spacing(pixels, spacing, pixel_spacing, blur_sigma_mm=blur_sigma_mm)
     if labels is not None:
         labels = resample_labels(labels, spacing, pixel_spacing)
     breast = breast_mask(image)
