@@ -131,27 +131,6 @@ def test_detect_resamples_to_the_model_and_back(tiny_model, phantom):
         assert np.isclose(c["area_mm2"], c["area_px"] * 0.01)
 
 
-def test_detect_shrinks_a_finer_image_with_the_models_point_spread(tiny_model):
-    from napari_mcdet.data.resample import resample_to_spacing
-    from napari_mcdet.synth.phantom import breast_phantom
-
-    fine = breast_phantom((320, 256), pixel_spacing=0.1, seed=2).pixels
-    blur = tiny_model.point_spread_mm
-    assert blur == pytest.approx(0.14)
-    det = detect(fine, tiny_model, pixel_spacing=(0.1, 0.1), device="cpu")
-    # the same image shrunk beforehand with that blur, or with the default anti-aliasing only
-    same = detect(resample_to_spacing(fine, 0.1, 0.2, blur_sigma_mm=blur), tiny_model,
-                  pixel_spacing=(0.2, 0.2), device="cpu")
-    sharp = detect(resample_to_spacing(fine, 0.1, 0.2), tiny_model, pixel_spacing=(0.2, 0.2),
-                   device="cpu")
-    def heads(d):
-        return np.array([t["probabilities"] for t in d.tile_scores])
-
-    assert len(det.tile_scores) == len(same.tile_scores) > 1
-    assert np.array_equal(heads(det), heads(same))
-    assert not np.array_equal(heads(det), heads(sharp))
-
-
 def test_detect_image_smaller_than_a_tile(tiny_model):
     from napari_mcdet.synth.phantom import breast_phantom
 

@@ -299,21 +299,3 @@ def test_average_refuses_checkpoints_of_different_runs(tmp_path):
     with pytest.raises(CheckpointError, match="two or more"):
         average_checkpoints([a], tmp_path / "avg.safetensors")
     assert not (tmp_path / "avg.safetensors").exists()
-
-
-def test_point_spread_is_the_recipes_sharpest_lesion_blur_in_mm(tmp_path):
-    net = _net()
-    plain = load_model(save_checkpoint(tmp_path / "p.safetensors", net, pixel_spacing=(0.2, 0.2),
-                                       patch_size=64))
-    # no recipe: the presets' 0.7 px at 0.2 mm
-    assert plain.point_spread_mm == pytest.approx(0.14)
-    ranged = load_model(save_checkpoint(
-        tmp_path / "r.safetensors", net, pixel_spacing=(0.1, 0.1), patch_size=64,
-        recipe={"lesion_params": {"malignant": {"psf_sigma_px": [0.3, 1.2]},
-                                  "benign": {"psf_sigma_px": 0.9}}}))
-    assert ranged.point_spread_mm == pytest.approx(0.03)
-    # a recipe from another version of the synthesis falls back to the presets
-    foreign = load_model(save_checkpoint(
-        tmp_path / "f.safetensors", net, pixel_spacing=(0.2, 0.2), patch_size=64,
-        recipe={"lesion_params": {"malignant": {"no_such_field": 1}}}))
-    assert foreign.point_spread_mm == pytest.approx(0.14)

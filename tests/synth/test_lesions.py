@@ -226,17 +226,3 @@ def test_psf_range_draws_one_blur_per_lesion_and_changes_nothing_else():
 def test_psf_must_be_a_number_or_an_ordered_range(bad):
     with pytest.raises(ValueError, match="psf_sigma_px"):
         lesion_params("malignant", psf_sigma_px=bad)
-
-
-def test_sharpest_point_spread_is_the_smallest_blur_either_kind_can_draw():
-    from napari_mcdet.synth.clusters import PRESETS, sharpest_point_spread_mm
-
-    smallest = min(p.psf_sigma_px for p in PRESETS.values())
-    assert sharpest_point_spread_mm(pixel_spacing=0.2) == pytest.approx(smallest * 0.2)
-    assert sharpest_point_spread_mm({"benign": {"psf_sigma_px": (0.4, 1.0)}},
-                                    pixel_spacing=(0.1, 0.1)) == pytest.approx(0.04)
-    assert sharpest_point_spread_mm({"malignant": {"psf_sigma_px": 0.5},
-                                     "benign": {"psf_sigma_px": 0.9}},
-                                    pixel_spacing=(0.2, 0.1)) == pytest.approx(0.05)
-    with pytest.raises(ValueError, match="psf_sigma_px"):
-        sharpest_point_spread_mm({"benign": {"psf_sigma_px": (1.0, 0.4)}}, pixel_spacing=0.2)

@@ -25,15 +25,13 @@ def resample_to_spacing(
     target_spacing: float | tuple[float, float],
     *,
     order: int = 1,
-    blur_sigma_mm: float | None = None,
 ) -> np.ndarray:
     """Resample a 2-D image from ``spacing`` to ``target_spacing`` (mm/pixel).
 
     Shrinking applies a Gaussian anti-aliasing filter first (``skimage.transform.resize`` with
-    ``anti_aliasing=True``, sigma ``(factor - 1) / 2`` source pixels, or ``blur_sigma_mm`` where
-    that is wider); enlarging interpolates with spline ``order`` (1 = bilinear). The physical
-    extent is kept: ``new_shape = round(shape * spacing / target_spacing)``. Returns the image
-    itself (as float32) when the spacings already agree to 0.1 %.
+    ``anti_aliasing=True``); enlarging interpolates with spline ``order`` (1 = bilinear). The
+    physical extent is kept: ``new_shape = round(shape * spacing / target_spacing)``. Returns the
+    image itself (as float32) when the spacings already agree to 0.1 %.
 
     Parameters
     ----------
@@ -42,11 +40,6 @@ def resample_to_spacing(
         (row_mm, col_mm) per pixel.
     order : int
         Spline order, 0-5.
-    blur_sigma_mm : float, optional
-        Least Gaussian sigma, mm, of the anti-aliasing filter on each shrunk axis. A network
-        trained on lesions blurred by a point-spread function should see nothing sharper than
-        them (:attr:`napari_mcdet.models.checkpoint.TrainedModel.point_spread_mm`); None:
-        scikit-image's default only. Ignored when nothing is shrunk.
 
     Returns
     -------
@@ -66,30 +59,9 @@ def resample_to_spacing(
         order=order,
         mode="edge",
         anti_aliasing=shrink,
-        anti_aliasing_sigma=(anti_aliasing_sigma(img.shape, shape, s, blur_sigma_mm)
-                             if shrink else None),
         preserve_range=True,
     )
     return out.astype(np.float32, copy=False)
-
-
-def anti_aliasing_sigma(
-    shape: tuple[int, int], new_shape: tuple[int, int], spacing: tuple[float, float],
-    blur_sigma_mm: float | None,
-) -> tuple[float, float]:
-    """Per-axis Gaussian sigma, source pixels, for shrinking ``shape`` to ``new_shape``:
-    scikit-image's ``(factor - 1) / 2`` or ``blur_sigma_mm`` at ``spacing``, whichever is wider;
-    0 on an axis that is not shrunk."""
-    if blur_sigma_mm is not None and not blur_sigma_mm >= 0:
-        raise ValueError(f"blur_sigma_mm must be >= 0 mm, got {blur_sigma_mm}")
-    out = []
-    for n, m, mm in zip(shape, new_shape, spacing):
-        factor = n / m
-        if factor <= 1:
-            out.append(0.0)
-            continue
-        out.append(max((factor - 1) / 2, (blur_sigma_mm or 0.0) / mm))
-    return out[0], out[1]
 
 
 def resample_labels(

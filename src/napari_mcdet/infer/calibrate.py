@@ -346,8 +346,7 @@ def calibrate(
     maps = []
     for i, mammo in enumerate(normals):
         mammo = with_spacing(mammo, pixel_spacing, i)
-        image, breast, _ = prepare_image(mammo, pixel_spacing=spacing,
-                                         blur_sigma_mm=model.point_spread_mm)
+        image, breast, _ = prepare_image(mammo, pixel_spacing=spacing)
         maps.append(image_maps(net, image, breast, pixel_spacing=spacing,
                                name=str(mammo.metadata.get("source", i)), mirror=mirror,
                                **{k: v for k, v in run.items() if k != "engine"}))

@@ -558,8 +558,7 @@ def detect(
     spacing = mammo.pixel_spacing
     model_spacing = tuple(float(s) for s in model.pixel_spacing)
 
-    prepared, breast, _ = prepare_image(mammo, pixel_spacing=model_spacing,
-                                       blur_sigma_mm=model.point_spread_mm)
+    prepared, breast, _ = prepare_image(mammo, pixel_spacing=model_spacing)
     network, engine = inference_network(model.network, engine=engine, device=dev)
     channels_last = engine == "eager" and dev.type != "mps"
     if gate is None:

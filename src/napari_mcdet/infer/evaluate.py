@@ -231,8 +231,7 @@ def evaluate(
         if progress is not None:
             progress(i, len(cases), case.name)
         image, breast, labels = prepare_image(case.mammogram, pixel_spacing=spacing,
-                                              labels=case.labels,
-                                              blur_sigma_mm=model.point_spread_mm)
+                                              labels=case.labels)
         x, y = evaluation_patch_set([LabelledImage(case.name, image, labels, breast, spacing)],
                                     patch_size=size,
                                     min_breast_fraction=min_breast_fraction)

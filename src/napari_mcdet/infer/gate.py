@@ -200,8 +200,7 @@ def choose_gate(
     positive, every = [], []
     for i, mammo in enumerate(normals):
         image, breast, _ = prepare_image(with_spacing(mammo, pixel_spacing, i),
-                                         pixel_spacing=spacing,
-                                         blur_sigma_mm=model.point_spread_mm)
+                                         pixel_spacing=spacing)
         image, mask = blend_lesions(image, breast, pixel_spacing=spacing, rng=rng,
                                     per_kind=per_kind)
         origins, scores = tile_gate_scores(net, image, breast, tile=run["tile"],

@@ -90,8 +90,7 @@ def gradcam_map(
                          "use a baseline classifier (napari_mcdet.nn.build_baseline)")
     src = Mammogram(mammo.pixels, pixel_spacing=tuple(spacing))
     net_spacing = tuple(float(s) for s in model.pixel_spacing)
-    img, breast, _ = prepare_image(src, pixel_spacing=net_spacing,
-                                  blur_sigma_mm=model.point_spread_mm)
+    img, breast, _ = prepare_image(src, pixel_spacing=net_spacing)
 
     p = int(model.patch_size)
 

@@ -119,8 +119,7 @@ def _add_patch_aucs(report: dict[str, Any], image: np.ndarray, ground_truth: np.
     spacing = as_spacing(model.pixel_spacing, name="the model's pixel spacing")
     img, breast, labels = prepare_image(
         Mammogram(np.asarray(image, np.float32), pixel_spacing=as_spacing(pixel_spacing)),
-        pixel_spacing=spacing, labels=np.asarray(ground_truth, np.uint8),
-        blur_sigma_mm=model.point_spread_mm)
+        pixel_spacing=spacing, labels=np.asarray(ground_truth, np.uint8))
     x, y = evaluation_patch_set([LabelledImage("image", img, labels, breast, spacing)],
                                 patch_size=int(model.patch_size))
     if len(np.unique(y)) < 2:

@@ -35,15 +35,11 @@ class LabelledImage:
 
 
 def prepare_image(
-    mammogram: Mammogram, *, pixel_spacing: tuple[float, float], labels: np.ndarray | None = None,
-    blur_sigma_mm: float | None = None,
+    mammogram: Mammogram, *, pixel_spacing: tuple[float, float], labels: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Resample to ``pixel_spacing`` and normalise, as training does.
 
-    ``blur_sigma_mm``: the least blur when shrinking (the model's
-    :attr:`~napari_mcdet.models.checkpoint.TrainedModel.point_spread_mm`; see
-    :func:`~napari_mcdet.data.resample.resample_to_spacing`). Returns ``(image float32, breast
-    bool, labels uint8 or None)`` on the new grid.
+    Returns ``(image float32, breast bool, labels uint8 or None)`` on the new grid.
     """
     spacing = mammogram.pixel_spacing
     pixels = mammogram.pixels
@@ -52,7 +48,7 @@ def prepare_image(
             f"{mammogram.metadata.get('source', 'the image')} has no pixel spacing: pass "
             "pixel_spacing=(row_mm, col_mm) when reading it (mini-MIAS: 0.2, INbreast: 0.07)"
         )
-    image = resample_to_spacing(pixels, spacing, pixel_spacing, blur_sigma_mm=blur_sigma_mm)
+    image = resample_to_spacing(pixels, spacing, pixel_spacing)
     if labels is not None:
         labels = resample_labels(labels, spacing, pixel_spacing)
     breast = breast_mask(image)

@@ -72,22 +72,6 @@ class TrainedModel:
     def is_segmenter(self) -> bool:
         return self.architecture == "mcdet" and bool(self.config.get("segmentation", True))
 
-    @property
-    def point_spread_mm(self) -> float:
-        """The sharpest point-spread sigma, mm, of the synthetic lesions it was trained on (the
-        recipe's ``lesion_params``, else the presets' 0.7 px, at ``pixel_spacing``): images with
-        smaller pixels are shrunk to its grid with at least this blur, since the network misses
-        calcifications sharper than its training lesions (``docs/results.md``)."""
-        from ..synth.clusters import sharpest_point_spread_mm
-
-        recipe = self.metadata.get("recipe") or {}
-        try:
-            return sharpest_point_spread_mm(recipe.get("lesion_params") or {},
-                                            pixel_spacing=self.pixel_spacing)
-        except (TypeError, ValueError, AttributeError):
-            # a recipe written by another version of the synthesis: its presets' blur
-            return sharpest_point_spread_mm(pixel_spacing=self.pixel_spacing)
-
 
 def build_network(architecture: str, config: dict[str, Any]) -> nn.Module:
     """Rebuild an untrained network from its architecture name and configuration."""

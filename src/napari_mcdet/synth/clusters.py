@@ -306,18 +306,3 @@ def place(
                 idx.append(i)
                 break
     return pos[: len(idx)], np.asarray(idx, dtype=int)
-
-
-def sharpest_point_spread_mm(
-    overrides: dict[str, dict] | None = None, *, pixel_spacing: float | tuple[float, float]
-) -> float:
-    """The smallest point-spread sigma, mm, that lesions drawn at ``pixel_spacing`` (mm/pixel)
-    with the presets and ``overrides`` (``{'benign': {...}, 'malignant': {...}}``, a training
-    recipe's ``lesion_params``) can have: a range's minimum, the sharper of the two kinds, times
-    the finer pixel side. Images shrunk to that grid for training or detection are blurred by at
-    least this much (:func:`napari_mcdet.data.resample.resample_to_spacing`)."""
-    sigmas = []
-    for kind in PRESETS:
-        psf = lesion_params(kind, **(overrides or {}).get(kind, {})).psf_sigma_px
-        sigmas.append(float(min(psf)) if isinstance(psf, (tuple, list)) else float(psf))
-    return min(sigmas) * float(np.min(pixel_spacing))

@@ -6,8 +6,7 @@ image, where, which lesion, which augmentation) comes from ``np.random.default_r
 so the same ``(seed, i)`` gives the same patch in any process, any worker, any order. A fixed
 validation set is simply another dataset with its own seed (and ``augment=False``).
 
-Per image, the dataset loads the file lazily, resamples it to ``pixel_spacing`` (shrinking
-with at least the lesions' sharpest point spread, as detection does), computes its
+Per image, the dataset loads the file lazily, resamples it to ``pixel_spacing``, computes its
 breast mask and normalises it with :func:`napari_mcdet.data.normalize.normalize_image` (over the
 whole image, before cutting). These are cached per process (``cache_size`` images), so each
 ``DataLoader`` worker builds its own cache and no random state is shared.
@@ -28,7 +27,6 @@ from ..data.normalize import normalize_image
 from ..data.resample import resample_labels, resample_to_spacing
 from ..mammogram import Mammogram
 from ..spacing import as_spacing
-from ..synth.clusters import sharpest_point_spread_mm
 from ..synth.patches import lesion_patch, tissue_patch
 
 #: File extensions picked up from a folder of negatives.
@@ -216,11 +214,7 @@ class SyntheticPatchDataset:
             )
         breast = known if known is not None else breast_mask(pixels)
         if self.pixel_spacing is not None:
-            # the least blur detection will shrink images with (the model's point spread), so
-            # a finer image's texture looks the same in training and in detection
-            blur = sharpest_point_spread_mm(self.lesion_params,
-                                            pixel_spacing=self.pixel_spacing)
-            pixels = resample_to_spacing(pixels, spacing, self.pixel_spacing, blur_sigma_mm=blur)
+            pixels = resample_to_spacing(pixels, spacing, self.pixel_spacing)
             breast = resample_labels(np.asarray(breast, dtype=bool), spacing, self.pixel_spacing)
             spacing = self.pixel_spacing
         image = normalize_image(pixels, breast=breast)

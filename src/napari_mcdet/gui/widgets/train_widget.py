@@ -69,8 +69,7 @@ def write_layer_negatives(
 
     Each layer is resampled from its own spacing (:func:`~napari_mcdet.gui._layers.layer_spacing`,
     else ``fallback_spacing``) to ``pixel_spacing`` with
-    :func:`~napari_mcdet.data.resample.resample_to_spacing` (a finer layer blurred by at least
-    the presets' lesion point spread, as detection will shrink it) and written by
+    :func:`~napari_mcdet.data.resample.resample_to_spacing` and written by
     :func:`~napari_mcdet.io.writers.write_uint16_tiff` as ``<layer name>.tif``.
 
     Parameters
@@ -90,7 +89,6 @@ def write_layer_negatives(
     """
     from ...data.resample import resample_to_spacing
     from ...io.writers import safe_stem, write_uint16_tiff
-    from ...synth.clusters import sharpest_point_spread_mm
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -103,9 +101,7 @@ def write_layer_negatives(
         if spacing is None:
             raise ValueError(f"layer {layer.name!r} has no pixel spacing: set its scale in mm "
                              "or the 'image spacing' field")
-        image = resample_to_spacing(
-            data.astype(np.float32), spacing, pixel_spacing,
-            blur_sigma_mm=sharpest_point_spread_mm(pixel_spacing=pixel_spacing))
+        image = resample_to_spacing(data.astype(np.float32), spacing, pixel_spacing)
         try:
             paths.append(write_uint16_tiff(folder / f"{safe_stem(layer.name)}.tif", image))
         except ValueError as err:
