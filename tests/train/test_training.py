@@ -133,7 +133,8 @@ def test_real_validation_logs_the_papers_patch_aucs(tiny_config, shared_data):
     aucs = trainer.validate_real_patches()
     assert set(aucs) == {"real_AUC_MCs", "real_AUC_mlg"}
     assert all(0.0 <= v <= 1.0 for v in aucs.values()), aucs
-    x, y = trainer._real_patches
+    x, y, owners = trainer._real_patch_set()
+    assert owners.shape == y.shape
     assert {0, 1, 2} <= set(y.tolist()) and x.shape[1:] == (32, 32)
 
 

@@ -227,6 +227,49 @@ def strict_hits(centroids: np.ndarray, labels: np.ndarray, *, tolerance_px: floa
     return found, fps
 
 
+@dataclass
+class ClusterCounts:
+    """Per image and threshold, what the strict rule counts (the FROC before it is summed).
+
+    thresholds : (T,) decreasing; found : (T, N) int, lesions found in image n at threshold t;
+    false : (T, N) int, false clusters; regions : (N,) int, annotated lesions per image;
+    tolerance_mm : the hit rule's growth of each region.
+    """
+
+    thresholds: np.ndarray
+    found: np.ndarray
+    false: np.ndarray
+    regions: np.ndarray
+    tolerance_mm: float
+
+
+def cluster_counts(
+    images: Sequence[ImageMaps],
+    *,
+    tolerance_mm: float = DEFAULT_TOLERANCE_MM,
+    thresholds: Sequence[float] = THRESHOLDS,
+    **options: Any,
+) -> ClusterCounts:
+    """The strict rule applied to every image at every threshold of the sweep."""
+    from scipy import ndimage as ndi
+
+    regions = np.array([int(ndi.label(np.isin(m.labels, (1, 2)))[1]) if m.labels is not None
+                        else 0 for m in images], dtype=np.int64)
+    ts = np.sort(np.asarray(thresholds, dtype=np.float64))[::-1]
+
+    def score(m: ImageMaps, calcs: list, clusters: list) -> tuple[int, int]:
+        if m.labels is None or not clusters:
+            return 0, len(clusters)
+        tol = tolerance_mm / min(m.pixel_spacing)
+        found, fps = strict_hits(np.array([c["centroid"] for c in clusters]), m.labels,
+                                 tolerance_px=tol)
+        return len(found), fps
+
+    rows = np.array(_sweep(images, ts, score, **options), dtype=np.int64).reshape(
+        len(ts), len(images), 2)
+    return ClusterCounts(ts, rows[..., 0], rows[..., 1], regions, float(tolerance_mm))
+
+
 def cluster_froc(
     images: Sequence[ImageMaps],
     *,
@@ -244,37 +287,43 @@ def cluster_froc(
         ``sensitivity_at`` (at ``fp_rates``: the best sensitivity whose false-cluster rate does
         not exceed the rate), ``mean_sensitivity``, ``n_regions``, ``n_images``.
     """
-    from scipy import ndimage as ndi
+    counts = cluster_counts(images, tolerance_mm=tolerance_mm, thresholds=thresholds, **options)
+    return froc_from_counts(counts, fp_rates=fp_rates)
 
-    n_regions = sum(int(ndi.label(np.isin(m.labels, (1, 2)))[1]) for m in images
-                    if m.labels is not None)
-    ts = np.sort(np.asarray(thresholds, dtype=np.float64))[::-1]
 
-    def score(m: ImageMaps, calcs: list, clusters: list) -> tuple[int, int]:
-        if m.labels is None or not clusters:
-            return 0, len(clusters)
-        tol = tolerance_mm / min(m.pixel_spacing)
-        found, fps = strict_hits(np.array([c["centroid"] for c in clusters]), m.labels,
-                                 tolerance_px=tol)
-        return len(found), fps
+def froc_from_counts(counts: ClusterCounts, *, fp_rates: Sequence[float] = SELECTION_FP_RATES,
+                     images: np.ndarray | None = None) -> dict[str, Any]:
+    """:func:`cluster_froc`'s figures from its counts, over all images or over ``images``.
 
-    rows = _sweep(images, ts, score, **options)
-    sens = np.array([sum(f for f, _ in row) for row in rows], dtype=np.float64) / max(n_regions, 1)
-    fp = np.array([sum(k for _, k in row) for row in rows], dtype=np.float64) / len(images)
+    Parameters
+    ----------
+    counts : ClusterCounts
+    fp_rates : sequence of float, keyword-only
+        False clusters per image at which the sensitivity is read.
+    images : ndarray of int, keyword-only
+        Indices of the images to sum over, repeats allowed (a bootstrap resample); all when None.
+    """
+    idx = np.arange(counts.regions.size) if images is None else np.asarray(images, np.int64)
+    if idx.size == 0:
+        raise ValueError("no images to score")
+    n_regions = int(counts.regions[idx].sum())
+    sens = counts.found[:, idx].sum(axis=1) / max(n_regions, 1)
+    fp = counts.false[:, idx].sum(axis=1) / idx.size
     at = []
     for rate in fp_rates:
         ok = fp <= rate
         at.append(float(sens[ok].max()) if ok.any() else 0.0)
     return {
-        "thresholds": ts.tolist(),
+        "thresholds": counts.thresholds.tolist(),
         "fp_per_image": fp.tolist(),
         "sensitivity": sens.tolist(),
         "fp_rates": list(fp_rates),
         "sensitivity_at": at,
         "mean_sensitivity": float(np.mean(at)),
         "n_regions": n_regions,
-        "n_images": len(images),
-        "hit_rule": f"cluster centroid inside an annotated region grown by {tolerance_mm:g} mm",
+        "n_images": int(idx.size),
+        "hit_rule": (f"cluster centroid inside an annotated region grown by "
+                     f"{counts.tolerance_mm:g} mm"),
     }
 
 

@@ -279,16 +279,25 @@ class Trainer:
         return metrics
 
     def validate_real(self) -> dict[str, float]:
-        """Strict-rule cluster FROC of whole real validation images (the selection score).
+        """The selection figures on the real validation images (:mod:`.selection`).
 
         The mini-MIAS calcification cases and the split's ``val`` normals run through the
         network as detection runs them; the mean cluster sensitivity at 0.25-2 false clusters
-        per image is ``real_cluster_sensitivity``.
+        per image is ``real_cluster_sensitivity``; the paper's patch AUCs are logged beside it.
         """
-        from ..infer.calibrate import cluster_froc, image_maps
+        from .selection import selection_figures
+
+        return selection_figures(self.real_validation_record())
+
+    def real_validation_record(self):
+        """What the network does on each real validation image: its strict-rule cluster counts
+        and its evaluation patches' probabilities (a :class:`.selection.RealValidationRecord`)."""
+        from ..infer.calibrate import cluster_counts, image_maps
         from ..nn.inference import prepare_for_inference
+        from .selection import RealValidationRecord, image_stratum
 
         cfg = self.config
+        images = self.real_images()
         net = prepare_for_inference(self.network, device=self.device,
                                     channels_last=self.device.type != "mps")
         self.network.train()
@@ -297,25 +306,39 @@ class Trainer:
                            overlap=cfg.patch_size // 4, pixel_spacing=im.pixel_spacing,
                            channels_last=self.device.type != "mps", labels=im.labels,
                            name=im.name, device=self.device)
-                for im in self.real_images()]
-        result = cluster_froc(maps)
-        out = {"real_cluster_sensitivity": result["mean_sensitivity"]}
-        for rate, sens in zip(result["fp_rates"], result["sensitivity_at"]):
-            out[f"real_cluster_sensitivity@{rate:g}"] = sens
-        out.update(self.validate_real_patches())
-        return out
+                for im in images]
+        _, y, owners = self._real_patch_set()
+        return RealValidationRecord(
+            names=[im.name for im in images],
+            strata=np.array([image_stratum(im.labels) for im in images], dtype=np.int64),
+            clusters=cluster_counts(maps), patch_labels=y,
+            patch_probabilities=self._real_patch_probabilities(), patch_images=owners)
 
     def validate_real_patches(self) -> dict[str, float]:
         """The paper's patch AUCs on the evaluation patches of the real validation images
         (logged beside the selection score, which they do not enter)."""
-        from ..infer.patches import predict_patches
         from ..metrics.auc import patch_aucs
 
+        _, y, _ = self._real_patch_set()
+        return {f"real_{k}": v
+                for k, v in patch_aucs(y, self._real_patch_probabilities()).items()}
+
+    def _real_patch_set(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The real validation images' evaluation patches (P, S, S), labels (P,) and the index
+        of the image each comes from (P,) (cached)."""
         if self._real_patches is None:
-            self._real_patches = real_validation_patches(self.config, images=self.real_images())
-        x, y = self._real_patches
+            images = self.real_images()
+            x, y, d = real_validation_patches(self.config, images=images, details=True)
+            index = {im.name: i for i, im in enumerate(images)}
+            self._real_patches = x, y, np.array([index[n] for n in d["images"]], np.int64)
+        return self._real_patches
+
+    def _real_patch_probabilities(self) -> np.ndarray:
+        from ..infer.patches import predict_patches
+
+        x, _, _ = self._real_patch_set()
         probs, _ = predict_patches(self.network, x, batch_size=8, segmentation=False)
-        return {f"real_{k}": v for k, v in patch_aucs(y, probs).items()}
+        return probs
 
     def real_images(self):
         """The real validation images, prepared at the training grid (cached)."""
