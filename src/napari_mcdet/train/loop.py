@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -38,6 +38,9 @@ from ..nn.losses import MCDetLoss
 from ..train.dataset import SyntheticPatchDataset, expand_images
 from .config import TrainConfig
 from .distributed import DistInfo
+
+if TYPE_CHECKING:
+    from .selection import RealValidationRecord
 
 
 def resolve_images(config: TrainConfig, which: str | None = None) -> list[Path]:
@@ -289,7 +292,7 @@ class Trainer:
 
         return selection_figures(self.real_validation_record())
 
-    def real_validation_record(self):
+    def real_validation_record(self) -> RealValidationRecord:
         """What the network does on each real validation image: its strict-rule cluster counts
         and its evaluation patches' probabilities (a :class:`.selection.RealValidationRecord`)."""
         from ..infer.calibrate import cluster_counts, image_maps

@@ -1,9 +1,11 @@
-"""Training's selection score on real images, and how far it can be trusted.
+"""The real-validation score that chooses between finished models, and how far it can be trusted.
 
-The score of a model is the mean of three figures measured on the real validation images (the
-mini-MIAS calcification cases and the split's ``val`` normals): the strict-rule cluster
-sensitivity averaged over 0.25-2 false clusters per image, and the paper's patch AUC_MCs and
-AUC_mlg on the images' evaluation patches. :class:`RealValidationRecord` holds what a model did
+Three figures are measured on the real validation images (the mini-MIAS calcification cases and
+the split's ``val`` normals): the strict-rule cluster sensitivity averaged over 0.25-2 false
+clusters per image, and the paper's patch AUC_MCs and AUC_mlg on the images' evaluation patches.
+A run keeps as ``best`` the checkpoint with the highest cluster sensitivity; finished models
+(averages, interpolations, rival runs) are compared by the mean of the three
+(:func:`selection_score`). :class:`RealValidationRecord` holds what a model did
 on each image, so that :func:`selection_figures` can score the whole set or any resample of it.
 
 With 12 lesions and a few dozen lesion patches, two models a few hundredths apart may be
