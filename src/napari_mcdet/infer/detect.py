@@ -544,10 +544,12 @@ def detect(
     from ..metrics.realsets import prepare_image
     from ..models.device import resolve_device
     from ..nn.inference import inference_network, resolve_engine
+    from .domain import warn_out_of_domain
     from .patches import gated_predictor, resolve_gate, segmentation_predictor
 
     mammo = _as_mammogram(image, pixel_spacing)
     model = _resolve_model(model)
+    warn_out_of_domain(mammo, model)
     dev = resolve_device("auto" if device is None else device, warn=False)
     tile = int(DEFAULT_TILE if tile is None else tile)
     if tile < 16 or tile % 16:

@@ -392,6 +392,10 @@ OPERATING_POINT_KEYS = ("operating_point", "operating_point_mirror")
 #: Metadata ``mcdet calibrate`` writes for one network's maps; a network made from others (an
 #: average, an interpolation, new BatchNorm statistics) needs its own.
 CALIBRATION_KEYS = (GATE_KEY, *OPERATING_POINT_KEYS)
+#: Metadata key of the images a model was trained on: ``{'modality': 'film' or 'digital',
+#: 'pixel_spacing': [row_mm, col_mm], 'data': 'mini-MIAS normals'}``; detection warns on an image
+#: from elsewhere (:mod:`napari_mcdet.infer.domain`).
+TRAINING_DOMAIN_KEY = "training_domain"
 
 
 def _weighted_state(paths: list[str | Path], weights: list[float], *, same: tuple[str, ...],
