@@ -13,11 +13,18 @@ from napari_mcdet.commands.demo import demo_model_path, lesion_recovery, run, sa
 
 
 def test_sample_is_the_phantom_with_two_lesions():
+    """At the bundled model's 0.2 mm by default, and the same breast in mm on a finer grid."""
     m1, truth, lesions = sample_mammogram()
-    assert m1.shape == truth.shape == (1024, 768)
-    assert m1.pixel_spacing == (0.1, 0.1)
+    assert m1.shape == truth.shape == (512, 384)
+    assert m1.pixel_spacing == (0.2, 0.2)
     assert sorted(les["kind"] for les in lesions) == ["benign", "malignant"]
     assert set(np.unique(truth)) == {0, 1, 2}
+    m2, truth2, lesions2 = sample_mammogram(pixel_spacing=0.1)
+    assert m2.shape == (1024, 768) and m2.pixel_spacing == (0.1, 0.1)
+    for coarse, fine in zip(lesions, lesions2):  # the lesions sit at the same place in mm
+        centre = np.array(coarse["bbox"]).reshape(2, 2).mean(axis=0) * 0.2
+        np.testing.assert_allclose(centre, np.array(fine["bbox"]).reshape(2, 2).mean(axis=0)
+                                   * 0.1, atol=1.0)
 
 
 def test_lesion_recovery_counts():
@@ -46,17 +53,43 @@ def test_missing_model_is_a_clear_error(tmp_path, capsys):
 
 
 def test_headless_prints_what_it_found(tiny_checkpoint, capsys):
+    """The sample in the model's domain, then twice as fine with the domain warning on stdout
+    (once, not again on stderr), and what was recovered of each under the strict rule."""
     assert main(["demo", "--headless", "--model", str(tiny_checkpoint), "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    out = captured.out
+    assert "model domain: 0.2 mm" in out  # a model without a recorded domain: its spacing
+    first, second = out.split("\nimage  ")[1:]
+    assert first.startswith("sample phantom") and "512 x 384 pixels at 0.2 mm" in first
+    assert "matches the pixel spacing of the model's training domain" in first
+    assert second.startswith("the same phantom drawn twice as fine: 1024 x 768 pixels at 0.1 mm")
+    assert "is outside the model's training domain" in second and "mcdet calibrate" in second
+    assert "outside" not in captured.err
+    for part in (first, second):
+        assert "calcification(s)" in part and "cluster(s)" in part
+        assert "truth  lesions found " in part and " away from any truth" in part
+        assert "strict rule" in part and "malignant lesion:" in part
+
+
+@pytest.mark.slow
+def test_headless_with_the_bundled_model_names_its_domain(capsys):
+    """The bundled model records its domain: the demo says it, and warns on the finer image."""
+    from napari_mcdet.models.checkpoint import default_model_path
+
+    if not default_model_path().is_file():
+        pytest.skip("no bundled model")
+    assert main(["demo", "--headless", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
-    assert "sample phantom" in out and "1024 x 768" in out
-    assert "calcification(s)" in out and "cluster(s)" in out
-    assert "synthetic lesion(s)" in out and "malignant lesion:" in out
+    assert "model domain: film at 0.2 mm (mini-MIAS normals)" in out
+    first, second = out.split("\nimage  ")[1:]
+    assert "outside" not in first and "training domain, film at 0.2 mm" in first
+    assert "(0.1 mm) is outside the model's training domain, film at 0.2 mm" in second
 
 
 def test_headless_on_an_image_needs_its_spacing(tiny_checkpoint, tmp_path, capsys):
     from skimage.io import imsave
 
-    m, _, _ = sample_mammogram()
+    m, _, _ = sample_mammogram(pixel_spacing=0.1)
     png = tmp_path / "mammo.png"
     imsave(png, (m.pixels[::2, ::2] * 255).clip(0, 255).astype(np.uint8), check_contrast=False)
     assert main(["demo", str(png), "--headless", "--model", str(tiny_checkpoint)]) == 2

@@ -4,9 +4,14 @@ Without ``--headless`` napari opens with the image, the plugin's widgets docked 
 model's detection layers: the command line (:mod:`napari_mcdet.cli`, the one floor above both
 the commands and the napari face) checks the inputs with :func:`window_mammogram` and hands the
 window to :func:`napari_mcdet.gui._demo.run_window`. With ``--headless`` this module runs the
-same pipeline (same image, same model, same :func:`napari_mcdet.detect` call with the widget's
-settings) without napari or Qt and prints what it found; on the sample phantom it also says how
-many of the synthetic calcifications and lesions were recovered.
+same pipeline (same images, same model, same :func:`napari_mcdet.detect` call with the widget's
+settings) without napari or Qt and prints what it found.
+
+The sample is shown twice: drawn at the pixel spacing of the model's training domain, then drawn
+twice as fine, outside it, where detection warns
+(:func:`napari_mcdet.infer.domain.showcase_spacings`). On both, what was recovered of the
+synthetic lesions is counted with :func:`napari_mcdet.infer.recovery.recovery_summary`, as the
+Detect panel counts it.
 """
 
 from __future__ import annotations
@@ -18,11 +23,9 @@ from typing import Any
 import numpy as np
 
 from ..constants import INBREAST_SPACING_MM, MINIMIAS_SPACING_MM
+from ..infer.recovery import RECOVERY_TOLERANCE_MM
 from ..mammogram import Mammogram
 from ..spacing import as_spacing
-
-#: How far (mm) a detected pixel may lie from a synthetic calcification to count as recovering it.
-RECOVERY_TOLERANCE_MM = 0.5
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,10 +34,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="the sample mammogram (or IMAGE) in napari with the default model's detection",
         description=(
             "Open napari with a sample mammogram (a breast phantom with one malignant cluster "
-            "and one benign lesion, always the same) or IMAGE, the plugin's widgets docked, and "
-            "the detection layers of the bundled default model (or --model). With --headless, "
-            "run the same pipeline without a window and print what was found. Without a screen: "
-            "xvfb-run -a mcdet demo."
+            "and one benign lesion, always the same, drawn at the pixel spacing of the model's "
+            "training domain) or IMAGE, the plugin's widgets docked, and the detection layers "
+            "of the bundled default model (or --model); the same phantom drawn twice as fine, "
+            "outside the model's domain, is there to try. With --headless, run the same "
+            "pipeline on both without a window and print what was found and what was "
+            "recovered of the synthetic lesions. Without a screen: xvfb-run -a mcdet demo."
         ),
     )
     p.add_argument("image", nargs="?", default=None, metavar="IMAGE",
@@ -54,21 +59,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 # -- shared by both paths ----------------------------------------------------------------------
-def sample_mammogram() -> tuple[Mammogram, np.ndarray, list[dict[str, Any]]]:
+def sample_mammogram(*, pixel_spacing: float = MINIMIAS_SPACING_MM
+                     ) -> tuple[Mammogram, np.ndarray, list[dict[str, Any]]]:
     """The demo's sample: the File > Open Sample "Breast phantom with synthetic calcifications".
+
+    Parameters
+    ----------
+    pixel_spacing : float, keyword-only
+        mm/pixel; the bundled model's 0.2 by default. The breast and its lesions keep their size
+        in mm (:func:`napari_mcdet.synth.samples.phantom_with_lesions`).
 
     Returns
     -------
     mammogram : Mammogram
-        1024 x 768 pixels at 0.1 mm, seeded (always the same image).
-    truth : ndarray of shape (1024, 768), uint8
+        512 x 384 pixels at 0.2 mm by default, seeded (always the same image).
+    truth : ndarray, uint8
         The synthetic calcifications' labels (0 / 1 benign / 2 malignant).
     lesions : list of dict
         The lesions' descriptions (``kind``, ``label``, ``bbox``, ``n_placed``...).
     """
     from ..synth.samples import phantom_with_lesions
 
-    return phantom_with_lesions()
+    return phantom_with_lesions(pixel_spacing=pixel_spacing)
 
 
 def read_image(path: str | Path, *, spacing: float | None = None) -> Mammogram:
@@ -129,7 +141,9 @@ def window_mammogram(image: str | Path | None = None, *, model: str | Path | Non
 def lesion_recovery(truth: np.ndarray, detected: np.ndarray, lesions: list[dict[str, Any]],
                     *, pixel_spacing: tuple[float, float],
                     tolerance_mm: float = RECOVERY_TOLERANCE_MM) -> dict[str, Any]:
-    """How many synthetic calcifications and lesions a detection recovered.
+    """How many synthetic calcifications and lesions a detection's labels reach, by pixel
+    distance (``docs/scripts/resolution_gap_study.py`` counts with it; the demo and the Detect
+    panel count with the strict hit rule, :func:`napari_mcdet.infer.recovery.recovery_summary`).
 
     A calcification (8-connected component of ``truth > 0``) is recovered when a detected pixel
     (``detected > 0``) lies within ``tolerance_mm`` of it; a lesion when at least one of its
@@ -191,48 +205,70 @@ def run(args: argparse.Namespace) -> int:
 
 def run_headless(image: str | Path | None = None, *, model: str | Path | None = None,
                  spacing: float | None = None, device: str | None = None) -> int:
-    """Detect on the sample (or ``image``) without napari and print the findings."""
-    from ..infer.detect import detect
+    """Detect on the sample, in and outside the model's domain (or on ``image``), without
+    napari, and print the findings."""
+    from ..infer.domain import model_domain, showcase_spacings
     from ..models.checkpoint import load_model
 
     path = demo_model_path(model)
-    if image is None:
-        mammo, truth, lesions = sample_mammogram()
-        name = "sample phantom with synthetic calcifications"
-    else:
-        mammo, truth, lesions = read_image(image, spacing=spacing), None, []
-        name = Path(image).name
     trained = load_model(path)
-    print(f"image  {name}: {mammo.shape[0]} x {mammo.shape[1]} pixels at "
-          f"{mammo.pixel_spacing[0]:g} mm")
     print(f"model  {path.name if model is not None else 'bundled default'} "
           f"({trained.architecture}, {trained.pixel_spacing[0]:g} mm/px, "
           f"patch {trained.patch_size}, step {trained.metadata.get('step', '?')})")
-    det = detect(mammo, trained, device=device)
-    s = det.summary()
-    from ..infer.detect import operating_point
+    print(f"       model domain: {model_domain(trained).describe()}")
+    if image is not None:
+        _detect_and_print(read_image(image, spacing=spacing), Path(image).name, trained,
+                          device=device)
+        return 0
+    own, finer = showcase_spacings(trained)
+    mammo, truth, lesions = sample_mammogram(pixel_spacing=own)
+    _detect_and_print(mammo, "sample phantom with synthetic calcifications", trained,
+                      device=device, truth=truth, lesions=lesions)
+    mammo, truth, lesions = sample_mammogram(pixel_spacing=finer)
+    _detect_and_print(mammo, "the same phantom drawn twice as fine", trained, device=device,
+                      truth=truth, lesions=lesions)
+    return 0
 
+
+def _detect_and_print(mammo: Mammogram, name: str, trained: Any, *, device: str | None,
+                      truth: np.ndarray | None = None,
+                      lesions: list[dict[str, Any]] | None = None) -> None:
+    """One image: its domain, what detection found, and what it recovered of ``truth``."""
+    import warnings
+
+    from ..classes import CLASS_NAMES
+    from ..infer.detect import detect, operating_point
+    from ..infer.domain import DomainWarning, domain_note
+    from ..infer.recovery import recovery_summary
+
+    print(f"\nimage  {name}: {mammo.shape[0]} x {mammo.shape[1]} pixels at "
+          f"{mammo.pixel_spacing[0]:g} mm")
+    print(f"domain {domain_note(mammo, trained)}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DomainWarning)  # the line above says it
+        det = detect(mammo, trained, device=device)
+    s = det.summary()
     rule = ("calibrated operating point" if operating_point(trained.metadata) is not None
             else "Li's thresholds")
     print(f"found  {s['n_calcifications']} calcification(s), {s['n_clusters']} cluster(s) "
           f"({det.n_tiles_run}/{det.n_tiles} tiles run; {rule}: benign "
           f"{det.thresholds['benign']:.3f}, malignant {det.thresholds['malignant']:.3f})")
-    from ..classes import CLASS_NAMES
-
     for c in det.clusters[:5]:
         r, col = c["centroid"]
         print(f"  cluster {c['id']}: {CLASS_NAMES[c['class']]} score {c['score']:.3f}, "
               f"{c['n_calcifications']} calcifications, centre ({r:.0f}, {col:.0f}) px")
     if len(det.clusters) > 5:
         print(f"  ... and {len(det.clusters) - 5} more cluster(s)")
-    if truth is not None:
-        rec = lesion_recovery(truth, det.labels, lesions, pixel_spacing=mammo.pixel_spacing)
-        got, total = rec["calcifications"]
-        n_les = sum(1 for les in rec["lesions"] if les[3])
-        print(f"truth  recovered {n_les}/{len(rec['lesions'])} synthetic lesion(s), "
-              f"{got}/{total} synthetic calcification(s) (within {RECOVERY_TOLERANCE_MM} mm)")
-        for kind, k, n, _ in rec["lesions"]:
-            print(f"  {kind} lesion: {k}/{n} calcifications recovered")
-        print(f"  {rec['false_detections']} detected object(s) away from every synthetic "
-              "calcification (false positives on this phantom)")
-    return 0
+    if truth is None:
+        return
+    rec = recovery_summary(det, truth, lesions=lesions)
+    print(f"truth  {rec.line()}")
+    print(f"  (strict rule: {rec.rule()})")
+    for les, drawn in zip(rec.lesions, lesions or []):
+        total = les["calcifications_total"]
+        # calcifications drawn touching are one region on the image's grid, counted once
+        merged = (f" ({drawn['n_placed']} drawn, some touching)"
+                  if drawn.get("n_placed", total) != total else "")
+        found = "found by a cluster" if les["found"] else "no cluster on it"
+        print(f"  {les['kind']} lesion: {found}; "
+              f"{les['calcifications_found']} of its {total} calcification(s) marked{merged}")

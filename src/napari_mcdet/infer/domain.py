@@ -29,8 +29,10 @@ __all__ = [
     "Domain",
     "DomainWarning",
     "domain_message",
+    "domain_note",
     "image_domain",
     "model_domain",
+    "showcase_spacings",
     "warn_out_of_domain",
 ]
 
@@ -153,6 +155,21 @@ def domain_message(image: Mammogram, model: Any) -> str | None:
             "them (mcdet train)")
 
 
+def domain_note(image: Mammogram, model: Any) -> str:
+    """One line on ``image`` and ``model``'s training domain: :func:`domain_message` when it lies
+    outside, else whether it matches in modality and spacing or in spacing alone (its modality
+    unknown)."""
+    message = domain_message(image, model)
+    if message is not None:
+        return message
+    ours, theirs = model_domain(model), image_domain(image)
+    if ours.modality and theirs.modality:
+        return (f"this image ({theirs.describe()}) is in the model's training domain, "
+                f"{ours.describe()}")
+    return (f"this image ({theirs.describe()}) matches the pixel spacing of the model's "
+            f"training domain, {ours.describe()}")
+
+
 _warned: set[tuple[Any, ...]] = set()
 _lock = threading.Lock()
 
@@ -174,3 +191,10 @@ def warn_out_of_domain(image: Mammogram, model: Any, *, stacklevel: int = 3) -> 
     if first:
         warnings.warn(message, DomainWarning, stacklevel=stacklevel)
     return message
+
+
+def showcase_spacings(model: Any) -> tuple[float, float]:
+    """Two pixel spacings (mm) to show ``model`` at: its training domain's, and one twice as
+    fine, outside it (where ``mcdet demo`` draws its two phantoms)."""
+    spacing = float(min(model_domain(model).pixel_spacing))
+    return spacing, spacing / 2
