@@ -1,11 +1,11 @@
 """Training's real validation of finished models, each scored as a run scores its checkpoints.
 
-The selection score of every bundled model (docs/results.md, docs/model-card.md):
-``Trainer.validate_real`` at a fixed setting, by default ``configs/finetune6_minimias.yaml``'s
-(128 px tiles with a quarter overlap): the strict-rule cluster FROC over the mini-MIAS
-calcification cases and the split's 33 ``val`` normals (mean sensitivity at 0.25-2 false
-clusters per image), and the paper's patch AUCs on their evaluation patches. Prints one line per
-model: the three figures, their mean (the selection score) and the FROC's four points.
+The selection score of every bundled model (docs/model-card.md): ``Trainer.validate_real`` at a
+fixed setting, 128 px tiles with a quarter overlap and 128 px evaluation patches, on the
+mini-MIAS calcification cases and the 33 ``val`` normals of ``configs/minimias_split.json``: the
+strict-rule cluster FROC (mean sensitivity at 0.25-2 false clusters per image) and the paper's
+patch AUCs. Prints one line per model: the three figures, their mean (the selection score) and
+the FROC's four points.
 
 With ``--bootstrap N`` it then prints each figure's percentile interval from N resamples of the
 images (stratified: malignant cases, benign cases, normals;
@@ -13,9 +13,9 @@ images (stratified: malignant cases, benign cases, normals;
 the paired interval of its difference from the first and the share of resamples in which its
 score is higher.
 
-Usage (from the project root):
-    python docs/scripts/real_validation.py ../shared/data/mini-mias MODEL [MODEL ...] \
-        [--config configs/finetune6_minimias.yaml] [--bootstrap 2000 --seed 0]
+Usage (from the project root; MINIMIAS is the mini-MIAS folder):
+    python docs/scripts/real_validation.py MINIMIAS MODEL [MODEL ...] \
+        [--config configs/bundled_model.yaml] [--patch-size 128] [--bootstrap 2000 --seed 0]
 """
 
 from __future__ import annotations
@@ -35,14 +35,17 @@ from napari_mcdet.train.selection import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
+#: The tile and evaluation patch side every bundled model was selected at.
+SELECTION_PATCH_SIZE = 128
 
 
-def validation_record(model: Path, minimias: Path,
-                      setting: TrainConfig) -> RealValidationRecord:
-    """``setting``'s real validation of ``model`` (a trainer that starts from it, never steps)."""
+def validation_record(model: Path, minimias: Path, setting: TrainConfig,
+                      patch_size: int = SELECTION_PATCH_SIZE) -> RealValidationRecord:
+    """``setting``'s real validation of ``model`` at ``patch_size`` (a trainer that starts from
+    it, never steps). Only the split, the pixel spacing and the patch size enter the figures."""
     with tempfile.TemporaryDirectory() as out_dir:
         config = TrainConfig.from_dict({
-            **setting.to_dict(), "negatives": [str(minimias)],
+            **setting.to_dict(), "patch_size": patch_size, "negatives": [str(minimias)],
             "real_val": f"minimias:{minimias}", "init": str(model), "steps": 1,
             "mine_every": 0, "num_workers": 0, "out_dir": out_dir})
         return Trainer(config).real_validation_record()
@@ -72,8 +75,12 @@ def main() -> None:
     parser.add_argument("minimias", type=Path, help="the mini-MIAS folder")
     parser.add_argument("models", type=Path, nargs="+", metavar="MODEL")
     parser.add_argument("--config", type=Path,
-                        default=ROOT / "configs" / "finetune6_minimias.yaml",
-                        help="the training configuration whose validation setting is used")
+                        default=ROOT / "configs" / "bundled_model.yaml",
+                        help="the training configuration whose split and pixel spacing are used")
+    parser.add_argument("--patch-size", type=int, default=SELECTION_PATCH_SIZE,
+                        help="tile and evaluation patch side in pixels "
+                             f"({SELECTION_PATCH_SIZE}: the setting the bundled model was selected "
+                             "at)")
     parser.add_argument("--bootstrap", type=int, default=0, metavar="N",
                         help="resamples for the intervals (0: none)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the resampling")
@@ -81,7 +88,8 @@ def main() -> None:
     setting = TrainConfig.load(args.config)
     records = []
     for model in args.models:
-        record = validation_record(model.resolve(), args.minimias.resolve(), setting)
+        record = validation_record(model.resolve(), args.minimias.resolve(), setting,
+                                   args.patch_size)
         result = selection_figures(record)
         values = [result[k] for k in FIGURES]
         froc = " ".join(f"{k.split('@')[1]}:{v:.3f}" for k, v in result.items() if "@" in k)
