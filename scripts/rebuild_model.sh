@@ -9,7 +9,7 @@
 #   average      mcdet average of the last 11 kept steps, BatchNorm re-estimated  -> finetune.safetensors
 #   interpolate  mcdet interpolate START finetune --weight 0.75, BatchNorm again  -> default.safetensors
 #   gate         benchmarks/gate_study.py --tiles 128/16 --store (the decoder gate)
-#   calibrate    mcdet calibrate on the 33 val normals, plain and --mirror
+#   calibrate    mcdet calibrate on the 33 val normals, plain and --mirror; the training domain
 #   validate     docs/scripts/real_validation.py: the rebuilt model beside the bundled one
 # Then it prints the new file's SHA-256 and whether its score lands within the bundled model's
 # 95 % bootstrap interval. The bundled model is replaced only with --replace.
@@ -144,6 +144,15 @@ print("\n".join(sys.argv[2] + "/" + n for n in json.load(open(sys.argv[1]))["val
     "${MCDET[@]}" calibrate "$MODEL" "${normals[@]}" --target-fp 0.5 --spacing 0.2 \
       ${mirror:+"$mirror"} "${DEVICE_ARGS[@]}"
   done
+  # the images it was trained on, which detection compares each image with
+  "$PY" - "$BUNDLED" "$MODEL" <<'PYEOF'
+import sys
+from napari_mcdet.models.checkpoint import TRAINING_DOMAIN_KEY, read_checkpoint, update_metadata
+domain = read_checkpoint(sys.argv[1])[1].get(TRAINING_DOMAIN_KEY)
+if domain:
+    update_metadata(sys.argv[2], {TRAINING_DOMAIN_KEY: domain})
+    print(f"{TRAINING_DOMAIN_KEY}: {domain}")
+PYEOF
 fi
 
 if runs validate; then
