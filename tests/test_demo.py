@@ -142,12 +142,15 @@ def test_headless_does_not_import_napari(tiny_checkpoint):
 # -- in a real viewer ---------------------------------------------------------------------------
 @pytest.mark.slow
 def test_open_demo_in_a_viewer(make_napari_viewer, qtbot, tiny_checkpoint):
+    """The sample at the model's spacing with its truth outlined, the same phantom twice as fine
+    hidden beside it, the detection layers with their contrast at the threshold, and a status
+    that says what was found, what was recovered, the legend and the domain."""
     from napari_mcdet.gui._demo import open_demo, widget_names
     from napari_mcdet.gui._models import current_model
     from napari_mcdet.gui.widgets.detect_widget import (
         CLUSTERS_NAME,
         LABELS_NAME,
-        MALIGNANT_NAME,
+        LEGEND,
         POINTS_NAME,
     )
 
@@ -157,16 +160,29 @@ def test_open_demo_in_a_viewer(make_napari_viewer, qtbot, tiny_checkpoint):
         widget = open_demo(viewer, model=tiny_checkpoint)
         assert widget.worker is not None
         qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
+        qtbot.waitUntil(lambda: "choose 'phantom with lesions 0.1 mm'" in widget.status.text(),
+                        timeout=10_000)
         names = [layer.name for layer in viewer.layers]
-        assert names[:2] == ["phantom with lesions", "synthetic lesions"]
-        for name in (MALIGNANT_NAME, LABELS_NAME, CLUSTERS_NAME, POINTS_NAME):
+        assert names[:6] == ["phantom with lesions", "synthetic lesions",
+                             "synthetic lesions outlines", "phantom with lesions 0.1 mm",
+                             "synthetic lesions 0.1 mm", "synthetic lesions 0.1 mm outlines"]
+        assert [viewer.layers[n].visible for n in names[:6]] == [True, False, True] + [False] * 3
+        for name in (LABELS_NAME, CLUSTERS_NAME, POINTS_NAME):
             assert name in names, widget.status.text()
-        assert viewer.layers[LABELS_NAME].data.shape == (1024, 768)
-        np.testing.assert_allclose(viewer.layers[LABELS_NAME].scale, (0.1, 0.1))
+        assert viewer.layers[LABELS_NAME].data.shape == (512, 384)
+        np.testing.assert_allclose(viewer.layers[LABELS_NAME].scale, (0.2, 0.2))
+        t = widget.last_result.thresholds["malignant"]
+        np.testing.assert_allclose(widget.output_layer("malignant").contrast_limits, (t / 2, 1))
+        status = widget.status.text()
+        assert "against synthetic lesions: lesions found " in status and LEGEND in status
+        assert "matches the pixel spacing of the model's training domain, 0.2 mm" in status
         docked = set(viewer.window.dock_widgets)
         assert len(widget_names()) == 5
         for name in widget_names():
             assert f"{name} (napari-mcdet)" in docked
+        # the finer phantom, chosen: the panel says at once that it lies outside the domain
+        widget.image_combo.setCurrentText("phantom with lesions 0.1 mm")
+        assert "(0.1 mm) is outside the model's training domain" in widget.status.text()
     finally:
         current_model.clear()
 
@@ -229,4 +245,5 @@ def test_every_widget_is_in_the_menus(make_napari_viewer):
     assert titles("napari/layers/annotate") == ["Calcification annotations"]
     assert titles("napari/layers/measure") == ["Score against ground truth"]
     assert titles("napari/file/samples/napari-mcdet") == [
-        "Breast phantom (normal)", "Breast phantom with synthetic calcifications"]
+        "Breast phantom (normal)", "Breast phantom with synthetic calcifications (0.2 mm)",
+        "Breast phantom with synthetic calcifications (0.1 mm)"]

@@ -5,7 +5,8 @@ press its button) and the whole window is saved with ``viewer.screenshot(canvas_
 
 - ``screenshot_synthesis.png``: the Synthetic calcifications widget's live preview on the phantom;
 - ``screenshot_training.png``: the Train detector widget after a short run (loss curve);
-- ``screenshot_detection.png``: ``mcdet demo``: detection layers on the sample mammogram;
+- ``screenshot_detection.png``: ``mcdet demo`` as it opens: the sample mammogram in the model's
+  domain, its truth outlined, the detections filled, the Detect panel's counts and legend;
 - ``screenshot_annotation.png``: a mini-MIAS image read with its abnormality circles, and the
   Calcification annotations widget with a labels layer being painted;
 - ``screenshot_scoring.png``: the Score widget against the synthetic lesions;
@@ -146,11 +147,7 @@ def shot_detection(out: Path, args: argparse.Namespace):
     wait_until(lambda: widget.worker is None, timeout=600)
     if widget.last_result is None:
         raise RuntimeError(f"detection failed: {widget.status.text()}")
-    # the segmentation, calcifications and clusters over the image (the probability maps stay in
-    # the layer list, hidden: additive red and green over everything hide the image)
-    for name in ("synthetic lesions", "benign probability", "malignant probability"):
-        viewer.layers[name].visible = False
-    viewer.reset_view()
+    # the window as `mcdet demo` leaves it: what a new user sees first
     path = save(viewer, out, "detection")
     return path, viewer, widget
 

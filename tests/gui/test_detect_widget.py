@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -149,17 +151,18 @@ def test_detect_layers_appear_and_rerun_replaces(widget, qtbot, mcdet_checkpoint
     viewer = widget.viewer
     widget.load_model(str(mcdet_checkpoint))
     _run(widget, qtbot)
-    for name in (BENIGN_NAME, MALIGNANT_NAME, LABELS_NAME, CLUSTERS_NAME, POINTS_NAME):
+    for name in (LABELS_NAME, CLUSTERS_NAME, POINTS_NAME):
         assert name in viewer.layers, widget.status.text()
+    benign, malignant = widget.output_layer("benign"), widget.output_layer("malignant")
+    assert benign.name.startswith(BENIGN_NAME) and malignant.name.startswith(MALIGNANT_NAME)
     shape = phantom[0].shape
-    for name in (BENIGN_NAME, MALIGNANT_NAME, LABELS_NAME):
-        layer = viewer.layers[name]
+    for layer in (benign, malignant, viewer.layers[LABELS_NAME]):
         assert layer.data.shape == shape
         np.testing.assert_allclose(layer.scale, SPACING)
         np.testing.assert_allclose(layer.translate, (5.0, 3.0))
-    assert viewer.layers[BENIGN_NAME].blending == "additive"
+    assert benign.blending == "additive"
     probs = np.asarray(widget.last_result.probabilities)
-    np.testing.assert_array_equal(viewer.layers[MALIGNANT_NAME].data, probs[1])
+    np.testing.assert_array_equal(malignant.data, probs[1])
     np.testing.assert_array_equal(viewer.layers[LABELS_NAME].data, widget.last_result.labels)
     assert list(viewer.layers[LABELS_NAME].features["class"]) == [
         "soft tissue", "benign", "malignant"]
@@ -175,6 +178,97 @@ def test_detect_layers_appear_and_rerun_replaces(widget, qtbot, mcdet_checkpoint
     _run(widget, qtbot)
     assert len(viewer.layers) == n_layers
     assert [layer.name for layer in viewer.layers] == order
+
+
+def test_what_is_bright_is_what_the_model_calls_a_finding(widget, qtbot, mcdet_checkpoint):
+    """The probability layers' contrast runs from half the threshold to 1 (the slider still
+    goes to 0), their names say the threshold; detections are filled; the status has a legend."""
+    from napari_mcdet.classes import CLASS_COLORS
+    from napari_mcdet.gui.widgets.detect_widget import BOX_FILL_ALPHA, LEGEND
+
+    widget.load_model(str(mcdet_checkpoint))
+    _run(widget, qtbot)
+    result = widget.last_result
+    for role in ("benign", "malignant"):
+        t = result.thresholds[role]
+        layer = widget.output_layer(role)
+        assert f"threshold {t:.3f}" in layer.name
+        np.testing.assert_allclose(layer.contrast_limits, (t / 2, 1.0), rtol=1e-6)
+        np.testing.assert_allclose(layer.contrast_limits_range, (0.0, 1.0))
+        layer.contrast_limits = (0.0, 1.0)  # the user may still look at weaker responses
+        np.testing.assert_allclose(layer.contrast_limits, (0.0, 1.0))
+    status = widget.status.text()
+    assert LEGEND in status and f"benign {result.thresholds['benign']:.3f}" in status
+    points = widget.viewer.layers[POINTS_NAME]
+    if len(points.data):
+        codes = np.asarray(points.features["class"])
+        np.testing.assert_allclose(points.face_color, [CLASS_COLORS[int(c)] for c in codes])
+    boxes = widget.viewer.layers[CLUSTERS_NAME]
+    if len(boxes.data):
+        np.testing.assert_allclose(boxes.face_color[:, 3], BOX_FILL_ALPHA)
+
+    _run(widget, qtbot)  # again: the same two layers, updated
+    assert sum(layer.name.startswith(BENIGN_NAME) for layer in widget.viewer.layers) == 1
+
+
+def test_the_status_counts_what_was_recovered_of_the_truth(widget, qtbot, mcdet_checkpoint,
+                                                           phantom, tmp_path):
+    """A truth layer that belongs to the image: its recovery under the strict rule; the image
+    outside the model's domain: said in the status and once as a napari warning."""
+    from napari.utils.notifications import NotificationSeverity, notification_manager
+
+    from napari_mcdet.gui._layers import truth_labels_kwargs
+    from napari_mcdet.infer.recovery import recovery_summary
+    from napari_mcdet.synth.lesions import synthesize
+
+    viewer = widget.viewer
+    lesion = synthesize(phantom[0], pixel_spacing=SPACING, kind="malignant", seed=1,
+                        centre=(128.0, 100.0)).lesion
+    viewer.add_labels(phantom[1], translate=(5.0, 3.0), **truth_labels_kwargs(
+        "truth", kind="synthetic", scale=SPACING,
+        metadata={"lesions": [lesion], "image": "mammo"}))
+    assert not viewer.layers["truth"].visible  # its outlines would show it; here there are none
+    # a model file of its own: the once-per-process warning has not been given for it yet
+    widget.load_model(str(shutil.copy(mcdet_checkpoint, tmp_path / "fresh.safetensors")))
+    n = len(notification_manager.records)
+    _run(widget, qtbot)
+    expected = recovery_summary(widget.last_result, phantom[1], lesions=[lesion]).line()
+    status = widget.status.text()
+    assert f"against truth: {expected}" in status and "strict rule" in status
+    assert "this image (0.1 mm) is outside the model's training domain, 0.2 mm" in status
+    _run(widget, qtbot)
+    assert "outside the model's training domain" in widget.status.text()
+    warned = [r.message for r in notification_manager.records[n:]
+              if r.severity == NotificationSeverity.WARNING and "training domain" in r.message]
+    assert len(warned) == 1 and "mcdet calibrate" in warned[0]
+
+
+def test_a_read_minimias_image_is_compared_with_its_circles(make_napari_viewer, qtbot,
+                                                             tiny_checkpoint, shared_data,
+                                                             tmp_path):
+    """mini-MIAS with its Info.txt: the circles are the lesions; a film model sees it in its
+    domain."""
+    from napari_mcdet.models.checkpoint import TRAINING_DOMAIN_KEY, update_metadata
+
+    film = shutil.copy(tiny_checkpoint, tmp_path / "film.safetensors")
+    update_metadata(film, {TRAINING_DOMAIN_KEY: {"modality": "film", "pixel_spacing": [0.2, 0.2],
+                                                 "data": "mini-MIAS normals"}})
+    current_model.clear()
+    viewer = make_napari_viewer()
+    viewer.open(str(shared_data / "mini-mias" / "mdb209.pgm"), plugin="napari-mcdet")
+    w = DetectWidget(viewer)
+    qtbot.addWidget(w)
+    try:
+        assert w.load_model(str(film)) is not None
+        w.image_combo.setCurrentText("mdb209")
+        _run(w, qtbot)
+        status = w.status.text()
+        assert "against mdb209 calcifications: lesions found " in status and " of 1, " in status
+        assert "calcifications " not in status.split("against")[1].split("(strict")[0]
+        assert "this image (film at 0.2 mm) is in the model's training domain, film at 0.2 mm" \
+            in status
+    finally:
+        current_model.clear()
 
 
 def test_cancel_leaves_the_layers_alone(widget, qtbot, mcdet_checkpoint):
@@ -197,7 +291,7 @@ def test_baseline_shows_gradcam(widget, qtbot, baseline_checkpoint, phantom):
     assert heat.data.shape == phantom[0].shape
     assert 0.0 <= heat.data.min() and heat.data.max() <= 1.0
     np.testing.assert_allclose(heat.scale, SPACING)
-    assert MALIGNANT_NAME not in viewer.layers
+    assert widget.output_layer("malignant") is None
 
 
 def test_an_mcdetnet_without_segmentation_goes_to_gradcam(widget, qtbot, tmp_path):

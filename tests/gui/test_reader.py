@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
+from napari_mcdet.gui._layers import TRUTH_COLOR, TRUTH_KEY
 from napari_mcdet.gui._reader import get_reader
 
 
@@ -40,7 +41,12 @@ def test_viewer_opens_minimias(make_napari_viewer, shared_data):
     assert labels._type_string == "labels" and labels.data[1023 - 503, 647] == 2
     np.testing.assert_allclose(labels.scale, (0.2, 0.2))
     assert list(labels.features["class"]) == ["soft tissue", "benign", "malignant"]
-    np.testing.assert_allclose(labels.colormap.map(np.array([2]))[0], (1.0, 0.15, 0.15, 1.0))
+    # truth, drawn as outlines in the truth colour: the circles show, the labels wait hidden
+    assert labels.metadata[TRUTH_KEY] == "mini-mias" and labels.metadata["image"] == "mdb209"
+    assert not labels.visible and shapes.visible
+    np.testing.assert_allclose(labels.colormap.map(np.array([2]))[0], TRUTH_COLOR)
+    np.testing.assert_allclose(shapes.edge_color[0], TRUTH_COLOR)
+    np.testing.assert_allclose(shapes.face_color[0][3], 0.0)
     assert shapes._type_string == "shapes" and list(shapes.features["name"]) == ["CALC M"]
     # the Info.txt circle (x 647, y 503, radius 87) is drawn centred there with that radius
     corners = shapes.data[0]
@@ -73,7 +79,11 @@ def test_viewer_opens_inbreast_xml_alone(make_napari_viewer, shared_data):
     assert labels.data.shape == (4084, 3328)
     assert set(np.unique(labels.data)) == {0, 1, 2}
     np.testing.assert_allclose(labels.scale, (0.07, 0.07))
-    assert labels.metadata["birads"] == "4b"
+    assert labels.metadata["birads"] == "4b" and labels.metadata[TRUTH_KEY] == "inbreast"
+    assert "image" not in labels.metadata  # no image layer for it to belong to
+    assert not labels.visible and shapes.visible and points.visible
+    np.testing.assert_allclose(shapes.edge_color[0], TRUTH_COLOR)
+    np.testing.assert_allclose(points.border_color[0], TRUTH_COLOR)
     assert len(shapes.data) == 9 and len(points.data) == 18
     assert set(shapes.features["name"]) == {"Cluster", "Calcification"}
     assert set(points.features["type"]) == {19}
@@ -112,3 +122,4 @@ def test_inbreast_xml_with_sibling_dicom(make_napari_viewer, shared_data, tmp_pa
     np.testing.assert_allclose(image.scale, (0.07, 0.07))
     assert labels.data.shape == image.data.shape
     assert set(np.unique(labels.data)) == {0, 1} and labels.metadata["birads"] == "2"
+    assert labels.metadata["image"] == image.name

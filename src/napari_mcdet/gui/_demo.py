@@ -1,8 +1,10 @@
 """``mcdet demo`` in a viewer: the sample (or an image), the plugin's widgets, detection layers.
 
-No algorithm here: the sample is the plugin's own sample data (File > Open Sample), the widgets
-are docked through napari's plugin machinery, and detection runs in the Detect widget's worker,
-which makes the layers exactly as when a user presses Detect.
+No algorithm here: the sample is the plugin's own sample data (File > Open Sample) drawn at the
+spacing of the model's training domain, with the same phantom twice as fine, hidden, to try the
+model outside it (:func:`napari_mcdet.infer.domain.showcase_spacings`); the widgets are docked
+through napari's plugin machinery, and detection runs in the Detect widget's worker, which makes
+the layers exactly as when a user presses Detect.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import numpy as np
 from ..mammogram import Mammogram
 
 PLUGIN = "napari-mcdet"
-SAMPLE_KEY = "phantom_lesions"
 DETECT_WIDGET = "Detect calcifications"
 #: The window takes this share of the screen's free area, up to MAX_WINDOW (w, h) pixels.
 SCREEN_SHARE = 0.9
@@ -41,8 +42,10 @@ def open_demo(viewer: Any, mammogram: Mammogram | None = None, *,
     ----------
     viewer : napari.Viewer
     mammogram : Mammogram, optional
-        The image to show (with its pixel spacing); the plugin's sample "Breast phantom with
-        synthetic calcifications" when None.
+        The image to show (with its pixel spacing). When None: the plugin's sample "Breast
+        phantom with synthetic calcifications" at the spacing of the model's training domain,
+        and the same phantom twice as fine, hidden, to try the model outside it
+        (:func:`add_samples`).
     model : path, optional
         A checkpoint to load into the Detect widget ("trained / loaded"); the bundled default
         model when None.
@@ -67,12 +70,6 @@ def open_demo(viewer: Any, mammogram: Mammogram | None = None, *,
     from .widgets.detect_widget import MODEL_DEFAULT
 
     checkpoint_path(model)
-    if mammogram is None:
-        layers = viewer.open_sample(PLUGIN, SAMPLE_KEY)
-        image = next(layer for layer in layers if layer._type_string == "image")
-    else:
-        image = viewer.add_image(mammogram.pixels, **image_layer_kwargs(mammogram))
-
     detect_dock = detect_widget = None
     for name in widget_names():
         dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name, tabify=True)
@@ -80,6 +77,17 @@ def open_demo(viewer: Any, mammogram: Mammogram | None = None, *,
             detect_dock, detect_widget = dock, widget
     if detect_widget is None:  # pragma: no cover - the manifest declares it
         raise ValueError(f"the plugin declares no {DETECT_WIDGET!r} widget")
+    if model is None:
+        detect_widget.model_combo.setCurrentText(MODEL_DEFAULT)
+    elif detect_widget.load_model(str(model)) is None:
+        raise ValueError(detect_widget.status.text())
+    hint = ""
+    if mammogram is None:
+        image, finer = add_samples(viewer, detect_widget.model())
+        hint = (f"\nto see the model outside its domain: choose {finer.name!r} as the image "
+                "and press Detect")
+    else:
+        image = viewer.add_image(mammogram.pixels, **image_layer_kwargs(mammogram))
     # the Detect tab in front: it is the one that shows what the demo is doing
     detect_dock.show()
     detect_dock.raise_()
@@ -87,14 +95,37 @@ def open_demo(viewer: Any, mammogram: Mammogram | None = None, *,
     zoom_to_breast(viewer, image)
 
     detect_widget.image_combo.setCurrentText(image.name)
-    if model is None:
-        detect_widget.model_combo.setCurrentText(MODEL_DEFAULT)
-    elif detect_widget.load_model(str(model)) is None:
-        raise ValueError(detect_widget.status.text())
     viewer.layers.selection.active = image
-    if run and detect_widget.run() is None:
-        raise ValueError(f"detection did not start: {detect_widget.status.text()}")
+    if run:
+        worker = detect_widget.run()
+        if worker is None:
+            raise ValueError(f"detection did not start: {detect_widget.status.text()}")
+        def finish(_result: Any) -> None:  # after the widget's own handler has drawn
+            detect_widget.say(detect_widget.status.text() + hint)
+            viewer.layers.selection.active = image  # the layer controls of the mammogram
+
+        worker.returned.connect(finish)
     return detect_widget
+
+
+def add_samples(viewer: Any, model: Any) -> tuple[Any, Any]:
+    """Add the sample phantom with lesions at the spacing of ``model``'s training domain, and
+    the same phantom twice as fine (hidden, its layer names ending in its spacing).
+
+    Returns the two image layers (in the domain, finer).
+    """
+    from napari.layers import Layer
+
+    from ..infer.domain import showcase_spacings
+    from ._sample_data import lesion_layers
+
+    own, finer = showcase_spacings(model)
+    images = []
+    for spacing, suffix, visible in ((own, "", True), (finer, f" {finer:g} mm", False)):
+        layers = [viewer.add_layer(Layer.create(*data))
+                  for data in lesion_layers(spacing, suffix=suffix, visible=visible)]
+        images.append(next(layer for layer in layers if layer._type_string == "image"))
+    return images[0], images[1]
 
 
 def frame_window(viewer: Any, dock: Any) -> tuple[int, int]:

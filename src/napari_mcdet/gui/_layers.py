@@ -3,6 +3,12 @@
 Every image layer gets its pixel spacing (mm) as ``scale`` (so napari's scale bar and
 measurements are in mm) and ``metadata['pixel_spacing']``; every labels layer gets the class
 colours and names of :mod:`napari_mcdet.classes`, built here, in one way.
+
+Ground truth and a model's answer must not be mistaken for each other: truth (synthetic lesions,
+INbreast and mini-MIAS annotations) is drawn as outlines in :data:`TRUTH_COLOR`, a colour no
+detection layer uses; its labels layers (hidden beside their outlines) carry :data:`TRUTH_KEY`
+in their metadata, so that the Detect panel finds them. Detections are filled marks and boxes
+in the class colours.
 """
 
 from __future__ import annotations
@@ -16,12 +22,23 @@ from ..mammogram import Mammogram
 from ..spacing import as_spacing
 
 __all__ = [
+    "TRUTH_COLOR",
+    "TRUTH_KEY",
     "image_layer_kwargs",
     "labels_layer_kwargs",
     "labels_colormap",
     "layer_spacing",
     "layer_to_mammogram",
+    "truth_labels_kwargs",
+    "truth_labels_of",
 ]
+
+#: Colour of every ground-truth outline: yellow, which neither class colour (green, red) nor the
+#: cluster captions (white) use.
+TRUTH_COLOR = (1.0, 0.85, 0.0, 1.0)
+#: Metadata key of a ground-truth labels layer: what the truth is (``'synthetic'``,
+#: ``'inbreast'``, ``'mini-mias'``).
+TRUTH_KEY = "ground_truth"
 
 
 def labels_colormap() -> dict[int | None, tuple[float, float, float, float]]:
@@ -76,6 +93,42 @@ def labels_layer_kwargs(
     if scale is not None:
         kwargs["scale"] = tuple(float(s) for s in scale)
     return kwargs
+
+
+def truth_labels_kwargs(
+    name: str,
+    *,
+    kind: str,
+    scale: tuple[float, float] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Keyword arguments for a ground-truth labels layer: :func:`labels_layer_kwargs` (class
+    names in the features, codes 1 benign / 2 malignant kept in the data) in
+    :data:`TRUTH_COLOR`, with ``metadata[TRUTH_KEY] = kind``.
+
+    The layer starts hidden: the outlines layer that comes with every truth (rings, ROIs,
+    circles) shows it, and filled yellow regions would read as findings. The Score and Detect
+    panels use its data all the same.
+    """
+    kwargs = labels_layer_kwargs(name, scale=scale, metadata={**(metadata or {}), TRUTH_KEY: kind},
+                                 opacity=0.6)
+    kwargs["colormap"] = {0: (0.0, 0.0, 0.0, 0.0), 1: TRUTH_COLOR, 2: TRUTH_COLOR,
+                          None: (0.0, 0.0, 0.0, 0.0)}
+    kwargs["visible"] = False
+    return kwargs
+
+
+def truth_labels_of(layers: Any, image: Any) -> Any:
+    """The ground-truth labels layer of image layer ``image`` among ``layers``, or None: the one
+    whose ``metadata['image']`` names it, else the first with the image's shape."""
+    from napari.layers import Labels
+
+    shape = tuple(np.shape(image.data))[-2:]
+    truths = [layer for layer in layers
+              if isinstance(layer, Labels) and (layer.metadata or {}).get(TRUTH_KEY)
+              and tuple(layer.data.shape)[-2:] == shape]
+    named = [layer for layer in truths if layer.metadata.get("image") == image.name]
+    return (named or truths or [None])[0]
 
 
 def layer_spacing(layer: Any) -> tuple[float, float] | None:

@@ -26,12 +26,15 @@ from typing import Any
 import numpy as np
 
 from ..constants import INBREAST_SPACING_MM
-from ._layers import image_layer_kwargs, labels_layer_kwargs
+from ._layers import TRUTH_COLOR, image_layer_kwargs, truth_labels_kwargs
 
 LayerData = tuple[Any, dict[str, Any], str]
 PathOrPaths = str | os.PathLike | list | tuple
 
 _DICOM_SUFFIXES = (".dcm", ".dicom")
+#: Width of the annotations' outlines, and diameter of the ring around a point annotation, mm.
+OUTLINE_MM = 0.3
+POINT_RING_MM = 2.0
 #: INbreast's pixel spacing (row_mm, col_mm), where the case's image does not say it.
 INBREAST_SPACING = (INBREAST_SPACING_MM, INBREAST_SPACING_MM)
 
@@ -118,13 +121,14 @@ def _read_pgm(path: Path) -> list[LayerData]:
         layers.append(
             (
                 labels,
-                labels_layer_kwargs(
+                truth_labels_kwargs(
                     f"{name} calcifications",
+                    kind="mini-mias",
                     scale=spacing,
                     # circles around whole abnormalities, not outlines of calcifications:
                     # the Score widget says pixel metrics against them mean nothing
                     metadata={"source": str(info), "refnum": refnum, "notes": notes,
-                              "region_shape": "circle"},
+                              "region_shape": "circle", "image": name},
                 ),
                 "labels",
             )
@@ -145,9 +149,9 @@ def _read_pgm(path: Path) -> list[LayerData]:
                     "name": f"{name} Info.txt",
                     "shape_type": "ellipse",
                     "scale": spacing,
-                    "edge_color": "yellow",
+                    "edge_color": [TRUTH_COLOR],
                     "face_color": "transparent",
-                    "edge_width": 2 * (spacing[0] if spacing else 1.0),
+                    "edge_width": OUTLINE_MM / (spacing[0] if spacing else 0.2),
                     "features": {
                         "name": [f"{r.abnormality} {r.severity or ''}".strip() for r in drawn],
                         "type": [r.abnormality for r in drawn],
@@ -194,12 +198,15 @@ def _read_inbreast(path: Path) -> list[LayerData]:
             stacklevel=2,
         )
     meta = {"source": str(path), "birads": case.birads, "mapping": "paper",
-            "image": str(case.dicom or "")}
+            "image_file": str(case.dicom or "")}
+    if layers:
+        meta["image"] = layers[0][1]["name"]
     labels = inbreast_labels(rois, shape, pixel_spacing=spacing)
     layers.append(
         (
             labels,
-            labels_layer_kwargs(f"{path.stem} calcifications", scale=spacing, metadata=meta),
+            truth_labels_kwargs(f"{path.stem} calcifications", kind="inbreast", scale=spacing,
+                                metadata=meta),
             "labels",
         )
     )
@@ -213,9 +220,9 @@ def _read_inbreast(path: Path) -> list[LayerData]:
                     "name": f"{path.stem} ROIs",
                     "shape_type": "polygon",
                     "scale": spacing,
-                    "edge_color": "yellow",
+                    "edge_color": [TRUTH_COLOR],
                     "face_color": "transparent",
-                    "edge_width": spacing[0],
+                    "edge_width": OUTLINE_MM / spacing[0],
                     "features": {
                         "name": [r.name for r in outlines],
                         "type": [r.type for r in outlines],
@@ -233,9 +240,10 @@ def _read_inbreast(path: Path) -> list[LayerData]:
                 {
                     "name": f"{path.stem} point ROIs",
                     "scale": spacing,
-                    "size": 0.5,  # mm, the layer is scaled
+                    "size": POINT_RING_MM / spacing[0],  # pixels of the layer's data
                     "face_color": "transparent",
-                    "border_color": "yellow",
+                    "border_color": [TRUTH_COLOR],
+                    "border_width": OUTLINE_MM / POINT_RING_MM,
                     "features": {
                         "name": [r.name for r in points],
                         "type": [r.type for r in points],

@@ -33,6 +33,7 @@ __all__ = [
     "image_domain",
     "model_domain",
     "showcase_spacings",
+    "take_domain_warning",
     "warn_out_of_domain",
 ]
 
@@ -174,23 +175,34 @@ _warned: set[tuple[Any, ...]] = set()
 _lock = threading.Lock()
 
 
-def warn_out_of_domain(image: Mammogram, model: Any, *, stacklevel: int = 3) -> str | None:
-    """Warn (:class:`DomainWarning`) when ``image`` lies outside ``model``'s training domain,
-    once per process for each model and image domain; returns :func:`domain_message`.
-
-    ``stacklevel`` 3 names the caller of the function that calls this one (``detect``'s).
-    """
+def take_domain_warning(image: Mammogram, model: Any) -> str | None:
+    """:func:`domain_message` the first time this process meets ``model`` and ``image``'s
+    domain, else None: the once-per-process rule, for callers that show the warning their own
+    way (napari's notifications)."""
     message = domain_message(image, model)
     if message is None:
         return None
     meta = getattr(model, "metadata", None) or {}
     key = (str(meta.get("path") or id(model)), model_domain(model), image_domain(image))
     with _lock:
-        first = key not in _warned
+        if key in _warned:
+            return None
         _warned.add(key)
-    if first:
-        warnings.warn(message, DomainWarning, stacklevel=stacklevel)
     return message
+
+
+def warn_out_of_domain(image: Mammogram, model: Any, *, stacklevel: int = 3) -> str | None:
+    """Warn (:class:`DomainWarning`) when ``image`` lies outside ``model``'s training domain,
+    once per process for each model and image domain (:func:`take_domain_warning`); returns
+    :func:`domain_message`, warned or not.
+
+    ``stacklevel`` 3 names the caller of the function that calls this one (``detect``'s).
+    """
+    first = take_domain_warning(image, model)
+    if first is not None:
+        warnings.warn(first, DomainWarning, stacklevel=stacklevel)
+        return first
+    return domain_message(image, model)
 
 
 def showcase_spacings(model: Any) -> tuple[float, float]:

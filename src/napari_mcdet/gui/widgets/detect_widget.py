@@ -6,15 +6,20 @@ calcifications and clusters), the Grad-CAM of a baseline classifier is
 :class:`~napari_mcdet.mammogram.Mammogram`, runs the work in a napari worker thread (per-tile
 progress, Cancel stops before the next batch of tiles), and turns the result into layers:
 
-- ``benign probability`` and ``malignant probability``: image layers (green / red, additive);
+- ``benign probability`` and ``malignant probability``: image layers (green / red, additive),
+  their names ending in the class's threshold; their contrast runs from half the threshold to
+  1, so what is bright is what the model calls a finding (the sliders still go down to 0);
 - ``detection labels``: the segmentation (0 / 1 benign / 2 malignant, the package's colours);
-- ``detected clusters``: rectangles with class and score as text;
-- ``detected calcifications``: points at the centroids, with their table as ``features``;
+- ``detected clusters``: filled boxes with class and score as text;
+- ``detected calcifications``: filled dots at the centroids, with their table as ``features``;
 - ``Grad-CAM (malignant)``: for a baseline classifier, instead of the above.
 
 All share the image layer's ``scale`` and ``translate``. Re-running updates these layers in
 place (image and labels data) or replaces them at the same position (points and shapes), so
-they never pile up.
+they never pile up. Ground truth is drawn as outlines (:mod:`napari_mcdet.gui._layers`); the
+status line carries a legend, what was recovered of the image's ground truth when a truth layer
+belongs to it (:func:`napari_mcdet.infer.recovery.recovery_summary`), and where the image lies
+against the model's training domain (:func:`napari_mcdet.infer.domain.domain_note`).
 """
 
 from __future__ import annotations
@@ -51,7 +56,13 @@ from ...constants import (
 from ...infer.export import calcification_columns, cluster_columns
 from ...mammogram import Mammogram
 from ...spacing import as_spacing
-from .._layers import labels_layer_kwargs, layer_spacing, layer_to_mammogram
+from .._layers import (
+    TRUTH_KEY,
+    labels_layer_kwargs,
+    layer_spacing,
+    layer_to_mammogram,
+    truth_labels_of,
+)
 from .._models import (
     ModelLoading,
     current_model,
@@ -68,6 +79,17 @@ POINTS_NAME = "detected calcifications"
 GRADCAM_NAME = "Grad-CAM (malignant)"
 OUTPUT_NAMES = (BENIGN_NAME, MALIGNANT_NAME, LABELS_NAME, CLUSTERS_NAME, POINTS_NAME,
                 GRADCAM_NAME)
+
+#: Metadata key naming which output a layer is (its name may change with the threshold).
+OUTPUT_KEY = "mcdet_output"
+#: The probability layers' contrast starts at this fraction of the class's threshold.
+CONTRAST_FROM = 0.5
+#: Diameter of a detected calcification's dot, mm (the rings around synthetic truth are 2 mm).
+DOT_MM = 0.8
+#: Opacity of a detected cluster's filling (its edge is opaque).
+BOX_FILL_ALPHA = 0.25
+LEGEND = ("legend: yellow outlines = ground truth; filled dots and boxes = detections "
+          "(green benign, red malignant)")
 
 MODEL_DEFAULT = "default (bundled)"
 MODEL_CURRENT = "trained / loaded"
@@ -112,10 +134,19 @@ def _calibrate(paths: list[str], model: Any, _should_stop: Any, *, target_fp: fl
     return point, chosen
 
 
-def _class_colors(codes: list[int]) -> Any:
-    """RGBA rows (K, 4) of the class codes' colours; one colour when there are none (napari
-    needs a colour even for an empty layer)."""
-    return np.asarray([CLASS_COLORS[int(c)] for c in codes]).reshape(-1, 4) if codes else "yellow"
+def _class_colors(codes: list[int], *, alpha: float = 1.0) -> Any:
+    """RGBA rows (K, 4) of the class codes' colours with opacity ``alpha``; one colour when
+    there are none (napari needs a colour even for an empty layer)."""
+    if not codes:
+        return [(*CLASS_COLORS[2][:3], alpha)]
+    rgba = np.asarray([CLASS_COLORS[int(c)] for c in codes], float).reshape(-1, 4)
+    rgba[:, 3] = alpha
+    return rgba
+
+
+def probability_name(base: str, threshold: float) -> str:
+    """``'benign probability (threshold 0.846)'``."""
+    return f"{base} (threshold {threshold:.3f})"
 
 
 class DetectWidget(ModelLoading, WorkerWidget):
@@ -130,6 +161,7 @@ class DetectWidget(ModelLoading, WorkerWidget):
         super().__init__(napari_viewer, parent)
         self.last_result: Any = None
         self._default_model: Any = None
+        self._domain: str | None = None  # the domain note of the image being detected
 
         self.image_combo = QComboBox()
         # empty unless the layer states its spacing or the user types one: a default here
@@ -250,8 +282,15 @@ class DetectWidget(ModelLoading, WorkerWidget):
         return [
             layer for layer in self.viewer.layers
             if isinstance(layer, Image) and layer.ndim == 2 and not layer.rgb
-            and layer.name not in OUTPUT_NAMES
+            and layer.name not in OUTPUT_NAMES and not (layer.metadata or {}).get(OUTPUT_KEY)
         ]
+
+    def output_layer(self, role: str) -> Any:
+        """The output layer ``role`` (``'benign'``, ``'malignant'`` probability) or None."""
+        for layer in self.viewer.layers:
+            if (layer.metadata or {}).get(OUTPUT_KEY) == role:
+                return layer
+        return None
 
     def _refresh_layers(self, _event: Any = None) -> None:
         current = self.image_combo.currentText()
@@ -278,6 +317,28 @@ class DetectWidget(ModelLoading, WorkerWidget):
             self.spacing_edit.setText(f"{r:g}" if r == c else f"{r:g} x {c:g}")
         else:  # what the user typed for this layer, if anything, never another layer's value
             self.spacing_edit.setText(self._typed_spacing.get(self.image_combo.currentText(), ""))
+        if self.worker is None and spacing is not None:
+            self._say_domain(layer)
+
+    def _loaded_model(self) -> Any:
+        """The chosen model if it is already in memory (choosing an image never loads one)."""
+        if self.model_combo.currentText() == MODEL_CURRENT:
+            return current_model.model
+        return self._default_model
+
+    def _say_domain(self, layer: Any) -> None:
+        """Before Detect: where the chosen image lies against the loaded model's domain."""
+        from ...infer.domain import domain_message
+
+        model = self._loaded_model()
+        if model is None or not model.is_segmenter:
+            return
+        try:
+            message = domain_message(layer_to_mammogram(layer), model)
+        except ValueError:
+            return
+        if message is not None:
+            self.say(message)
 
     def _on_spacing_typed(self, text: str) -> None:
         self._typed_spacing[self.image_combo.currentText()] = text
@@ -351,6 +412,7 @@ class DetectWidget(ModelLoading, WorkerWidget):
                           view=mammo.view, metadata=mammo.metadata)
         # a model without a segmentation head can only explain its class: Grad-CAM
         gradcam = not model.is_segmenter
+        self._domain = None if gradcam else self._warn_domain(mammo, model)
         self.progress.setFormat("tiles %v / %m")
         return self.start_worker(
             partial(_detect, mammo, model, gradcam=gradcam, progress=self.report_progress,
@@ -358,6 +420,20 @@ class DetectWidget(ModelLoading, WorkerWidget):
             what="Grad-CAM" if gradcam else "detection",
             busy="Grad-CAM..." if gradcam else "detecting...", total=1,
             returned=lambda result: self._on_returned(result, layer))
+
+    @staticmethod
+    def _warn_domain(mammo: Mammogram, model: Any) -> str:
+        """The domain note for the status line; the library's once-per-process domain warning,
+        when it is due, as a napari notification (detection in the worker then stays quiet:
+        the rule counts it said)."""
+        from napari.utils.notifications import show_warning
+
+        from ...infer.domain import domain_note, take_domain_warning
+
+        first = take_domain_warning(mammo, model)
+        if first is not None:
+            show_warning(first)
+        return domain_note(mammo, model)
 
     def _on_calibrate(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(
@@ -430,6 +506,7 @@ class DetectWidget(ModelLoading, WorkerWidget):
             self.say("the image layer was removed during detection")
             return
         self.last_result = result
+        layer.visible = True  # the layers drawn over it are its own
         if isinstance(result, dict) and "gradcam" in result:
             self.show_gradcam(result["gradcam"], layer)
             self.say("Grad-CAM of the malignant class (tiles x their probability)")
@@ -441,13 +518,20 @@ class DetectWidget(ModelLoading, WorkerWidget):
         return {"scale": tuple(np.asarray(layer.scale)[-2:]),
                 "translate": tuple(np.asarray(layer.translate)[-2:])}
 
-    def _put_image(self, name: str, data: np.ndarray, layer: Any, **kwargs: Any) -> Any:
+    def _put_image(self, name: str, data: np.ndarray, layer: Any, *, role: str | None = None,
+                   **kwargs: Any) -> Any:
+        """Update the output image layer ``role`` (else the one called ``name``) or add it."""
         geo = self._geometry(layer)
-        if name in self.viewer.layers:
+        out = self.output_layer(role) if role is not None else None
+        if out is None and name in self.viewer.layers:
             out = self.viewer.layers[name]
+        if out is not None:
             out.data = data
             out.scale, out.translate = geo["scale"], geo["translate"]
+            out.name = name
             return out
+        if role is not None:
+            kwargs["metadata"] = {**kwargs.get("metadata", {}), OUTPUT_KEY: role}
         return self.viewer.add_image(data, name=name, **geo, **kwargs)
 
     def _replace(self, name: str, new: Any) -> Any:
@@ -473,9 +557,15 @@ class DetectWidget(ModelLoading, WorkerWidget):
 
         geo = self._geometry(layer)
         probs = np.asarray(result.probabilities, np.float32)
-        for channel, (name, cmap) in enumerate(((BENIGN_NAME, "green"), (MALIGNANT_NAME, "red"))):
-            self._put_image(name, probs[channel], layer, colormap=cmap, blending="additive",
-                            contrast_limits=(0.0, 1.0), opacity=0.7)
+        for channel, (role, base, cmap) in enumerate((("benign", BENIGN_NAME, "green"),
+                                                      ("malignant", MALIGNANT_NAME, "red"))):
+            t = float(result.thresholds[role])
+            out = self._put_image(probability_name(base, t), probs[channel], layer, role=role,
+                                  colormap=cmap, blending="additive", opacity=0.7)
+            # below half the threshold stays dark: only what nears a finding lights up
+            out.contrast_limits_range = (0.0, 1.0)
+            out.contrast_limits = (min(CONTRAST_FROM * t, 0.99), 1.0)
+            out.metadata = {**out.metadata, "threshold": t}
         labels = np.asarray(result.labels, np.uint8)
         if LABELS_NAME in self.viewer.layers:
             lab = self.viewer.layers[LABELS_NAME]
@@ -489,8 +579,10 @@ class DetectWidget(ModelLoading, WorkerWidget):
         calc = calcification_columns(result)
         centroids = np.column_stack([calc["row"], calc["col"]]).reshape(-1, 2)
         points = Points(
-            centroids, name=POINTS_NAME, features=calc, size=8, symbol="ring",
-            border_color=_class_colors(calc["class"]), face_color="transparent", **geo,
+            centroids, name=POINTS_NAME, features=calc, size=DOT_MM / min(geo["scale"]),
+            symbol="disc",
+            face_color=_class_colors(calc["class"]), border_color="black", border_width=0.1,
+            **geo,
         )
         self._replace(POINTS_NAME, points)
 
@@ -500,10 +592,36 @@ class DetectWidget(ModelLoading, WorkerWidget):
                  for r0, c0, r1, c1 in zip(clus["r0"], clus["c0"], clus["r1"], clus["c1"])]
         shapes = Shapes(
             rects, shape_type="rectangle", name=CLUSTERS_NAME, features=clus,
-            edge_color=_class_colors(clus["class"]), face_color="transparent", edge_width=2,
+            edge_color=_class_colors(clus["class"]),
+            face_color=_class_colors(clus["class"], alpha=BOX_FILL_ALPHA), edge_width=2,
             text={"string": "{class_name} {score:.2f}", "size": 10, "color": "white",
                   "anchor": "upper_left"} if rects else None,
             ndim=2, **geo,
         )
         self._replace(CLUSTERS_NAME, shapes)
-        self.say(f"{len(centroids)} calcification(s), {len(rects)} cluster(s) found")
+        self.say(self.result_text(result, layer))
+
+    def result_text(self, result: Any, layer: Any) -> str:
+        """The status after detection: counts, the legend, what was recovered of the image's
+        ground truth (when a truth layer belongs to it) and the image's domain."""
+        from ...infer.recovery import recovery_summary
+
+        t = result.thresholds
+        lines = [f"{len(result.calcifications)} calcification(s), {len(result.clusters)} "
+                 f"cluster(s) found (thresholds: benign {t['benign']:.3f}, malignant "
+                 f"{t['malignant']:.3f})"]
+        truth = truth_labels_of(self.viewer.layers, layer)
+        if truth is not None:
+            synthetic = truth.metadata.get(TRUTH_KEY) == "synthetic"
+            lesions = truth.metadata.get("lesions") if synthetic else None
+            try:
+                rec = recovery_summary(result, np.asarray(truth.data), lesions=lesions)
+            except ValueError as err:
+                lines.append(f"{truth.name}: not compared ({err})")
+            else:
+                lines.append(f"against {truth.name}: {rec.line()} (strict rule: {rec.rule()})")
+        lines.append(f"{LEGEND}; the probability layers are bright from half the threshold "
+                     "up (slide their contrast down to see weaker responses)")
+        if self._domain:
+            lines.append(self._domain)
+        return "\n".join(lines)

@@ -42,7 +42,7 @@ from ...infer.score import export_report, na_reason, report_rows, score_image
 from .._layers import layer_spacing
 from .._models import current_model
 from .._workers import WorkerWidget
-from .detect_widget import CLUSTERS_NAME, LABELS_NAME, OUTPUT_NAMES, POINTS_NAME
+from .detect_widget import CLUSTERS_NAME, LABELS_NAME, OUTPUT_KEY, OUTPUT_NAMES, POINTS_NAME
 
 NONE = "(none)"
 EXPORT_FILTERS = "CSV (*.csv);;JSON (*.json)"
@@ -170,7 +170,8 @@ class ScoreWidget(WorkerWidget):
 
         layers = list(self.viewer.layers)
         images = [lyr.name for lyr in layers if isinstance(lyr, Image) and lyr.ndim == 2
-                  and not lyr.rgb and lyr.name not in OUTPUT_NAMES]
+                  and not lyr.rgb and lyr.name not in OUTPUT_NAMES
+                  and not (lyr.metadata or {}).get(OUTPUT_KEY)]
         labels = [lyr.name for lyr in layers if isinstance(lyr, Labels)]
         self._fill(self.image_combo, images, None, optional=True)
         if self.image_combo.currentText() == NONE and images:
