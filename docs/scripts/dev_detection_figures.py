@@ -67,15 +67,16 @@ def strict_counts(maps, detections) -> dict:
     ``lesions_found``, ``false_clusters`` (all images), and per normal image its number of
     ``normal_candidates`` and ``normal_clusters``.
     """
-    from napari_mcdet.infer.calibrate import DEFAULT_TOLERANCE_MM, strict_hits
+    from napari_mcdet.infer.calibrate import DEFAULT_TOLERANCE_MM
+    from napari_mcdet.metrics.froc import found_and_false, regions_of
 
     out = {"lesions_found": 0, "false_clusters": 0, "normal_candidates": [],
            "normal_clusters": []}
     for m, (calcs, clusters) in zip(maps, detections):
         cents = np.array([c["centroid"] for c in clusters]).reshape(-1, 2)
-        hit, fp = strict_hits(cents, m.labels,
-                              tolerance_px=DEFAULT_TOLERANCE_MM / min(m.pixel_spacing))
-        out["lesions_found"] += len(hit)
+        hit, fp = found_and_false(cents, regions_of(m.labels),
+                                  tolerance=DEFAULT_TOLERANCE_MM / min(m.pixel_spacing))
+        out["lesions_found"] += hit
         out["false_clusters"] += fp
         if not m.labels.any():
             out["normal_candidates"].append(len(calcs))
@@ -94,7 +95,7 @@ def compare_setting(maps, detect_at, *, fp_rates=(0.25, 0.5, 1.0, 2.0)) -> dict:
     from scipy import ndimage as ndi
 
     from napari_mcdet.infer import calibrate as cal
-    from napari_mcdet.metrics.froc import froc
+    from napari_mcdet.metrics.froc import froc, sensitivity_at_fp
 
     n_regions = sum(int(ndi.label(np.isin(m.labels, (1, 2)))[1]) for m in maps)
     rows = []
@@ -105,8 +106,8 @@ def compare_setting(maps, detect_at, *, fp_rates=(0.25, 0.5, 1.0, 2.0)) -> dict:
                      "normal_fp_per_image": float(np.mean(n["normal_clusters"])),
                      "median_normal_candidates": float(np.median(n["normal_candidates"])),
                      "median_normal_clusters": float(np.median(n["normal_clusters"]))})
-    sens = [max([r["lesions_found"] / n_regions for r in rows if r["fp_per_image"] <= rate],
-                default=0.0) for rate in fp_rates]
+    sens = sensitivity_at_fp([r["fp_per_image"] for r in rows],
+                             [r["lesions_found"] / n_regions for r in rows], fp_rates).tolist()
     point = next(r for r in rows[::-1] if r["normal_fp_per_image"] <= cal.DEFAULT_TARGET_FP)
     calcs = [detect_at(i, point["threshold"])[0] for i in range(len(maps))]
     result = froc(calcs, [m.labels for m in maps])

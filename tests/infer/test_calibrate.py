@@ -11,7 +11,6 @@ from napari_mcdet.infer.calibrate import (
     ImageMaps,
     calibrate_threshold,
     cluster_froc,
-    strict_hits,
 )
 from napari_mcdet.metrics import froc
 from napari_mcdet.models.checkpoint import load_model, save_checkpoint
@@ -48,13 +47,6 @@ def test_strict_rule_breast_sized_box_over_a_circle_is_a_false_positive():
     assert r.n_true_positives == 0 and r.n_false_positives == 1
     r = froc([tight_box], [labels], classes=(2,))
     assert r.n_true_positives == 1 and r.n_false_positives == 0
-
-
-def test_strict_rule_tolerance_in_pixels():
-    labels = np.zeros((100, 100), np.uint8)
-    labels[40:60, 40:60] = 1
-    found, fps = strict_hits(np.array([[50, 69], [50, 75]]), labels, tolerance_px=10)
-    assert found == {1} and fps == 1
 
 
 def test_cluster_froc_counts_lesions_and_false_clusters():

@@ -30,11 +30,11 @@ def test_froc_curve_by_hand():
     np.testing.assert_allclose(r.thresholds[1:], [0.9, 0.8, 0.7, 0.65, 0.6, 0.5, 0.2])
     np.testing.assert_allclose(r.fp_per_image, np.array([0, 0, 0, 1, 1, 2, 3, 4]) / 3)
     np.testing.assert_allclose(r.sensitivity, np.array([0, 1, 1, 1, 2, 2, 2, 2]) / 3)
-    # at 0.25 FP/image: between (0, 1/3) and (1/3, 2/3) -> 1/3 + 0.75 * 1/3 = 7/12
-    np.testing.assert_allclose(r.sensitivity_at, [7 / 12, 2 / 3, 2 / 3, 2 / 3])
+    # at 0.25 FP/image the best point at or under it is (0, 1/3); (1/3, 2/3) only from 0.5 on
+    np.testing.assert_allclose(r.sensitivity_at, [1 / 3, 2 / 3, 2 / 3, 2 / 3])
     assert (r.n_images, r.n_regions, r.n_detections) == (3, 3, 7)
     assert (r.n_true_positives, r.n_false_positives) == (2, 4)
-    assert r.mean_sensitivity == pytest.approx((7 / 12 + 3 * 2 / 3) / 4)
+    assert r.mean_sensitivity == pytest.approx((1 / 3 + 3 * 2 / 3) / 4)
     # image scores 0.9 (pos), 0.6 (pos), 0.5 (neg)
     assert r.image_auc == 1.0
 
@@ -109,11 +109,13 @@ def test_image_level_auc_by_hand():
     assert r.image_auc == pytest.approx(3 / 4)
 
 
-def test_interpolation_rule():
+def test_step_reading():
     f = [0, 0, 0.5, 0.5, 1.5]
     s = [0, 0.2, 0.2, 0.6, 0.8]
-    # envelope (0, .2), (.5, .6), (1.5, .8): 0.25 -> .4, 1 -> .7, 2 -> .8 (flat beyond the end)
-    np.testing.assert_allclose(sensitivity_at_fp(f, s, [0.25, 1, 2]), [0.4, 0.7, 0.8])
+    # best point at or under each rate: .25 -> (0, .2), 1 -> (.5, .6), 2 -> (1.5, .8)
+    np.testing.assert_allclose(sensitivity_at_fp(f, s, [0.25, 0.5, 1, 2]), [0.2, 0.6, 0.6, 0.8])
+    # no point at or under the rate: nothing is found there
+    np.testing.assert_allclose(sensitivity_at_fp([0.5, 1.0], [0.5, 1.0], [0.25]), [0.0])
 
 
 def test_no_regions_warns():
@@ -138,15 +140,16 @@ def test_one_image_match_counts_each_region_once():
     gt[10, 10] = 1  # region 0
     gt[10, 14] = 2  # region 1, 4 px to the right
     dets = np.array([
-        [10, 12, 0.4],  # 2 px from both regions: finds both
+        [10, 12, 0.4],  # 2 px from both regions: a tie, goes to the first (region 0) only
         [10, 10, 0.7],  # on region 0, the best score there
-        [10, 14, 0.3],  # on region 1, already found by the 0.4 detection
+        [10, 14, 0.3],  # on region 1: finds it
+        [10, 13, 0.35],  # 1 px from region 1, 3 from region 0: the nearest, region 1
         [25, 25, 0.9],  # nothing near: a false positive
     ])
     m = _match_image(dets, gt, classes=(1, 2), tolerance=2.0)
-    np.testing.assert_array_equal(m.false_positive, [False, False, False, True])
-    np.testing.assert_array_equal(m.region_best, [0.7, 0.4])
-    # in score order: 0.9 (FP), 0.7 finds region 0, 0.4 finds region 1, 0.3 finds nothing new
+    np.testing.assert_array_equal(m.false_positive, [False, False, False, False, True])
+    np.testing.assert_array_equal(m.region_best, [0.7, 0.35])
+    # in score order: 0.9 (FP), 0.7 finds region 0, 0.4 region 0 again, 0.35 finds region 1
     assert m.new_regions == 2
 
 

@@ -11,9 +11,6 @@ from .detect import SPACING_RANGE_MM
 
 _RANGE = f"{SPACING_RANGE_MM[0]:g}-{SPACING_RANGE_MM[1]:g} mm"
 
-#: The committed split of the mini-MIAS normals (repository configs/).
-DEFAULT_SPLIT = Path(__file__).resolve().parents[3] / "configs" / "minimias_split.json"
-
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -34,11 +31,13 @@ def register(subparsers) -> None:
                    help="data set layout (auto: Info.txt -> minimias, AllDICOMs/ -> inbreast, "
                         "images/ -> masks)")
     p.add_argument("--split", default=None,
-                   help=f"mini-MIAS split file (default: {DEFAULT_SPLIT.name} of the repository "
-                        "when present); its --split-set normals are scored")
+                   help="mini-MIAS split file (default: the split shipped with the package, "
+                        "whose 'val' normals selected and calibrated the bundled model); its "
+                        "--split-set normals are scored")
     p.add_argument("--split-set", default="val", help="which list of the split (val)")
     p.add_argument("--limit", type=int, default=None,
-                   help="score only the first N images (quick checks)")
+                   help="score only the first N annotated and the first N normal images "
+                        "(quick checks)")
     p.add_argument("--spacing", type=float, default=None,
                    help=f"pixel spacing in mm for a masks folder whose images carry none "
                         f"({_RANGE})")
@@ -79,8 +78,10 @@ def run(args: argparse.Namespace) -> int:
 
     from ..infer.evaluate import (
         MIN_PATCH_SIZE,
+        check_cases,
         evaluate,
         inbreast_dataset,
+        limit_cases,
         mask_dataset,
         minimias_dataset,
         write_evaluation,
@@ -106,8 +107,7 @@ def run(args: argparse.Namespace) -> int:
     writable_folder(args.out, what="--out")
     args.current_file = folder  # named by the command line's error messages
     if kind == "minimias":
-        split = args.split or (DEFAULT_SPLIT if DEFAULT_SPLIT.is_file() else None)
-        cases = minimias_dataset(folder, split=split, split_set=args.split_set)
+        cases = minimias_dataset(folder, split=args.split, split_set=args.split_set)
         cluster_classes = (1, 2)
     elif kind == "inbreast":
         cases = inbreast_dataset(folder, mapping=args.mapping)
@@ -116,8 +116,8 @@ def run(args: argparse.Namespace) -> int:
         cases = mask_dataset(folder, pixel_spacing=as_spacing(spacing_mm, name="--spacing",
                                                              required=False))
         cluster_classes = (1, 2)
-    if args.limit:
-        cases = cases[:args.limit]
+    cases = limit_cases(cases, args.limit)
+    check_cases(cases, folder)
     model = load_model(args.model)
     name = args.name or kind
     run_name = args.run or Path(str(model.metadata.get("path", "model"))).stem

@@ -7,10 +7,10 @@ set of images, and at each threshold form calcifications and clusters exactly as
 - :func:`calibrate` picks, on normal images, the lowest threshold that gives at most
   ``target_fp`` clusters per image (every cluster on a normal image is a false one) and stores it
   in the model's metadata, where ``detect(threshold='auto')`` reads it;
-- :func:`cluster_froc` scores annotated images with the strict hit rule: a cluster is a true
-  positive only when its centroid lies inside an annotated region grown by ``tolerance_mm``
-  (2 mm); every other cluster is a false positive. Its mean sensitivity at 0.25-2 false clusters
-  per image selects the best checkpoint during training.
+- :func:`cluster_froc` scores annotated images with the package's one hit rule
+  (:mod:`napari_mcdet.metrics.froc`: a cluster's centroid hits the nearest annotated region within
+  ``tolerance_mm``, 2 mm; every other cluster is a false positive). Its mean sensitivity at
+  0.25-2 false clusters per image selects the best checkpoint during training.
 """
 
 from __future__ import annotations
@@ -21,12 +21,20 @@ from typing import Any
 
 import numpy as np
 
+from ..classes import BENIGN, MALIGNANT
 from ..constants import (  # noqa: F401  (the target and tolerance are public here as well)
     DEFAULT_ENGINE,
     DEFAULT_TARGET_FP,
     DEFAULT_TILE,
     DEFAULT_TILE_OVERLAP,
     DEFAULT_TOLERANCE_MM,
+)
+from ..metrics.froc import (
+    FP_RATES,
+    FrocCounts,
+    found_and_false,
+    froc_from_counts,
+    regions_of,
 )
 from .candidates import (
     DEFAULT_CLUSTER_DIAMETER_MM,
@@ -42,7 +50,7 @@ from .candidates import (
 THRESHOLDS = 1.0 / (1.0 + np.exp(-np.linspace(-3.0, 9.2, 123)))
 
 #: False clusters per image at which selection reads the cluster sensitivity.
-SELECTION_FP_RATES = (0.25, 0.5, 1.0, 2.0)
+SELECTION_FP_RATES = FP_RATES
 
 
 @dataclass
@@ -198,76 +206,30 @@ def _settings(options: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def strict_hits(centroids: np.ndarray, labels: np.ndarray, *, tolerance_px: float,
-                classes: Sequence[int] = (1, 2)) -> tuple[set[int], int]:
-    """Strict rule on one image: ``(regions found, false positives)``.
-
-    A detection (row, col) hits a region (an 8-connected component of ``labels`` in
-    ``classes``) when its centroid lies inside the region or within ``tolerance_px`` of it;
-    a detection that hits no region is a false positive.
-    """
-    from scipy import ndimage as ndi
-
-    comp, _ = ndi.label(np.isin(labels, classes), structure=np.ones((3, 3), bool))
-    if tolerance_px > 0 and comp.any():
-        dist, (ri, ci) = ndi.distance_transform_edt(comp == 0, return_indices=True)
-        grown = np.where(dist <= tolerance_px, comp[ri, ci], 0)
-    else:
-        grown = comp
-    found: set[int] = set()
-    fps = 0
-    h, w = labels.shape
-    for r, c in np.asarray(centroids, dtype=np.float64).reshape(-1, 2):
-        ri, ci = int(np.clip(np.rint(r), 0, h - 1)), int(np.clip(np.rint(c), 0, w - 1))
-        k = int(grown[ri, ci])
-        if k:
-            found.add(k)
-        else:
-            fps += 1
-    return found, fps
-
-
-@dataclass
-class ClusterCounts:
-    """Per image and threshold, what the strict rule counts (the FROC before it is summed).
-
-    thresholds : (T,) decreasing; found : (T, N) int, lesions found in image n at threshold t;
-    false : (T, N) int, false clusters; regions : (N,) int, annotated lesions per image;
-    tolerance_mm : the hit rule's growth of each region.
-    """
-
-    thresholds: np.ndarray
-    found: np.ndarray
-    false: np.ndarray
-    regions: np.ndarray
-    tolerance_mm: float
-
-
 def cluster_counts(
     images: Sequence[ImageMaps],
     *,
     tolerance_mm: float = DEFAULT_TOLERANCE_MM,
     thresholds: Sequence[float] = THRESHOLDS,
+    classes: Sequence[int] = (BENIGN, MALIGNANT),
     **options: Any,
-) -> ClusterCounts:
-    """The strict rule applied to every image at every threshold of the sweep."""
-    from scipy import ndimage as ndi
-
-    regions = np.array([int(ndi.label(np.isin(m.labels, (1, 2)))[1]) if m.labels is not None
-                        else 0 for m in images], dtype=np.int64)
+) -> FrocCounts:
+    """The hit rule (:func:`napari_mcdet.metrics.froc.match_points`) applied to every image's
+    clusters at every threshold of the sweep; regions are the 8-connected components of each
+    image's labels in ``classes`` (an image without labels has none)."""
+    regions = {id(m): regions_of(m.labels if m.labels is not None
+                                 else np.zeros((1, 1), np.uint8), classes) for m in images}
     ts = np.sort(np.asarray(thresholds, dtype=np.float64))[::-1]
 
     def score(m: ImageMaps, calcs: list, clusters: list) -> tuple[int, int]:
-        if m.labels is None or not clusters:
-            return 0, len(clusters)
-        tol = tolerance_mm / min(m.pixel_spacing)
-        found, fps = strict_hits(np.array([c["centroid"] for c in clusters]), m.labels,
-                                 tolerance_px=tol)
-        return len(found), fps
+        points = np.array([c["centroid"] for c in clusters], np.float64).reshape(-1, 2)
+        return found_and_false(points, regions[id(m)],
+                               tolerance=tolerance_mm / min(m.pixel_spacing))
 
     rows = np.array(_sweep(images, ts, score, **options), dtype=np.int64).reshape(
         len(ts), len(images), 2)
-    return ClusterCounts(ts, rows[..., 0], rows[..., 1], regions, float(tolerance_mm))
+    n_regions = np.array([len(regions[id(m)].crops) for m in images], dtype=np.int64)
+    return FrocCounts(ts, rows[..., 0], rows[..., 1], n_regions, float(tolerance_mm))
 
 
 def cluster_froc(
@@ -278,53 +240,10 @@ def cluster_froc(
     thresholds: Sequence[float] = THRESHOLDS,
     **options: Any,
 ) -> dict[str, Any]:
-    """Strict-rule cluster FROC over annotated and normal images, sweeping the threshold.
-
-    Returns
-    -------
-    dict
-        ``thresholds``, ``fp_per_image``, ``sensitivity`` (curve, decreasing threshold),
-        ``sensitivity_at`` (at ``fp_rates``: the best sensitivity whose false-cluster rate does
-        not exceed the rate), ``mean_sensitivity``, ``n_regions``, ``n_images``.
-    """
+    """Cluster FROC over annotated and normal images, sweeping the threshold: the counts of
+    :func:`cluster_counts` read by :func:`napari_mcdet.metrics.froc.froc_from_counts`."""
     counts = cluster_counts(images, tolerance_mm=tolerance_mm, thresholds=thresholds, **options)
     return froc_from_counts(counts, fp_rates=fp_rates)
-
-
-def froc_from_counts(counts: ClusterCounts, *, fp_rates: Sequence[float] = SELECTION_FP_RATES,
-                     images: np.ndarray | None = None) -> dict[str, Any]:
-    """:func:`cluster_froc`'s figures from its counts, over all images or over ``images``.
-
-    Parameters
-    ----------
-    counts : ClusterCounts
-    fp_rates : sequence of float, keyword-only
-        False clusters per image at which the sensitivity is read.
-    images : ndarray of int, keyword-only
-        Indices of the images to sum over, repeats allowed (a bootstrap resample); all when None.
-    """
-    idx = np.arange(counts.regions.size) if images is None else np.asarray(images, np.int64)
-    if idx.size == 0:
-        raise ValueError("no images to score")
-    n_regions = int(counts.regions[idx].sum())
-    sens = counts.found[:, idx].sum(axis=1) / max(n_regions, 1)
-    fp = counts.false[:, idx].sum(axis=1) / idx.size
-    at = []
-    for rate in fp_rates:
-        ok = fp <= rate
-        at.append(float(sens[ok].max()) if ok.any() else 0.0)
-    return {
-        "thresholds": counts.thresholds.tolist(),
-        "fp_per_image": fp.tolist(),
-        "sensitivity": sens.tolist(),
-        "fp_rates": list(fp_rates),
-        "sensitivity_at": at,
-        "mean_sensitivity": float(np.mean(at)),
-        "n_regions": n_regions,
-        "n_images": int(idx.size),
-        "hit_rule": (f"cluster centroid inside an annotated region grown by "
-                     f"{counts.tolerance_mm:g} mm"),
-    }
 
 
 def with_spacing(mammo, pixel_spacing: tuple[float, float] | None, index: int):

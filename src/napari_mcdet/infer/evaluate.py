@@ -85,19 +85,51 @@ class Evaluation:
 # -- data sets -------------------------------------------------------------------------------
 def minimias_dataset(folder: str | Path, *, split: str | Path | None = None,
                      split_set: str = "val") -> list[EvalCase]:
-    """mini-MIAS calcification cases plus the ``split_set`` normals of a split file."""
-    from ..metrics.realsets import minimias_cases, read_split
+    """mini-MIAS calcification cases plus the ``split_set`` normals of a split file (the
+    package's committed split, :data:`~napari_mcdet.metrics.realsets.MINIMIAS_SPLIT`, when
+    None)."""
+    from ..metrics.realsets import MINIMIAS_SPLIT, minimias_cases, read_split
 
     folder = Path(folder)
     if not (folder / "Info.txt").is_file():
         raise FileNotFoundError(f"{folder} is not a mini-MIAS folder (no Info.txt)")
-    normals: list[str] = []
-    if split is not None:
-        sp = read_split(split)
-        if split_set not in sp:
-            raise ValueError(f"split file {split} has no {split_set!r} list")
-        normals = sp[split_set]
-    return [EvalCase(n, m, lab) for n, m, lab in minimias_cases(folder, normals=normals)]
+    split = MINIMIAS_SPLIT if split is None else Path(split)
+    sp = read_split(split)
+    if split_set not in sp:
+        raise ValueError(f"split file {split} has no {split_set!r} list: pass --split-set "
+                         f"with one of {sorted(sp)}")
+    missing = [n for n in sp[split_set] if not (folder / n).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{folder}: {len(missing)} of the {len(sp[split_set])} {split_set!r} normal images "
+            f"of {split.name} are missing (first: {missing[0]}); pass the complete mini-MIAS "
+            "folder, or --split with a split of the images you have")
+    return [EvalCase(n, m, lab) for n, m, lab in minimias_cases(folder,
+                                                               normals=sp[split_set])]
+
+
+def limit_cases(cases: list[EvalCase], limit: int | None) -> list[EvalCase]:
+    """The first ``limit`` annotated and the first ``limit`` normal cases (all when None)."""
+    if limit is None:
+        return list(cases)
+    if limit < 1:
+        raise ValueError(f"--limit must be at least 1 image of each kind, got {limit}")
+    annotated = [c for c in cases if c.labels.any()][:limit]
+    normal = [c for c in cases if not c.labels.any()][:limit]
+    return [c for c in cases if any(c is k for k in annotated + normal)]
+
+
+def check_cases(cases: list[EvalCase], folder: str | Path) -> None:
+    """Refuse a data set that gives no sensitivity or no false-positive rate on normal
+    images: figures computed on nothing would read as results."""
+    annotated = sum(bool(c.labels.any()) for c in cases)
+    if annotated == 0:
+        raise ValueError(f"{folder}: no image with an annotated calcification to score; pass a "
+                         "folder with annotated cases")
+    if annotated == len(cases):
+        raise ValueError(f"{folder}: no normal image to score false positives on; add normal "
+                         "images (mini-MIAS: --split with a 'val' list of normals present in "
+                         "the folder)")
 
 
 def inbreast_dataset(folder: str | Path, *, mapping: str = "paper") -> list[EvalCase]:

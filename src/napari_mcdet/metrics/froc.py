@@ -1,4 +1,8 @@
-"""FROC for calcifications and clusters, and the image-level AUC.
+"""The one hit rule and the one FROC of the package, and the image-level AUC.
+
+Every figure of detection quality (training's model selection, calibration studies,
+``mcdet evaluate``, the Score widget, ``mcdet compare``) matches detections to annotated regions
+with :func:`match_points` and reads the curve with :func:`sensitivity_at_fp`.
 
 Inputs are plain arrays, one entry per image, so that any detector can be scored:
 
@@ -10,22 +14,20 @@ Inputs are plain arrays, one entry per image, so that any detector can be scored
 
 Hit rule (strict)
 -----------------
-A point hits a region when the pixel it falls in (coordinates rounded to the nearest pixel) belongs
-to the region, or, with ``tolerance > 0``, when some region pixel lies within ``tolerance`` pixels
-(Euclidean) of that pixel. A box is judged by its centre, as a point: a box that merely overlaps a
-region (a breast-sized box over an annotated circle) is a false positive. Clusters are best
-scored by their centroids (``Detection.cluster_points``) with a tolerance of 2 mm. At a score
+A detection is a point (a box counts where its centre is: a breast-sized box over an annotated
+circle is a false positive). Rounded to the nearest pixel, it hits **the nearest** region whose
+pixels lie within ``tolerance`` pixels (Euclidean; 0: the point must fall inside a region); on a
+tie, the region listed first. One detection therefore never finds two regions. At a score
 threshold ``t`` (detections with ``score >= t`` kept):
 
 - a region is *found* when at least one kept detection hits it; each region counts once;
 - a kept detection that hits no region is a *false positive*;
-- a kept detection that hits only regions already hit by others is neither TP nor FP.
+- a kept detection that hits a region already found by another is neither TP nor FP.
 
 Sensitivity is ``found regions / all regions`` and the FP rate is ``false positives / images``,
-both over the whole data set. Sensitivities at given FP rates (0.25, 0.5, 1, 2 by default) are read
-off the curve by linear interpolation between its operating points (for a repeated FP rate the
-highest sensitivity is used); beyond the last operating point the curve stays flat at its last
-sensitivity.
+both over the whole data set. The sensitivity at an FP rate (0.25, 0.5, 1, 2 per image by
+default) is the highest sensitivity of an operating point whose FP rate does not exceed it (a
+step reading: every reported figure is reached by a real threshold).
 
 Image-level AUC: the score of an image is its highest detection score (``empty_score`` when it has
 none); positive images are those with at least one annotated region.
@@ -46,6 +48,11 @@ from .auc import RocCurve, UndefinedMetricWarning, binary_roc
 #: False-positive rates (per image) at which the sensitivity is reported.
 FP_RATES = (0.25, 0.5, 1.0, 2.0)
 
+#: The hit rule and the reading, in words (written into every report).
+HIT_RULE = ("a detection (a box: its centre) hits the nearest annotated region within the "
+            "tolerance; each region counted once; extra hits on a found region are neither TP "
+            "nor FP; sensitivity at an FP rate: the best operating point at or under it")
+
 
 @dataclass
 class _Regions:
@@ -55,7 +62,8 @@ class _Regions:
     crops: list[np.ndarray]  # R boolean masks of bbox size
 
 
-def _regions(ground_truth: Any, classes: Sequence[int]) -> _Regions:
+def regions_of(ground_truth: Any, classes: Sequence[int] = (BENIGN, MALIGNANT)) -> _Regions:
+    """The annotated regions of one image (see the module's ground-truth forms)."""
     from skimage.measure import label, regionprops
 
     if isinstance(ground_truth, np.ndarray) and ground_truth.ndim == 2:
@@ -113,30 +121,45 @@ def _parse_detections(det: Any) -> tuple[np.ndarray, np.ndarray, bool]:
     raise TypeError(f"unsupported detections type {type(det).__name__}")
 
 
-def _hits(regions: _Regions, geom: np.ndarray, is_box: bool, tolerance: float) -> list[list[int]]:
-    """Indices of the regions each detection hits."""
-    out: list[list[int]] = []
+def match_points(points: np.ndarray, regions: _Regions, *, tolerance: float) -> np.ndarray:
+    """The hit rule: the region each point hits, ``-1`` for none.
+
+    Parameters
+    ----------
+    points : ndarray of shape (K, 2)
+        (row, col), pixels; rounded to the nearest pixel.
+    regions : _Regions
+        The annotated regions (:func:`regions_of`).
+    tolerance : float
+        Largest distance from the point's pixel to a region pixel, pixels.
+
+    Returns
+    -------
+    region : ndarray of shape (K,), int64
+        Index of the nearest region within ``tolerance`` (the first on a tie), or -1.
+    """
+    pts = np.rint(np.asarray(points, dtype=np.float64).reshape(-1, 2)).astype(np.int64)
+    out = np.full(len(pts), -1, dtype=np.int64)
     bb = regions.bboxes
     grow = int(np.ceil(tolerance))
-    for g in geom:
-        hit: list[int] = []
-        if is_box:  # strict: a box counts where its centre is
-            g = ((g[0] + g[2] - 1) / 2, (g[1] + g[3] - 1) / 2)
-        r, c = int(np.rint(g[0])), int(np.rint(g[1]))
-        cand = np.flatnonzero(
-            (bb[:, 0] <= r + grow)
-            & (bb[:, 2] > r - grow)
-            & (bb[:, 1] <= c + grow)
-            & (bb[:, 3] > c - grow)
-        )
-        for i in cand:
-            br, bc = bb[i, 0], bb[i, 1]
+    for k, (r, c) in enumerate(pts):
+        near = np.flatnonzero((bb[:, 0] <= r + grow) & (bb[:, 2] > r - grow)
+                              & (bb[:, 1] <= c + grow) & (bb[:, 3] > c - grow))
+        best, best_d2 = -1, np.inf
+        for i in near:
             rr, cc = np.nonzero(regions.crops[i])
-            d2 = (rr + br - r) ** 2 + (cc + bc - c) ** 2
-            if np.any(d2 <= tolerance**2):
-                hit.append(int(i))
-        out.append(hit)
+            d2 = float(np.min((rr + bb[i, 0] - r) ** 2 + (cc + bb[i, 1] - c) ** 2))
+            if d2 <= tolerance ** 2 and d2 < best_d2:
+                best, best_d2 = int(i), d2
+        out[k] = best
     return out
+
+
+def _centres(geom: np.ndarray, is_box: bool) -> np.ndarray:
+    """Points (K, 2): a box's centre, end-exclusive corners."""
+    if not is_box:
+        return geom.reshape(-1, 2)
+    return np.stack([(geom[:, 0] + geom[:, 2] - 1) / 2, (geom[:, 1] + geom[:, 3] - 1) / 2], 1)
 
 
 @dataclass
@@ -154,7 +177,7 @@ class FrocResult:
     fp_rates : ndarray of shape (F,)
         FP rates at which the sensitivity is reported.
     sensitivity_at : ndarray of shape (F,)
-        Interpolated sensitivity at ``fp_rates``.
+        Sensitivity at ``fp_rates`` (:func:`sensitivity_at_fp`).
     n_images, n_regions, n_detections : int
     n_true_positives, n_false_positives : int
         At the lowest threshold (all detections kept): detections that found a new region (counted
@@ -187,9 +210,7 @@ class FrocResult:
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly summary (curve included)."""
         return {
-            "hit_rule": "detection (a box: its centre) inside, or within the tolerance of, an "
-            "annotated region; each "
-            "region counted once; extra hits on a found region are neither TP nor FP",
+            "hit_rule": HIT_RULE,
             "n_images": self.n_images,
             "n_regions": self.n_regions,
             "n_detections": self.n_detections,
@@ -211,23 +232,32 @@ class FrocResult:
 def sensitivity_at_fp(
     fp_per_image: np.ndarray, sensitivity: np.ndarray, fp_rates: Sequence[float] = FP_RATES
 ) -> np.ndarray:
-    """Sensitivity at given FP rates by linear interpolation along an FROC curve.
+    """Sensitivity at given FP rates: the best operating point that does not exceed each rate.
+
+    A step reading rather than a linear interpolation between two operating points: the figure
+    is one that a threshold actually gives (an interpolated one is reached by no threshold, and
+    on few images it rises between the steps of a curve that has not risen).
 
     Parameters
     ----------
     fp_per_image, sensitivity : ndarray of shape (T,)
-        Operating points, ordered by decreasing threshold (both non-decreasing), starting at
-        FP rate 0.
+        Operating points (any order), false positives per image and the fraction of regions
+        found at each.
     fp_rates : sequence of float
-        Where to read the curve. For a repeated FP rate the highest sensitivity is used; beyond
-        the last operating point the last sensitivity is returned.
+        False positives per image at which to read the curve.
+
+    Returns
+    -------
+    sensitivity_at : ndarray of shape (F,)
+        The highest sensitivity whose FP rate is at most each rate; 0 when no operating point is.
     """
     f = np.asarray(fp_per_image, dtype=np.float64)
     s = np.asarray(sensitivity, dtype=np.float64)
-    fu, inv = np.unique(f, return_inverse=True)
-    su = np.full(fu.shape, -np.inf)
-    np.maximum.at(su, inv.ravel(), s)
-    return np.interp(np.asarray(fp_rates, dtype=np.float64), fu, su)
+    out = []
+    for rate in np.asarray(fp_rates, dtype=np.float64):
+        ok = f <= rate + 1e-12
+        out.append(float(s[ok].max()) if ok.any() else 0.0)
+    return np.array(out)
 
 
 def froc(
@@ -343,22 +373,21 @@ class _ImageMatch:
 def _match_image(det: Any, ground_truth: Any, *, classes: Sequence[int],
                  tolerance: float) -> _ImageMatch:
     """Apply the hit rule to one image's detections and ground truth."""
-    regions = _regions(ground_truth, classes)
+    regions = regions_of(ground_truth, classes)
     geom, scores, is_box = _parse_detections(det)
     if not np.all(np.isfinite(scores)):
         raise ValueError("detection scores contain NaN or inf")
-    hits = _hits(regions, geom, is_box, tolerance)
+    hits = match_points(_centres(geom, is_box), regions, tolerance=tolerance)
     region_best = np.full(len(regions.crops), -np.inf)
     found = np.zeros(len(regions.crops), dtype=bool)
     new_regions = 0
     for k in np.argsort(-scores, kind="stable"):
         h = hits[k]
-        if h:
-            region_best[h] = np.maximum(region_best[h], scores[k])
-            if not found[h].all():
-                new_regions += 1
-                found[h] = True
-    false_positive = np.array([not h for h in hits], dtype=bool)
+        if h >= 0:
+            region_best[h] = max(region_best[h], scores[k])
+            new_regions += int(not found[h])
+            found[h] = True
+    false_positive = hits < 0
     return _ImageMatch(scores, false_positive, region_best, new_regions)
 
 
@@ -393,3 +422,82 @@ def _curve(scores: np.ndarray, false_positive: np.ndarray, region_best: np.ndarr
     rb = np.sort(region_best)
     sensitivity = (n_regions - np.searchsorted(rb, thresholds, side="left")) / n_regions
     return thresholds, fp_per_image, sensitivity
+
+
+def found_and_false(points: np.ndarray, regions: _Regions, *, tolerance: float) -> tuple[int, int]:
+    """The hit rule's counts for one image's kept detections: ``(regions found, false
+    positives)`` (points (K, 2), pixels; ``tolerance`` in pixels)."""
+    hits = match_points(points, regions, tolerance=tolerance)
+    return int(np.unique(hits[hits >= 0]).size), int((hits < 0).sum())
+
+
+@dataclass
+class FrocCounts:
+    """What the hit rule counts per image and threshold: an FROC before it is summed.
+
+    For a detector whose detections change with the threshold (clusters formed anew at each
+    threshold of the probability maps), where a single scored list of detections cannot
+    describe the curve.
+
+    Attributes
+    ----------
+    thresholds : ndarray of shape (T,)
+        Decreasing.
+    found : ndarray of shape (T, N), int
+        Regions found in image n at threshold t.
+    false : ndarray of shape (T, N), int
+        False positives in image n at threshold t.
+    regions : ndarray of shape (N,), int
+        Annotated regions per image.
+    tolerance_mm : float
+        The hit rule's tolerance, mm.
+    """
+
+    thresholds: np.ndarray
+    found: np.ndarray
+    false: np.ndarray
+    regions: np.ndarray
+    tolerance_mm: float
+
+
+def froc_from_counts(counts: FrocCounts, *, fp_rates: Sequence[float] = FP_RATES,
+                     images: np.ndarray | None = None) -> dict[str, Any]:
+    """FROC figures from per-image counts, over all images or over ``images``.
+
+    Parameters
+    ----------
+    counts : FrocCounts
+    fp_rates : sequence of float, keyword-only
+        False positives per image at which the sensitivity is read (:func:`sensitivity_at_fp`).
+    images : ndarray of int, keyword-only
+        Indices of the images to sum over, repeats allowed (a bootstrap resample); all when None.
+
+    Returns
+    -------
+    dict
+        ``thresholds``, ``fp_per_image``, ``sensitivity`` (the curve, decreasing threshold),
+        ``fp_rates``, ``sensitivity_at``, ``mean_sensitivity``, ``n_regions``, ``n_images``,
+        ``tolerance_mm``, ``hit_rule``.
+    """
+    idx = np.arange(counts.regions.size) if images is None else np.asarray(images, np.int64)
+    if idx.size == 0:
+        raise ValueError("no images to score")
+    n_regions = int(counts.regions[idx].sum())
+    if n_regions == 0:
+        raise ValueError("no annotated region in the images scored: a sensitivity needs at "
+                         "least one lesion")
+    sens = counts.found[:, idx].sum(axis=1) / n_regions
+    fp = counts.false[:, idx].sum(axis=1) / idx.size
+    at = sensitivity_at_fp(fp, sens, fp_rates)
+    return {
+        "thresholds": np.asarray(counts.thresholds, np.float64).tolist(),
+        "fp_per_image": fp.tolist(),
+        "sensitivity": sens.tolist(),
+        "fp_rates": [float(r) for r in fp_rates],
+        "sensitivity_at": at.tolist(),
+        "mean_sensitivity": float(np.mean(at)),
+        "n_regions": n_regions,
+        "n_images": int(idx.size),
+        "tolerance_mm": float(counts.tolerance_mm),
+        "hit_rule": HIT_RULE,
+    }

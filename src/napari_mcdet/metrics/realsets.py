@@ -55,6 +55,11 @@ def prepare_image(
     return normalize_image(image, breast=breast), breast, labels
 
 
+#: The committed split of the mini-MIAS normal images, shipped with the package: training uses
+#: its ``train`` list only, selection, calibration and evaluation its ``val`` list.
+MINIMIAS_SPLIT = Path(__file__).resolve().parents[1] / "data" / "minimias_split.json"
+
+
 def read_split(path: str | Path) -> dict[str, list[str]]:
     """A committed split file: ``{"train": [file names], "val": [file names]}``."""
     data = json.loads(Path(path).read_text())

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from ..classes import BENIGN, MALIGNANT
-from ..infer.calibrate import ClusterCounts, froc_from_counts
 from ..metrics.auc import patch_aucs
+from ..metrics.froc import FrocCounts, froc_from_counts
 
 #: The three figures whose mean is the selection score.
 FIGURES = ("real_cluster_sensitivity", "real_AUC_MCs", "real_AUC_mlg")
@@ -48,7 +48,7 @@ class RealValidationRecord:
 
     names: list[str]
     strata: np.ndarray
-    clusters: ClusterCounts
+    clusters: FrocCounts
     patch_labels: np.ndarray
     patch_probabilities: np.ndarray
     patch_images: np.ndarray
