@@ -7,8 +7,8 @@ press its button) and the whole window is saved with ``viewer.screenshot(canvas_
 - ``screenshot_training.png``: the Train detector widget after a short run (loss curve);
 - ``screenshot_detection.png``: ``mcdet demo`` as it opens: the sample mammogram in the model's
   domain, its truth outlined, the detections filled, the Detect panel's counts and legend;
-- ``screenshot_annotation.png``: a mini-MIAS image read with its abnormality circles, and the
-  Calcification annotations widget with a labels layer being painted;
+- ``screenshot_annotation.png``: a mini-MIAS image read with its abnormality circle (the truth's
+  yellow outline), and the Calcification annotations widget with a labels layer being painted;
 - ``screenshot_scoring.png``: the Score widget against the synthetic lesions;
 - ``screenshot_reader.png``: a real CBIS-DDSM DICOM mammogram opened with the reader.
 
@@ -179,14 +179,8 @@ def shot_annotation(out: Path, args: argparse.Namespace) -> Path | None:
     w = dock(viewer, "Calcification annotations")
     image = next(layer for layer in viewer.layers if layer._type_string == "image")
     w.image_combo.setCurrentText(image.name)
-    for layer in viewer.layers:  # the reader's filled circles: keep only their outlines
-        if layer._type_string == "labels":
-            layer.visible = False
     w.class_combo.setCurrentText("malignant")
-    labels = w.new_labels_layer()
-    for layer in viewer.layers:  # the Info.txt circles: 2-row ellipse data, which napari reads
-        if layer._type_string == "shapes":  # as (centre, radii): hidden until the reader is fixed
-            layer.visible = False
+    labels = w.new_labels_layer()  # painted inside the Info.txt circle, the truth's outline
     # paint the brightest specks of the cluster as a user would with the brush (mdb209: cluster
     # at x 647, y 503 from the bottom -> row 520, col 647, radius 87 px)
     from skimage.feature import peak_local_max
