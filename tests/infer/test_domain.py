@@ -113,6 +113,34 @@ def test_the_warning_is_kept_per_model(film_model, tmp_path):
         domain.warn_out_of_domain(fine, other)
 
 
+def test_the_note_says_in_or_out_and_how_much_is_known(film_model, tiny_checkpoint):
+    from napari_mcdet.infer.domain import domain_note, showcase_spacings
+
+    assert domain_note(_phantom(0.2), film_model) == (
+        "this image (0.2 mm) matches the pixel spacing of the model's training domain, film at "
+        "0.2 mm (mini-MIAS normals)")  # a phantom: its modality is unknown
+    film = _phantom(0.2, dataset="mini-mias")
+    assert domain_note(film, film_model) == (
+        "this image (film at 0.2 mm) is in the model's training domain, film at 0.2 mm "
+        "(mini-MIAS normals)")
+    assert domain_note(_phantom(0.1), film_model) == domain_message(_phantom(0.1), film_model)
+    assert showcase_spacings(film_model) == (0.2, 0.1)
+    assert showcase_spacings(load_model(tiny_checkpoint)) == (0.2, 0.1)
+
+
+def test_the_once_rule_is_shared_with_callers_that_show_it_themselves(film_model):
+    """A window takes the warning to show it its own way; detect then stays quiet."""
+    from napari_mcdet.infer.domain import take_domain_warning
+
+    fine = _phantom(0.1)
+    assert take_domain_warning(_phantom(0.2), film_model) is None
+    assert "outside" in take_domain_warning(fine, film_model)
+    assert take_domain_warning(fine, film_model) is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DomainWarning)
+        assert "outside" in domain.warn_out_of_domain(fine, film_model)  # said, not warned
+
+
 def test_recovery_summary_under_the_strict_rule():
     """Marks hit calcifications within 0.5 mm, clusters hit lesions within 2 mm."""
     from napari_mcdet.infer.detect import Detection
