@@ -97,19 +97,30 @@ MODEL_GATE = "model's"
 
 
 def _detect(mammogram: Any, model: Any, should_stop: Any, *, gradcam: bool,
-            progress: Any, **options: Any) -> Any:
+            progress: Any, truth: Any = None, **options: Any) -> Any:
     """The Detect worker's work: :func:`~napari_mcdet.infer.detect.detect` (with ``options``:
-    gate, engine), or for a classifier ``{'gradcam': heat map}``; None when cancelled."""
+    gate, engine, mirror) and, with ``truth`` ``(labels, lesions)``, what it recovered of them
+    (:func:`~napari_mcdet.infer.recovery.recovery_summary`; its error text when the grids
+    differ) as ``(detection, recovery)``; for a classifier ``{'gradcam': heat map}``; None when
+    cancelled."""
     from ...infer.detect import DetectionCancelled, detect
     from ...infer.gradcam_map import gradcam_map
+    from ...infer.recovery import recovery_summary
 
     try:
         if gradcam:
             return {"gradcam": gradcam_map(mammogram, model, progress=progress,
                                            should_stop=should_stop)}
-        return detect(mammogram, model, progress=progress, should_stop=should_stop, **options)
+        found = detect(mammogram, model, progress=progress, should_stop=should_stop, **options)
     except DetectionCancelled:
         return None
+    recovery = None
+    if truth is not None:
+        try:
+            recovery = recovery_summary(found, truth[0], lesions=truth[1])
+        except ValueError as err:
+            recovery = str(err)
+    return found, recovery
 
 
 def _calibrate(paths: list[str], model: Any, _should_stop: Any, *, target_fp: float,
@@ -413,13 +424,20 @@ class DetectWidget(ModelLoading, WorkerWidget):
         # a model without a segmentation head can only explain its class: Grad-CAM
         gradcam = not model.is_segmenter
         self._domain = None if gradcam else self._warn_domain(mammo, model)
+        options = {} if gradcam else self.detect_options()
+        truth_layer = None if gradcam else truth_labels_of(self.viewer.layers, layer)
+        if truth_layer is not None:
+            synthetic = truth_layer.metadata.get(TRUTH_KEY) == "synthetic"
+            options["truth"] = (np.asarray(truth_layer.data),
+                                truth_layer.metadata.get("lesions") if synthetic else None)
+        truth_name = truth_layer.name if truth_layer is not None else None
         self.progress.setFormat("tiles %v / %m")
         return self.start_worker(
             partial(_detect, mammo, model, gradcam=gradcam, progress=self.report_progress,
-                    **({} if gradcam else self.detect_options())),
+                    **options),
             what="Grad-CAM" if gradcam else "detection",
             busy="Grad-CAM..." if gradcam else "detecting...", total=1,
-            returned=lambda result: self._on_returned(result, layer))
+            returned=lambda result: self._on_returned(result, layer, truth_name))
 
     @staticmethod
     def _warn_domain(mammo: Mammogram, model: Any) -> str:
@@ -498,20 +516,21 @@ class DetectWidget(ModelLoading, WorkerWidget):
         self.last_result = None
         self.show_error(text)
 
-    def _on_returned(self, result: Any, layer: Any) -> None:
+    def _on_returned(self, result: Any, layer: Any, truth_name: str | None = None) -> None:
         if self.cancelled or result is None:
             self.say("cancelled: the layers were left as they were")
             return
         if layer not in self.viewer.layers:
             self.say("the image layer was removed during detection")
             return
-        self.last_result = result
         layer.visible = True  # the layers drawn over it are its own
         if isinstance(result, dict) and "gradcam" in result:
+            self.last_result = result
             self.show_gradcam(result["gradcam"], layer)
             self.say("Grad-CAM of the malignant class (tiles x their probability)")
             return
-        self.show_result(result, layer)
+        self.last_result, recovery = result
+        self.show_result(self.last_result, layer, recovery=recovery, truth_name=truth_name)
 
     # -- layers --------------------------------------------------------------------------------
     def _geometry(self, layer: Any) -> dict[str, Any]:
@@ -551,8 +570,10 @@ class DetectWidget(ModelLoading, WorkerWidget):
                                contrast_limits=(0.0, 1.0),
                                metadata={"pixel_spacing": layer_spacing(layer)})
 
-    def show_result(self, result: Any, layer: Any) -> None:
-        """Turn a detection result into the five output layers (updated or replaced)."""
+    def show_result(self, result: Any, layer: Any, *, recovery: Any = None,
+                    truth_name: str | None = None) -> None:
+        """Turn a detection result into the five output layers (updated or replaced) and the
+        status (:meth:`result_text`)."""
         from napari.layers import Points, Shapes
 
         geo = self._geometry(layer)
@@ -599,27 +620,22 @@ class DetectWidget(ModelLoading, WorkerWidget):
             ndim=2, **geo,
         )
         self._replace(CLUSTERS_NAME, shapes)
-        self.say(self.result_text(result, layer))
+        self.say(self.result_text(result, recovery=recovery, truth_name=truth_name))
 
-    def result_text(self, result: Any, layer: Any) -> str:
-        """The status after detection: counts, the legend, what was recovered of the image's
-        ground truth (when a truth layer belongs to it) and the image's domain."""
-        from ...infer.recovery import recovery_summary
-
+    def result_text(self, result: Any, *, recovery: Any = None,
+                    truth_name: str | None = None) -> str:
+        """The status after detection: counts, what was recovered of the ground truth layer
+        ``truth_name`` (a :class:`~napari_mcdet.infer.recovery.Recovery`, or why it was not
+        compared), the legend and the image's domain."""
         t = result.thresholds
         lines = [f"{len(result.calcifications)} calcification(s), {len(result.clusters)} "
                  f"cluster(s) found (thresholds: benign {t['benign']:.3f}, malignant "
                  f"{t['malignant']:.3f})"]
-        truth = truth_labels_of(self.viewer.layers, layer)
-        if truth is not None:
-            synthetic = truth.metadata.get(TRUTH_KEY) == "synthetic"
-            lesions = truth.metadata.get("lesions") if synthetic else None
-            try:
-                rec = recovery_summary(result, np.asarray(truth.data), lesions=lesions)
-            except ValueError as err:
-                lines.append(f"{truth.name}: not compared ({err})")
-            else:
-                lines.append(f"against {truth.name}: {rec.line()} (strict rule: {rec.rule()})")
+        if isinstance(recovery, str):
+            lines.append(f"{truth_name}: not compared ({recovery})")
+        elif recovery is not None:
+            lines.append(f"against {truth_name}: {recovery.line()} (strict rule: "
+                         f"{recovery.rule()})")
         lines.append(f"{LEGEND}; the probability layers are bright from half the threshold "
                      "up (slide their contrast down to see weaker responses)")
         if self._domain:
