@@ -18,7 +18,8 @@ from napari_mcdet.gui.widgets.detect_widget import (
     DetectWidget,
 )
 from napari_mcdet.gui.widgets.score_widget import ScoreWidget
-from napari_mcdet.infer.detect import Detection, find_calcifications, group_clusters
+from napari_mcdet.infer.candidates import group_clusters
+from napari_mcdet.infer.detect import Detection, find_calcifications
 from napari_mcdet.infer.score import report_rows
 from napari_mcdet.metrics import froc, pixel_metrics
 from napari_mcdet.models.checkpoint import TrainedModel
