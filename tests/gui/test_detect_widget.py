@@ -238,6 +238,8 @@ def test_the_status_counts_what_was_recovered_of_the_truth(widget, qtbot, mcdet_
     assert "this image (0.1 mm) is outside the model's training domain, 0.2 mm" in status
     _run(widget, qtbot)
     assert "outside the model's training domain" in widget.status.text()
+    viewer.add_image(np.ones((8, 8), np.float32), name="other", scale=(0.07, 0.07))
+    assert f"against truth: {expected}" in widget.status.text()  # a new layer keeps the status
     warned = [r.message for r in notification_manager.records[n:]
               if r.severity == NotificationSeverity.WARNING and "training domain" in r.message]
     assert len(warned) == 1 and "mcdet calibrate" in warned[0]

@@ -266,7 +266,7 @@ class DetectWidget(ModelLoading, WorkerWidget):
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
         self.calibrate_button.clicked.connect(self._on_calibrate)
-        self.image_combo.currentIndexChanged.connect(self._on_image)
+        self.image_combo.currentIndexChanged.connect(self._on_image_chosen)
         self.spacing_edit.textEdited.connect(self._on_spacing_typed)
         self.model_combo.currentIndexChanged.connect(self._update_model_label)
         follow_current_model(self, self._on_current_changed)
@@ -328,7 +328,13 @@ class DetectWidget(ModelLoading, WorkerWidget):
             self.spacing_edit.setText(f"{r:g}" if r == c else f"{r:g} x {c:g}")
         else:  # what the user typed for this layer, if anything, never another layer's value
             self.spacing_edit.setText(self._typed_spacing.get(self.image_combo.currentText(), ""))
-        if self.worker is None and spacing is not None:
+
+    def _on_image_chosen(self, _index: int = 0) -> None:
+        """The user chose another image: its spacing, and at once whether it lies outside the
+        loaded model's domain (a layer-list refresh keeps the status as it is)."""
+        self._on_image()
+        layer = self.image_layer()
+        if self.worker is None and layer is not None and layer_spacing(layer) is not None:
             self._say_domain(layer)
 
     def _loaded_model(self) -> Any:
