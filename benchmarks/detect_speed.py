@@ -133,7 +133,7 @@ def main() -> None:
     except ImportError:
         print("MONAI not installed: baseline skipped (pip install monai --no-deps)")
         return
-    from napari_mcdet.metrics.realsets import prepare_image
+    from napari_mcdet.data.prepare import prepare_image
 
     image, _, _ = prepare_image(mammo, pixel_spacing=model.pixel_spacing)
     x = torch.from_numpy(image)[None, None]

@@ -37,7 +37,7 @@ def dev_maps(description: str):
     """
     import torch
 
-    from napari_mcdet.infer.calibrate import detection_runner, image_maps
+    from napari_mcdet.infer.steps import detection_runner, image_maps
     from napari_mcdet.metrics.realsets import minimias_images, read_split
     from napari_mcdet.models.checkpoint import load_model
 

@@ -42,7 +42,7 @@ def main() -> None:
     # the folder of this script: the same dev images and maps
     from dev_detection_figures import compare_setting, dev_maps
 
-    from napari_mcdet.infer.calibrate import detection_runner, image_maps
+    from napari_mcdet.infer.steps import detection_runner, image_maps
 
     start = time.perf_counter()
     model, images, plain = dev_maps(__doc__.splitlines()[0])

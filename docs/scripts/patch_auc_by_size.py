@@ -27,11 +27,8 @@ def main() -> None:
     from napari_mcdet.infer.evaluate import minimias_dataset
     from napari_mcdet.infer.patches import predict_patches
     from napari_mcdet.metrics.auc import patch_aucs
-    from napari_mcdet.metrics.realsets import (
-        LabelledImage,
-        evaluation_patch_set,
-        prepare_image,
-    )
+    from napari_mcdet.data.prepare import prepare_image
+    from napari_mcdet.metrics.realsets import LabelledImage, evaluation_patch_set
     from napari_mcdet.models.checkpoint import load_model
     from napari_mcdet.nn.inference import prepare_for_inference
 

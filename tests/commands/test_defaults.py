@@ -21,7 +21,7 @@ def test_detect_options_default_to_detect():
     assert args.tile is None and args.overlap is None  # left to detect itself
     assert args.batch_size == lib["batch_size"]
     assert args.min_breast_fraction == lib["min_breast_fraction"]
-    assert args.cluster_distance == lib["cluster_distance_mm"]
+    assert args.cluster_diameter == lib["cluster_diameter_mm"]
     assert args.cluster_min_count == lib["cluster_min_count"]
 
 

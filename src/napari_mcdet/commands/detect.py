@@ -75,7 +75,7 @@ def register(subparsers) -> None:
     p.add_argument("--min-breast-fraction", type=float, default=DEFAULT_MIN_BREAST_FRACTION,
                    help="skip tiles with less breast than this fraction "
                         f"({DEFAULT_MIN_BREAST_FRACTION:g})")
-    p.add_argument("--cluster-distance", type=float, default=DEFAULT_CLUSTER_DIAMETER_MM,
+    p.add_argument("--cluster-diameter", type=float, default=DEFAULT_CLUSTER_DIAMETER_MM,
                    help="largest distance between two calcifications of a cluster, mm "
                         f"({DEFAULT_CLUSTER_DIAMETER_MM:g})")
     p.add_argument("--cluster-min-count", type=int, default=DEFAULT_CLUSTER_MIN_COUNT,
@@ -216,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
                          **({} if args.overlap is None else {"overlap": args.overlap}),
                          batch_size=args.batch_size, device=args.device,
                          threshold=threshold, min_breast_fraction=args.min_breast_fraction,
-                         cluster_distance_mm=args.cluster_distance,
+                         cluster_diameter_mm=args.cluster_diameter,
                          cluster_min_count=args.cluster_min_count, gate=args.gate,
                          engine=args.engine, mirror=args.mirror, progress=progress)
         write_detection(det, out, stem, image=mammo.pixels, probabilities=args.format,

@@ -16,7 +16,6 @@ set of images, and at each threshold form calcifications and clusters exactly as
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,15 +35,7 @@ from ..metrics.froc import (
     froc_from_counts,
     regions_of,
 )
-from .candidates import (
-    DEFAULT_CLUSTER_DIAMETER_MM,
-    DEFAULT_CLUSTER_MIN_COUNT,
-    DEFAULT_MAX_AREA_MM2,
-    DEFAULT_NMS_MM,
-    DEFAULT_SKIN_MARGIN_MM,
-    find_candidates,
-    group_clusters,
-)
+from .steps import OBJECT_OPTIONS, ImageMaps, network_maps, objects_at
 
 #: Thresholds swept: evenly spaced in logit from 0.05 to 0.9999 (the maps saturate near 1).
 THRESHOLDS = 1.0 / (1.0 + np.exp(-np.linspace(-3.0, 9.2, 123)))
@@ -53,88 +44,10 @@ THRESHOLDS = 1.0 / (1.0 + np.exp(-np.linspace(-3.0, 9.2, 123)))
 SELECTION_FP_RATES = FP_RATES
 
 
-@dataclass
-class ImageMaps:
-    """One image's network outputs on the network's grid (what the sweeps need).
-
-    probabilities : (2, M, N) float32; breast : (M, N) bool; tiles : the tile records of
-    :func:`napari_mcdet.data.tiling.run_tiles`; tile : tile side, pixels; pixel_spacing :
-    (row_mm, col_mm); labels : (M, N) uint8 ground truth or None; name : str.
-    """
-
-    probabilities: np.ndarray
-    breast: np.ndarray
-    tiles: list[dict[str, Any]]
-    tile: int
-    pixel_spacing: tuple[float, float]
-    labels: np.ndarray | None = None
-    name: str = ""
-
-
-def image_maps(network, image: np.ndarray, breast: np.ndarray, *, tile: int, overlap: int,
-               pixel_spacing: tuple[float, float], gate: float | None = None,
-               channels_last: bool = True, labels: np.ndarray | None = None,
-               name: str = "", device=None, batch_size: int = 8,
-               mirror: bool = False) -> ImageMaps:
-    """Run a network (ready for inference: eager or ONNX) over one prepared image, as detection
-    does (tile and overlap in pixels; ``gate`` and ``mirror`` as
-    :func:`napari_mcdet.infer.detect.detect`'s)."""
-    import torch
-
-    from ..data.tiling import run_tiles
-    from .patches import gated_predictor, segmentation_predictor
-
-    if gate is None:
-        predict = segmentation_predictor(network, device=device, channels_last=channels_last,
-                                         mirror=mirror)
-    else:
-        predict = gated_predictor(network, gate=gate, device=device, channels_last=channels_last,
-                                  mirror=mirror)
-    with torch.inference_mode():
-        probs, records, _ = run_tiles(predict, image, tile=tile, channels=2, overlap=overlap,
-                                      breast=breast, batch_size=batch_size)
-    if not records:
-        raise ValueError(f"{name or 'an image'}: no tile holds enough breast; nothing analysed")
-    probs[:, ~breast] = 0.0
-    return ImageMaps(probs, breast, records, tile, pixel_spacing, labels, name)
-
-
-def detection_runner(model, *, device, gate: float | str | None = "auto"
-                     ) -> tuple[Any, dict[str, Any]]:
-    """The network and :func:`image_maps` settings that give the maps ``detect`` thresholds by
-    default: its tile, overlap, gate (``'auto'``: the model's own, if any; see
-    :func:`~napari_mcdet.infer.patches.resolve_gate`) and engine.
-
-    Returns
-    -------
-    network : nn.Module or OnnxNetwork
-    settings : dict
-        ``tile``, ``overlap`` (pixels), ``gate``, ``channels_last``, ``device`` and ``engine``
-        (the engine used; not an :func:`image_maps` argument).
-    """
-    from ..nn.inference import inference_network
-    from .patches import resolve_gate
-
-    net, engine = inference_network(model.network, engine=DEFAULT_ENGINE, device=device)
-    gate = resolve_gate(gate, model)
-    return net, {"tile": DEFAULT_TILE, "overlap": DEFAULT_TILE_OVERLAP, "gate": gate,
-                 "channels_last": engine == "eager" and getattr(device, "type", device) != "mps",
-                 "device": device, "engine": engine}
-
-
 def clusters_at(maps: ImageMaps, threshold: float, **options: Any) -> tuple[list, list]:
-    """Calcifications and clusters of one image at one threshold (model grid)."""
-    t = {"benign": float(threshold), "malignant": float(threshold)}
-    calcs, _ = find_candidates(
-        maps.probabilities, maps.breast, t, pixel_spacing=maps.pixel_spacing,
-        skin_margin_mm=options.get("skin_margin_mm", DEFAULT_SKIN_MARGIN_MM),
-        max_area_mm2=options.get("max_area_mm2", DEFAULT_MAX_AREA_MM2),
-        nms_mm=options.get("nms_mm", DEFAULT_NMS_MM))
-    clusters = group_clusters(
-        calcs, pixel_spacing=maps.pixel_spacing,
-        diameter_mm=options.get("cluster_distance_mm", DEFAULT_CLUSTER_DIAMETER_MM),
-        min_count=options.get("cluster_min_count", DEFAULT_CLUSTER_MIN_COUNT),
-        tiles=maps.tiles, tile=maps.tile)
+    """Calcifications and clusters of one image at one threshold (model grid), as
+    :func:`napari_mcdet.detect` forms them (:func:`~napari_mcdet.infer.steps.objects_at`)."""
+    calcs, _, clusters = objects_at(maps, threshold, **options)
     return calcs, clusters
 
 
@@ -196,14 +109,8 @@ def calibrate_threshold(
 
 
 def _settings(options: dict[str, Any]) -> dict[str, float]:
-    return {
-        "skin_margin_mm": float(options.get("skin_margin_mm", DEFAULT_SKIN_MARGIN_MM)),
-        "max_area_mm2": float(options.get("max_area_mm2", DEFAULT_MAX_AREA_MM2)),
-        "nms_mm": float(options.get("nms_mm", DEFAULT_NMS_MM)),
-        "cluster_distance_mm": float(options.get("cluster_distance_mm",
-                                                 DEFAULT_CLUSTER_DIAMETER_MM)),
-        "cluster_min_count": int(options.get("cluster_min_count", DEFAULT_CLUSTER_MIN_COUNT)),
-    }
+    """The object options a point was calibrated with (defaults filled in)."""
+    return {k: type(v)(options.get(k, v)) for k, v in OBJECT_OPTIONS.items()}
 
 
 def cluster_counts(
@@ -302,25 +209,20 @@ def calibrate(
         :func:`napari_mcdet.models.checkpoint.update_metadata` under
         :func:`~napari_mcdet.infer.detect.operating_point_key` (``mcdet calibrate`` does).
     """
-    from ..metrics.realsets import prepare_image
     from ..models.device import resolve_device
 
     if not model.is_segmenter:
         raise ValueError(f"model {model.architecture!r} has no segmentation head: only a "
                          "detector (an MCDetNet) has an operating point")
     dev = resolve_device("auto" if device is None else device, warn=False)
-    net, run = detection_runner(model, device=dev, gate=gate)
-    spacing = tuple(float(s) for s in model.pixel_spacing)
     maps = []
     for i, mammo in enumerate(normals):
-        mammo = with_spacing(mammo, pixel_spacing, i)
-        image, breast, _ = prepare_image(mammo, pixel_spacing=spacing)
-        maps.append(image_maps(net, image, breast, pixel_spacing=spacing,
-                               name=str(mammo.metadata.get("source", i)), mirror=mirror,
-                               **{k: v for k, v in run.items() if k != "engine"}))
+        maps.append(network_maps(with_spacing(mammo, pixel_spacing, i), model, device=dev,
+                                 gate=gate, mirror=mirror))
         if progress is not None:
             progress(i + 1, len(normals))
     point = calibrate_threshold(maps, target_fp=target_fp, **options)
-    point["tiling"] = {**{k: run[k] for k in ("tile", "overlap", "gate", "engine")},
-                       "mirror": bool(mirror)}
+    first = maps[0]
+    point["tiling"] = {"tile": first.tile, "overlap": first.overlap, "gate": first.gate,
+                       "engine": first.engine, "mirror": bool(mirror)}
     return point

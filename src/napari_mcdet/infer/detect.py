@@ -3,7 +3,7 @@
 ``detect(image, model)`` runs in five steps (see ``docs/detection.md``):
 
 1. **Prepare** the image exactly as training does
-   (:func:`napari_mcdet.metrics.realsets.prepare_image`): resample to the model's pixel spacing,
+   (:func:`napari_mcdet.data.prepare.prepare_image`): resample to the model's pixel spacing,
    breast mask, per-image normalisation.
 2. **Tile** the prepared image with the one tiler (:func:`napari_mcdet.data.tiling.tile_grid`,
    tiles of :data:`~napari_mcdet.constants.DEFAULT_TILE` pixels overlapping by
@@ -58,9 +58,6 @@ from .candidates import (
     DEFAULT_MAX_AREA_MM2,
     DEFAULT_NMS_MM,
     DEFAULT_SKIN_MARGIN_MM,
-    find_candidates,
-    group_clusters,
-    weigh_by_tiles,
 )
 
 
@@ -85,7 +82,7 @@ class Detection:
         ``malignant_score`` (each class's probability at the peak).
     clusters : list of dict
         Groups of at least ``cluster_min_count`` calcifications all within
-        ``cluster_distance_mm`` of each other (complete linkage,
+        ``cluster_diameter_mm`` of each other (complete linkage,
         :func:`napari_mcdet.infer.candidates.group_clusters`): ``id``, ``bbox`` (the members'
         extent), ``centroid`` (row, col), ``n_calcifications``, ``calcification_ids``,
         ``class``, ``score``, ``benign_score``, ``malignant_score``, ``member_score``,
@@ -114,6 +111,10 @@ class Detection:
         ``'eager'`` or ``'onnx'``.
     mirror : bool
         Each tile's maps averaged with its left-right mirror's.
+    maps : ImageMaps or None
+        The network's maps on the model's grid (:class:`napari_mcdet.infer.steps.ImageMaps`),
+        kept only with ``detect(keep_maps=True)``: what threshold sweeps (the cluster FROC of
+        ``mcdet evaluate``) run on.
     """
 
     probabilities: np.ndarray
@@ -134,6 +135,7 @@ class Detection:
     gate: float | None = None
     engine: str = "eager"
     mirror: bool = False
+    maps: Any = field(default=None, repr=False)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -335,10 +337,12 @@ def find_calcifications(
     return out
 
 
-def _thresholds(probs, threshold, model, records, tile, breast, min_threshold, mirror=False):
+def _thresholds(maps, threshold, model, min_threshold):
     """Resolve ``threshold`` (see :func:`detect`) to ``{'benign': t, 'malignant': t}``."""
     import warnings
 
+    probs, records, tile, breast, mirror = (maps.probabilities, maps.tiles, maps.tile,
+                                            maps.breast, maps.mirror)
     if isinstance(threshold, str) and threshold == "auto":
         point = operating_point(model.metadata, mirror=mirror)
         if point is None and mirror:
@@ -457,13 +461,14 @@ def detect(
     threshold: str | float | Sequence[str | float] = "auto",
     min_threshold: float = DEFAULT_MIN_THRESHOLD,
     min_breast_fraction: float = DEFAULT_MIN_BREAST_FRACTION,
-    cluster_distance_mm: float = DEFAULT_CLUSTER_DIAMETER_MM,
+    cluster_diameter_mm: float = DEFAULT_CLUSTER_DIAMETER_MM,
     cluster_min_count: int = DEFAULT_CLUSTER_MIN_COUNT,
     skin_margin_mm: float = DEFAULT_SKIN_MARGIN_MM,
     max_area_mm2: float = DEFAULT_MAX_AREA_MM2,
     nms_mm: float = DEFAULT_NMS_MM,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    keep_maps: bool = False,
 ) -> Detection:
     """Detect and classify microcalcifications over a whole mammogram.
 
@@ -516,7 +521,7 @@ def detect(
         ``max_area_mm2``, at least ``nms_mm`` apart.
     min_breast_fraction : float, keyword-only
         Tiles with a smaller fraction of breast pixels are skipped (probabilities 0).
-    cluster_distance_mm : float, keyword-only
+    cluster_diameter_mm : float, keyword-only
         Largest distance between two members of a cluster (complete linkage), mm (10 = 1 cm).
     cluster_min_count : int, keyword-only
         Calcifications needed to form a cluster (3).
@@ -525,6 +530,8 @@ def detect(
     should_stop : callable, keyword-only, optional
         Called before every batch; when it returns True, :class:`DetectionCancelled` is raised
         (nothing is returned: catch it to handle a user's cancel).
+    keep_maps : bool, keyword-only
+        Keep the network's maps on the model's grid in ``Detection.maps``.
 
     Returns
     -------
@@ -539,13 +546,9 @@ def detect(
     DetectionCancelled
         ``should_stop()`` returned True.
     """
-    import torch
-
-    from ..metrics.realsets import prepare_image
     from ..models.device import resolve_device
-    from ..nn.inference import inference_network, resolve_engine
     from .domain import warn_out_of_domain
-    from .patches import gated_predictor, resolve_gate, segmentation_predictor
+    from .steps import network_maps, objects_at
 
     mammo = _as_mammogram(image, pixel_spacing)
     model = _resolve_model(model)
@@ -555,69 +558,51 @@ def detect(
     if tile < 16 or tile % 16:
         raise ValueError(f"tile must be a multiple of 16 pixels (4 poolings), got {tile}")
     ov = _overlap_pixels(DEFAULT_TILE_OVERLAP if overlap is None else overlap, tile)
-    gate = resolve_gate(gate, model)
-    engine = resolve_engine(engine, dev, network=model.network)
-    spacing = mammo.pixel_spacing
-    model_spacing = tuple(float(s) for s in model.pixel_spacing)
+    maps = network_maps(mammo, model, device=dev, tile=tile, overlap=ov, gate=gate,
+                        engine=engine, mirror=mirror, batch_size=batch_size,
+                        min_breast_fraction=min_breast_fraction, progress=progress,
+                        should_stop=should_stop)
+    thresholds = _thresholds(maps, threshold, model, min_threshold)
+    calcs, kept, clusters = objects_at(
+        maps, thresholds, skin_margin_mm=skin_margin_mm, max_area_mm2=max_area_mm2,
+        nms_mm=nms_mm, cluster_diameter_mm=cluster_diameter_mm,
+        cluster_min_count=cluster_min_count)
+    det = detection_on_input_grid(maps, mammo, model, thresholds=thresholds,
+                                  calcifications=calcs, kept=kept, clusters=clusters)
+    if keep_maps:
+        det.maps = maps
+    return det
 
-    prepared, breast, _ = prepare_image(mammo, pixel_spacing=model_spacing)
-    network, engine = inference_network(model.network, engine=engine, device=dev)
-    channels_last = engine == "eager" and dev.type != "mps"
-    if gate is None:
-        predict = segmentation_predictor(network, device=dev, channels_last=channels_last,
-                                         mirror=mirror)
-    else:
-        predict = gated_predictor(network, gate=gate, device=dev, channels_last=channels_last,
-                                  mirror=mirror)
-    with torch.inference_mode():
-        probs, records, n_tiles = run_tiles(
-            predict, prepared, tile=tile, overlap=ov, channels=2, breast=breast,
-            min_breast_fraction=min_breast_fraction, batch_size=batch_size, progress=progress,
-            should_stop=should_stop)
-    del network
-    if not records:
-        raise ValueError(
-            f"nothing was analysed: no tile of {tile} px at {model_spacing[0]:g} mm holds at "
-            f"least {min_breast_fraction:.0%} breast (image {mammo.shape} at "
-            f"{spacing[0]:g} mm -> {prepared.shape} at the model's grid); check the pixel "
-            "spacing and that the image shows a breast")
-    if not (np.isfinite(probs).all()
-            and all(np.isfinite(rec["probabilities"]).all() for rec in records)):
-        raise ValueError("the model returned NaN or infinite probabilities: the checkpoint is "
-                         "broken or was trained with a diverging loss; use another model")
-    probs[:, ~breast] = 0.0
-    thresholds = _thresholds(probs, threshold, model, records, tile, breast, min_threshold,
-                             mirror)
-    calcs, kept = find_candidates(probs, breast, thresholds, pixel_spacing=model_spacing,
-                                  skin_margin_mm=skin_margin_mm, max_area_mm2=max_area_mm2,
-                                  nms_mm=nms_mm)
-    calcs = weigh_by_tiles(calcs, tiles=records, tile=tile)
-    clusters = group_clusters(calcs, pixel_spacing=model_spacing,
-                              diameter_mm=cluster_distance_mm, min_count=cluster_min_count,
-                              tiles=records, tile=tile)
-    del prepared, breast
 
-    shape = mammo.shape
+def detection_on_input_grid(maps, mammogram: Mammogram, model, *, thresholds: dict[str, float],
+                            calcifications: list[dict[str, Any]], kept: np.ndarray,
+                            clusters: list[dict[str, Any]]) -> Detection:
+    """A :class:`Detection` on the mammogram's grid from the objects found on the model's.
+
+    Labels are made on the grid the thresholds apply to and then resized (interpolation lowers
+    narrow peaks, so thresholding resized maps would lose calcifications found on the model's
+    grid); probabilities are interpolated linearly; objects and tiles are scaled.
+    """
+    spacing = mammogram.pixel_spacing
+    shape = mammogram.shape
+    probs = maps.probabilities
     scale = (shape[0] / probs.shape[1], shape[1] / probs.shape[2])
-    # labelled on the grid the thresholds apply to: interpolation lowers narrow peaks, so
-    # thresholding the resized maps would lose calcifications found on the model's grid
     labels = labels_from_probabilities(probs, thresholds)
     labels[~kept] = 0
-    labels = _resize_labels(labels, shape)
-    probs = _resize(probs, shape)
-    calcs = [_to_input_grid(c, scale, spacing) for c in calcs]
-    clusters = [_to_input_grid(c, scale, spacing) for c in clusters]
-    tiles = [{"bbox": _tile_bbox(rec["origin"], tile, scale, shape),
-              "probabilities": rec["probabilities"], "breast_fraction": rec["breast_fraction"],
-              "decoded": rec.get("decoded", True)}
-             for rec in records]
+    tile = maps.tile
     meta = dict(model.metadata)
-    name = Path(str(meta.get("path", "model"))).stem
     return Detection(
-        probabilities=probs, labels=labels, calcifications=calcs, clusters=clusters,
-        tile_scores=tiles, pixel_spacing=spacing, thresholds=thresholds, model_name=name,
-        model_metadata=meta, model_pixel_spacing=model_spacing, tile=tile, overlap=ov,
-        n_tiles=n_tiles, n_tiles_run=len(records),
-        n_tiles_decoded=sum(bool(rec.get("decoded", True)) for rec in records), gate=gate,
-        engine=engine, mirror=bool(mirror),
+        probabilities=_resize(probs, shape), labels=_resize_labels(labels, shape),
+        calcifications=[_to_input_grid(c, scale, spacing) for c in calcifications],
+        clusters=[_to_input_grid(c, scale, spacing) for c in clusters],
+        tile_scores=[{"bbox": _tile_bbox(rec["origin"], tile, scale, shape),
+                      "probabilities": rec["probabilities"],
+                      "breast_fraction": rec["breast_fraction"],
+                      "decoded": rec.get("decoded", True)} for rec in maps.tiles],
+        pixel_spacing=spacing, thresholds=thresholds,
+        model_name=Path(str(meta.get("path", "model"))).stem, model_metadata=meta,
+        model_pixel_spacing=maps.pixel_spacing, tile=tile, overlap=maps.overlap,
+        n_tiles=maps.n_tiles, n_tiles_run=len(maps.tiles),
+        n_tiles_decoded=sum(bool(rec.get("decoded", True)) for rec in maps.tiles),
+        gate=maps.gate, engine=maps.engine, mirror=maps.mirror,
     )

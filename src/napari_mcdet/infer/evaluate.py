@@ -3,16 +3,19 @@
 Per image (:class:`EvalCase`: a Mammogram and its ground truth on the same grid):
 
 - **patch AUCs** (Table 2): the image is prepared at the model's grid
-  (:func:`~napari_mcdet.metrics.realsets.prepare_image`), cut into the paper's evaluation patches at
+  (:func:`~napari_mcdet.data.prepare.prepare_image`), cut into the paper's evaluation patches at
   the model's patch size (:func:`~napari_mcdet.metrics.realsets.evaluation_patch_set`, the protocol
   training's real validation uses) and classified with
   :func:`~napari_mcdet.infer.patches.predict_patches`;
 - **whole-image detection** with :func:`~napari_mcdet.infer.detect.detect`: pixel metrics of its
   labels against the ground truth on the input grid (Table 4, benign ground truth dilated 10 x 10),
-  calcification-level FROC (calcification centroids inside a region, regions = connected
-  components of the ground truth classes 1 and 2), cluster-level FROC with the strict rule
-  (cluster centroids inside a region of ``cluster_classes`` grown by 2 mm)
-  and the image-level AUC (image score = its highest calcification score).
+  calcification-level FROC of its calcifications at the operating point (calcification centroids
+  inside a region, regions = connected components of the ground truth classes 1 and 2) and the
+  image-level AUC (image score = its highest calcification score);
+- the **cluster FROC** of training's model selection, on detection's own maps: the threshold is
+  swept and clusters formed anew at each (:func:`~napari_mcdet.infer.calibrate.cluster_counts`),
+  a cluster finding the nearest region of ``cluster_classes`` within 2 mm of its centroid
+  (:mod:`napari_mcdet.metrics.froc`, the package's one hit rule and reading).
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ import numpy as np
 from ..classes import BENIGN, MALIGNANT
 from ..constants import INBREAST_SPACING_MM
 from ..mammogram import Mammogram
-from .calibrate import DEFAULT_TOLERANCE_MM as STRICT_TOLERANCE_MM
 
 #: Smallest evaluation patch side in model pixels: the network halves its input four times.
 MIN_PATCH_SIZE = 16
@@ -238,14 +240,18 @@ def evaluate(
     progress : callable, optional
         ``progress(images done, images, name)``.
     """
-    from ..metrics.froc import froc
+    from ..data.prepare import prepare_image
+    from ..metrics.auc import binary_roc
+    from ..metrics.froc import FrocCounts, froc
     from ..metrics.pixels import pixel_metrics
-    from ..metrics.realsets import LabelledImage, evaluation_patch_set, prepare_image
+    from ..metrics.realsets import LabelledImage, evaluation_patch_set
     from ..models.checkpoint import TrainedModel, load_model
     from ..models.device import resolve_device
     from ..nn.inference import prepare_for_inference
+    from .calibrate import cluster_counts
     from .detect import detect
     from .patches import predict_patches
+    from .steps import OBJECT_OPTIONS
 
     if not cases:
         raise ValueError("no images to evaluate")
@@ -257,8 +263,9 @@ def evaluate(
     dev = resolve_device("auto" if device is None else device, warn=False)
     net = prepare_for_inference(model.network, device=dev, channels_last=dev.type != "mps")
     spacing = tuple(model.pixel_spacing)
-    ys, ps, preds, gts, calc_dets, cluster_dets, per_image = [], [], [], [], [], [], []
-    tolerances: list[float] = []
+    ys, ps, preds, gts, calc_dets, counts, per_image = [], [], [], [], [], [], []
+    cluster_scores: list[float] = []
+    object_options = {k: v for k, v in (detect_options or {}).items() if k in OBJECT_OPTIONS}
     for i, case in enumerate(cases):
         if progress is not None:
             progress(i, len(cases), case.name)
@@ -267,18 +274,20 @@ def evaluate(
         x, y = evaluation_patch_set([LabelledImage(case.name, image, labels, breast, spacing)],
                                     patch_size=size,
                                     min_breast_fraction=min_breast_fraction)
-        del image, breast, labels
+        del image, breast
         probs, _ = predict_patches(net, x, batch_size=batch_size, device=dev,
                                    segmentation=False, channels_last=dev.type != "mps")
         ys.append(y)
         ps.append(probs)
-        det = detect(case.mammogram, model, device=dev, batch_size=batch_size,
+        det = detect(case.mammogram, model, device=dev, batch_size=batch_size, keep_maps=True,
                      **(detect_options or {}))
+        det.maps.labels = labels
+        counts.append(cluster_counts([det.maps], classes=tuple(cluster_classes),
+                                     **object_options))
         preds.append(det.labels)
         gts.append(case.labels)
         calc_dets.append(det.calcification_points())
-        cluster_dets.append(det.cluster_points())
-        tolerances.append(STRICT_TOLERANCE_MM / min(det.pixel_spacing))
+        cluster_scores.append(max((c["score"] for c in det.clusters), default=0.0))
         per_image.append({
             "name": case.name, "shape": list(case.labels.shape),
             "benign_pixels": int((case.labels == BENIGN).sum()),
@@ -298,8 +307,9 @@ def evaluate(
         patch_aucs=patch_aucs(y_all, p_all),
         pixel=pixel_metrics(preds, gts),
         froc_calcifications=froc(calc_dets, gts, classes=(BENIGN, MALIGNANT)),
-        froc_clusters=froc(cluster_dets, gts, classes=tuple(cluster_classes),
-                           tolerance=tolerances),
+        froc_clusters=FrocCounts.join(counts).result(image_roc=binary_roc(
+            np.array([bool(np.isin(g, cluster_classes).any()) for g in gts]),
+            np.array(cluster_scores), name="image-level AUC (clusters)")),
         per_image=per_image,
         settings={"model": str(model.metadata.get("path")), "step": model.metadata.get("step"),
                   "model_pixel_spacing": list(spacing), "patch_size": size,

@@ -39,7 +39,7 @@ def blend_lesions(
     Parameters
     ----------
     image : ndarray of shape (M, N), float32
-        Prepared as detection prepares it (:func:`napari_mcdet.metrics.realsets.prepare_image`).
+        Prepared as detection prepares it (:func:`napari_mcdet.data.prepare.prepare_image`).
     breast : ndarray of shape (M, N), bool
     pixel_spacing : (float, float)
         Keyword-only. mm per pixel of ``image``.
@@ -185,9 +185,10 @@ def choose_gate(
         ``tiling`` (``tile``, ``overlap``, ``engine``); store ``gate`` under
         :data:`napari_mcdet.infer.patches.GATE_KEY` (``mcdet calibrate --gate`` does).
     """
-    from ..metrics.realsets import prepare_image
+    from ..data.prepare import prepare_image
     from ..models.device import resolve_device
-    from .calibrate import detection_runner, with_spacing
+    from .calibrate import with_spacing
+    from .steps import detection_runner
 
     if not getattr(model.network, "can_gate", False):
         raise ValueError(f"model {model.architecture!r} has no bottleneck classification head: "

@@ -1,7 +1,7 @@
 """Whole-image Grad-CAM of a baseline patch classifier (issue 7: heat maps beside our segmentation).
 
 The image is prepared exactly as for detection
-(:func:`napari_mcdet.metrics.realsets.prepare_image`: resampled to the model's pixel spacing,
+(:func:`napari_mcdet.data.prepare.prepare_image`: resampled to the model's pixel spacing,
 normalised inside the breast), cut into overlapping tiles of the model's patch size by the one
 tiled loop (:func:`napari_mcdet.data.tiling.run_tiles`), and each tile with enough breast gets
 a Grad-CAM map (:func:`napari_mcdet.nn.gradcam.grad_cam`) for the target class.
@@ -69,8 +69,8 @@ def gradcam_map(
     """
     import torch
 
+    from ..data.prepare import prepare_image
     from ..data.tiling import run_tiles
-    from ..metrics.realsets import prepare_image
     from ..nn.gradcam import grad_cam
     from .patches import predict_patches
 

@@ -110,10 +110,11 @@ def _add_patch_aucs(report: dict[str, Any], image: np.ndarray, ground_truth: np.
     model's patch size by :func:`~napari_mcdet.metrics.realsets.evaluation_patch_set`, the one
     protocol of training's real validation and ``mcdet evaluate``.
     """
+    from ..data.prepare import prepare_image
     from ..mammogram import Mammogram
     from ..metrics import patch_aucs, patch_roc
     from ..metrics.auc import TASK_NAMES, TASKS
-    from ..metrics.realsets import LabelledImage, evaluation_patch_set, prepare_image
+    from ..metrics.realsets import LabelledImage, evaluation_patch_set
     from .patches import predict_patches
 
     spacing = as_spacing(model.pixel_spacing, name="the model's pixel spacing")

@@ -459,6 +459,36 @@ class FrocCounts:
     regions: np.ndarray
     tolerance_mm: float
 
+    @staticmethod
+    def join(parts: Sequence[FrocCounts]) -> FrocCounts:
+        """The counts of several image sets swept at the same thresholds, side by side."""
+        if not parts:
+            raise ValueError("no counts to join")
+        first = parts[0]
+        for p in parts[1:]:
+            if not np.array_equal(p.thresholds, first.thresholds) or (
+                    p.tolerance_mm != first.tolerance_mm):
+                raise ValueError("counts swept at different thresholds or tolerances cannot be "
+                                 "joined")
+        return FrocCounts(first.thresholds, np.concatenate([p.found for p in parts], axis=1),
+                          np.concatenate([p.false for p in parts], axis=1),
+                          np.concatenate([p.regions for p in parts]), first.tolerance_mm)
+
+    def result(self, *, image_roc: RocCurve, fp_rates: Sequence[float] = FP_RATES
+               ) -> FrocResult:
+        """The counts as a :class:`FrocResult` (what the report writers take); the image-level
+        ROC comes from the caller, as counts carry no scores. Detections and true and false
+        positives are counted at the lowest threshold."""
+        d = froc_from_counts(self, fp_rates=fp_rates)
+        return FrocResult(
+            thresholds=np.asarray(d["thresholds"]), fp_per_image=np.asarray(d["fp_per_image"]),
+            sensitivity=np.asarray(d["sensitivity"]), fp_rates=np.asarray(d["fp_rates"]),
+            sensitivity_at=np.asarray(d["sensitivity_at"]), n_images=d["n_images"],
+            n_regions=d["n_regions"],
+            n_detections=int(self.found[-1].sum() + self.false[-1].sum()),
+            n_true_positives=int(self.found[-1].sum()),
+            n_false_positives=int(self.false[-1].sum()), image_roc=image_roc)
+
 
 def froc_from_counts(counts: FrocCounts, *, fp_rates: Sequence[float] = FP_RATES,
                      images: np.ndarray | None = None) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Real annotated images for validation and scoring, prepared at a network's pixel spacing.
 
-A :class:`LabelledImage` holds an image already resampled and normalised exactly as training
-does (:func:`prepare_image`), its ground truth on the same grid, and its breast mask.
+A :class:`LabelledImage` holds an image already prepared for the network
+(:func:`napari_mcdet.data.prepare.prepare_image`, as training prepares it), its ground truth on
+the same grid, and its breast mask.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.breast import breast_mask
-from ..data.normalize import normalize_image
-from ..data.resample import resample_labels, resample_to_spacing
+from ..data.prepare import prepare_image
 from ..mammogram import Mammogram
 
 
@@ -32,27 +32,6 @@ class LabelledImage:
     labels: np.ndarray
     breast: np.ndarray
     pixel_spacing: tuple[float, float]
-
-
-def prepare_image(
-    mammogram: Mammogram, *, pixel_spacing: tuple[float, float], labels: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Resample to ``pixel_spacing`` and normalise, as training does.
-
-    Returns ``(image float32, breast bool, labels uint8 or None)`` on the new grid.
-    """
-    spacing = mammogram.pixel_spacing
-    pixels = mammogram.pixels
-    if spacing is None:
-        raise ValueError(
-            f"{mammogram.metadata.get('source', 'the image')} has no pixel spacing: pass "
-            "pixel_spacing=(row_mm, col_mm) when reading it (mini-MIAS: 0.2, INbreast: 0.07)"
-        )
-    image = resample_to_spacing(pixels, spacing, pixel_spacing)
-    if labels is not None:
-        labels = resample_labels(labels, spacing, pixel_spacing)
-    breast = breast_mask(image)
-    return normalize_image(image, breast=breast), breast, labels
 
 
 #: The committed split of the mini-MIAS normal images, shipped with the package: training uses

@@ -6,9 +6,9 @@ image, where, which lesion, which augmentation) comes from ``np.random.default_r
 so the same ``(seed, i)`` gives the same patch in any process, any worker, any order. A fixed
 validation set is simply another dataset with its own seed (and ``augment=False``).
 
-Per image, the dataset loads the file lazily, resamples it to ``pixel_spacing``, computes its
-breast mask and normalises it with :func:`napari_mcdet.data.normalize.normalize_image` (over the
-whole image, before cutting). These are cached per process (``cache_size`` images), so each
+Per image, the dataset loads the file lazily and prepares it for the network at
+``pixel_spacing`` with :func:`napari_mcdet.data.prepare.prepare_image` (breast mask, resampling,
+normalisation over the whole image, before cutting: the preparation detection uses). These are cached per process (``cache_size`` images), so each
 ``DataLoader`` worker builds its own cache and no random state is shared.
 """
 
@@ -22,9 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..data.augment import augment as _augment
-from ..data.breast import breast_mask
-from ..data.normalize import normalize_image
-from ..data.resample import resample_labels, resample_to_spacing
+from ..data.prepare import prepare_image
 from ..mammogram import Mammogram
 from ..spacing import as_spacing
 from ..synth.patches import lesion_patch, tissue_patch
@@ -202,22 +200,16 @@ class SyntheticPatchDataset:
         src = self.sources[k]
         if isinstance(src, (str, Path)):
             src = _read_image(Path(src))
-        if isinstance(src, Mammogram):
-            pixels, spacing = src.pixels, src.pixel_spacing
-            known = src.metadata.get("breast_mask") if src.metadata else None
-        else:
-            pixels, spacing, known = np.asarray(src, dtype=np.float32), None, None
-        spacing = spacing or self.source_spacing
+        if not isinstance(src, Mammogram):
+            src = Mammogram(np.asarray(src, dtype=np.float32))
+        spacing = src.pixel_spacing or self.source_spacing
         if spacing is None:
             raise ValueError(
                 f"image {k} has no pixel spacing: pass source_spacing=(mm, mm) or pixel_spacing"
             )
-        breast = known if known is not None else breast_mask(pixels)
-        if self.pixel_spacing is not None:
-            pixels = resample_to_spacing(pixels, spacing, self.pixel_spacing)
-            breast = resample_labels(np.asarray(breast, dtype=bool), spacing, self.pixel_spacing)
-            spacing = self.pixel_spacing
-        image = normalize_image(pixels, breast=breast)
+        src = Mammogram(src.pixels, pixel_spacing=spacing, metadata=src.metadata)
+        spacing = self.pixel_spacing or spacing
+        image, breast, _ = prepare_image(src, pixel_spacing=spacing)
         entry = (image, np.asarray(breast, dtype=bool), (float(spacing[0]), float(spacing[1])))
         self._cache[k] = entry
         while len(self._cache) > self.cache_size:

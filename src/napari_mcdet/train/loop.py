@@ -295,7 +295,8 @@ class Trainer:
     def real_validation_record(self) -> RealValidationRecord:
         """What the network does on each real validation image: its strict-rule cluster counts
         and its evaluation patches' probabilities (a :class:`.selection.RealValidationRecord`)."""
-        from ..infer.calibrate import cluster_counts, image_maps
+        from ..infer.calibrate import cluster_counts
+        from ..infer.steps import image_maps
         from ..nn.inference import prepare_for_inference
         from .selection import RealValidationRecord, image_stratum
 
