@@ -34,10 +34,10 @@ from scipy import ndimage as ndi
 
 import napari_mcdet as mc
 from napari_mcdet.constants import DEFAULT_TILE, DEFAULT_TILE_OVERLAP
+from napari_mcdet.data.prepare import prepare_image
 from napari_mcdet.data.tiling import breast_tiles, extract_patch
 from napari_mcdet.infer.gate import blend_lesions, gate_from_scores
 from napari_mcdet.infer.patches import GATE_KEY, resolve_gate
-from napari_mcdet.data.prepare import prepare_image
 from napari_mcdet.metrics.realsets import minimias_cases, read_split
 from napari_mcdet.models.checkpoint import update_metadata
 from napari_mcdet.nn.inference import inference_network

@@ -29,8 +29,8 @@ from scipy import ndimage as ndi
 
 import napari_mcdet as mc
 from napari_mcdet.constants import DEFAULT_SKIN_MARGIN_MM
-from napari_mcdet.data.tiling import tile_grid
 from napari_mcdet.data.prepare import prepare_image
+from napari_mcdet.data.tiling import tile_grid
 from napari_mcdet.metrics.realsets import minimias_cases
 
 FOLDER = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "mini-mias")

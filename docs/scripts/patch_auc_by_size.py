@@ -24,10 +24,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def main() -> None:
     import torch
 
+    from napari_mcdet.data.prepare import prepare_image
     from napari_mcdet.infer.evaluate import minimias_dataset
     from napari_mcdet.infer.patches import predict_patches
     from napari_mcdet.metrics.auc import patch_aucs
-    from napari_mcdet.data.prepare import prepare_image
     from napari_mcdet.metrics.realsets import LabelledImage, evaluation_patch_set
     from napari_mcdet.models.checkpoint import load_model
     from napari_mcdet.nn.inference import prepare_for_inference

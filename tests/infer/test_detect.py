@@ -293,9 +293,9 @@ def test_default_model_ranks_a_synthetic_lesion_above_tissue():
 def _ungated_reference(model, phantom, *, tile, overlap):
     """The pipeline without a gate, built by hand from its parts: what detect ran before the
     gate existed (the phantom is at the model's spacing, so no resampling is involved)."""
+    from napari_mcdet.data.prepare import prepare_image
     from napari_mcdet.data.tiling import run_tiles
     from napari_mcdet.infer.patches import segmentation_predictor
-    from napari_mcdet.data.prepare import prepare_image
     from napari_mcdet.nn.inference import prepare_for_inference
 
     image, breast, _ = prepare_image(phantom, pixel_spacing=model.pixel_spacing)
@@ -325,8 +325,8 @@ def test_gate_off_is_the_ungated_pipeline_bit_for_bit(tiny_model, phantom):
 
 def test_gate_on_skips_the_decoder_and_keeps_the_tile_records(tiny_model, mono_scale_model,
                                                              phantom):
-    from napari_mcdet.data.tiling import extract_patch
     from napari_mcdet.data.prepare import prepare_image
+    from napari_mcdet.data.tiling import extract_patch
     from napari_mcdet.nn.inference import prepare_for_inference
 
     common = dict(engine="eager", tile=64, overlap=16, threshold=0.5, device="cpu")

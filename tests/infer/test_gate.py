@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import napari_mcdet as mc
+from napari_mcdet.data.prepare import prepare_image
 from napari_mcdet.infer.gate import blend_lesions, gate_from_scores, positive_tiles
 from napari_mcdet.infer.patches import GATE_KEY
-from napari_mcdet.data.prepare import prepare_image
 from napari_mcdet.models.checkpoint import load_model
 
 SP = (0.2, 0.2)

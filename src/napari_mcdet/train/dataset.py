@@ -8,8 +8,9 @@ validation set is simply another dataset with its own seed (and ``augment=False`
 
 Per image, the dataset loads the file lazily and prepares it for the network at
 ``pixel_spacing`` with :func:`napari_mcdet.data.prepare.prepare_image` (breast mask, resampling,
-normalisation over the whole image, before cutting: the preparation detection uses). These are cached per process (``cache_size`` images), so each
-``DataLoader`` worker builds its own cache and no random state is shared.
+normalisation over the whole image, before cutting: the preparation detection uses). These are
+cached per process (``cache_size`` images), so each ``DataLoader`` worker builds its own cache
+and no random state is shared.
 """
 
 from __future__ import annotations
