@@ -12,10 +12,7 @@ torch = pytest.importorskip("torch")
 
 from napari_mcdet.compare import CompareConfig, run_comparison  # noqa: E402
 
-pytestmark = pytest.mark.slow
-
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 
 def _tiny(shared_data: Path, tmp_path: Path, models: list[dict], gradcam: list[str]) -> Path:

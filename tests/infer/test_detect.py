@@ -15,13 +15,13 @@ import torch
 
 from napari_mcdet.classes import BENIGN, MALIGNANT
 from napari_mcdet.data.tiling import TileAccumulator, tile_grid
+from napari_mcdet.infer.candidates import group_clusters
 from napari_mcdet.infer.detect import (
     Detection,
     DetectionCancelled,
     class_thresholds,
     detect,
     find_calcifications,
-    group_clusters,
     labels_from_probabilities,
 )
 from napari_mcdet.mammogram import Mammogram

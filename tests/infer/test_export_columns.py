@@ -6,7 +6,8 @@ import csv
 
 import numpy as np
 
-from napari_mcdet.infer.detect import Detection, find_calcifications, group_clusters
+from napari_mcdet.infer.candidates import group_clusters
+from napari_mcdet.infer.detect import Detection, find_calcifications
 from napari_mcdet.infer.export import (
     CALC_COLUMNS,
     CLUSTER_COLUMNS,

@@ -5,12 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_mcdet.infer.calibrate import (
-    ImageMaps,
-    cluster_counts,
-    cluster_froc,
-    froc_from_counts,
-)
+from napari_mcdet.infer.calibrate import ImageMaps, cluster_counts
+from napari_mcdet.metrics.froc import froc_from_counts
 from napari_mcdet.train.config import TrainConfig
 from napari_mcdet.train.loop import Trainer
 from napari_mcdet.train.selection import (
@@ -43,19 +39,27 @@ def _images():
             _maps(0.6), _maps(0.8)]
 
 
-def test_froc_from_counts_over_a_resample_equals_the_froc_of_the_drawn_images():
-    images = _images()
-    counts = cluster_counts(images)
+def test_froc_from_counts_over_a_resample_by_hand():
+    # image 0: its lesion found by a 0.9 cluster; image 1: its lesion missed, a 0.7 cluster
+    # elsewhere (false); images 2 and 3: normals with a false 0.6 and 0.8 cluster
+    counts = cluster_counts(_images())
     assert counts.found.shape == counts.false.shape == (counts.thresholds.size, 4)
     assert counts.regions.tolist() == [1, 1, 0, 0]
-    for drawn in ([0, 0, 2, 3], [1, 1, 2, 2], [0, 1, 3, 3, 3]):
-        expected = cluster_froc([images[i] for i in drawn])
-        got = froc_from_counts(counts, images=np.array(drawn))
-        assert got["sensitivity_at"] == expected["sensitivity_at"]
-        assert got["n_regions"] == expected["n_regions"] and got["n_images"] == len(drawn)
-    assert froc_from_counts(counts) == cluster_froc(images)
+    cases = {  # drawn images -> (sensitivity at 0.25, 0.5, 1, 2; false per image, all kept)
+        None: ([0.5] * 4, 3 / 4),
+        (0, 0, 2, 3): ([1.0] * 4, 2 / 4),  # both lesions are image 0's: found at once
+        (1, 1, 2, 2): ([0.0] * 4, 4 / 4),  # both lesions missed
+        (0, 1, 3, 3, 3): ([0.5] * 4, 4 / 5),
+    }
+    for drawn, (sens, false_rate) in cases.items():
+        got = froc_from_counts(counts, images=None if drawn is None else np.array(drawn))
+        assert got["sensitivity_at"] == sens
+        assert got["fp_per_image"][-1] == pytest.approx(false_rate)
+        assert got["n_regions"] == 2 and got["n_images"] == (4 if drawn is None else len(drawn))
     with pytest.raises(ValueError, match="no images"):
         froc_from_counts(counts, images=np.array([], int))
+    with pytest.raises(ValueError, match="no annotated region"):
+        froc_from_counts(counts, images=np.array([2, 3]))
 
 
 def _record(names, strata, images, labels, probabilities, owners):
