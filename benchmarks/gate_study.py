@@ -5,7 +5,7 @@ Every tile of ``napari_mcdet.detect``'s grid (breast tiles only) goes through th
 encoder, bottleneck and bottleneck classification head (``MCDetNet.encode``); its gate score is
 that head's ``1 - p(soft tissue)``. A tile is positive when it holds a calcification:
 
-- real: the mini-MIAS calcification cases (``../shared/data/mini-mias``, circles as ground
+- real: the mini-MIAS calcification cases (the mini-MIAS folder, circles as ground
   truth): tiles touching a circle, and (stricter) tiles holding a circle's centre;
 - synthetic: held-back normal images (the ``val`` list of ``configs/minimias_split.json``,
   never trained on) with one benign and one malignant lesion each, drawn as training draws them

@@ -1,6 +1,6 @@
 """Inference tile size and overlap: speed and agreement with the training tile, in one run.
 
-The bundled model over mini-MIAS calcification cases (``../shared/data/mini-mias``, at the model's
+The bundled model over mini-MIAS calcification cases (the mini-MIAS folder, at the model's
 own 0.2 mm grid) with ``napari_mcdet.detect`` (no decoder gate, one engine), for several tile
 sides and overlaps against the reference, the training patch (96 px) with 25 % overlap:
 

@@ -11,7 +11,7 @@ the calcification FROC and image AUC (calcification scores weighed by the tile h
 ``detect`` does). Prints one JSON line per setting.
 
 Usage (from the project root):
-    python docs/scripts/conspicuity_filter_study.py ../shared/data/mini-mias [--model CKPT]
+    python docs/scripts/conspicuity_filter_study.py MINIMIAS_FOLDER [--model CKPT]
 """
 
 from __future__ import annotations

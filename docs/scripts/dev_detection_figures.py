@@ -9,7 +9,7 @@ prepared at the model's grid and run as ``detect`` runs them. Prints, as JSON:
   normal image the number of candidate calcifications and clusters.
 
 Usage (from the project root):
-    python docs/scripts/dev_detection_figures.py ../shared/data/mini-mias [--model CKPT]
+    python docs/scripts/dev_detection_figures.py MINIMIAS_FOLDER [--model CKPT]
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ with the default presets (log-uniform conspicuity) and with the fine-tuning reci
 All measured with :mod:`napari_mcdet.synth.conspicuity` at 0.2 mm.
 
 Usage (from the project root):
-    python docs/scripts/make_conspicuity_figure.py ../shared/data/mini-mias
+    python docs/scripts/make_conspicuity_figure.py MINIMIAS_FOLDER
 It writes docs/images/conspicuity_real_vs_synthetic.png and rewrites the table between the
 ``conspicuity-table`` markers of docs/synthesis.md.
 """

@@ -10,7 +10,7 @@ the calcification FROC and image AUC (calcification scores weighed by the tile h
 setting.
 
 Usage (from the project root):
-    python docs/scripts/mirror_average_study.py ../shared/data/mini-mias [--model CKPT]
+    python docs/scripts/mirror_average_study.py MINIMIAS_FOLDER [--model CKPT]
 """
 
 from __future__ import annotations

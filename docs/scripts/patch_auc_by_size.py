@@ -6,7 +6,7 @@ on the very same patches, once per size, on the mini-MIAS development data (the 
 calcification cases and the split's 33 ``val`` normals; docs/results.md). Prints a Markdown table.
 
 Usage (from the project root):
-    python docs/scripts/patch_auc_by_size.py ../shared/data/mini-mias MODEL [MODEL ...] \
+    python docs/scripts/patch_auc_by_size.py MINIMIAS_FOLDER MODEL [MODEL ...] \
         [--sizes 96 128]
 """
 

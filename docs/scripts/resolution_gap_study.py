@@ -22,7 +22,7 @@ median peak class probability inside the lesions' boxes, and the false objects p
 diagnosis, not a criterion: no model or threshold is chosen on it.
 
 Usage (from the project root):
-    python docs/scripts/resolution_gap_study.py ../shared/data/mini-mias [--model CKPT]
+    python docs/scripts/resolution_gap_study.py MINIMIAS_FOLDER [--model CKPT]
 """
 
 from __future__ import annotations

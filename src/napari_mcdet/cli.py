@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Callable
 
@@ -88,7 +89,10 @@ def _problem(err: BaseException) -> tuple[str, str] | None:
     if isinstance(err, OverflowError):
         return ("a value too large or infinite (inf coordinates?)",
                 "fix or re-export the file's numbers")
-    if isinstance(err, RuntimeError):
+    if isinstance(err, RuntimeError) and "DataLoader worker" in str(err):
+        return ("a data-loading worker stopped (killed for lack of memory?)",
+                "lower num_workers or batch_size (--set num_workers=1)")
+    if isinstance(err, RuntimeError) and re.search(r"decod|jpeg|rle|pixel data", str(err), re.I):
         return ("could not be decoded (corrupt JPEG 2000 / RLE data?)",
                 "re-export or fetch the file again")
     if isinstance(err, AttributeError | IndexError):

@@ -155,6 +155,8 @@ def _raised(exc: BaseException) -> BaseException:
     (AttributeError("'str' object has no attribute 'get'"), "unexpected structure"),
     (RuntimeError("Unable to decode as exceptions were raised by all available plugins:\n"
                   "  pillow: broken data stream"), "could not be decoded"),
+    (RuntimeError("DataLoader worker (pid 123) is killed by signal: Killed."),
+     "data-loading worker stopped"),
     (ImportError('no decoder: install one with: pip install "napari-mcdet[jpeg]"'),
      "napari-mcdet[jpeg]"),
 ])
@@ -164,6 +166,12 @@ def test_decoder_and_structure_errors_read_as_one_line(exc, words):
     line = _report("detect", _raised(exc), Path("case/img.dcm"))
     assert "\n" not in line and line.startswith("mcdet detect: error: case/img.dcm: ")
     assert words in line and "--debug" in line
+
+
+def test_another_runtime_error_is_not_called_a_decoding_error():
+    from napari_mcdet.cli import _problem
+
+    assert _problem(RuntimeError("CUDA out of memory in the optimizer")) is None
 
 
 def test_pillow_bomb_error_reads_as_one_line():

@@ -1,4 +1,4 @@
-"""Whole-image Grad-CAM of a baseline patch classifier (issue 7: heat maps beside our segmentation).
+"""Whole-image Grad-CAM of a baseline patch classifier.
 
 The image is prepared exactly as for detection
 (:func:`napari_mcdet.data.prepare.prepare_image`: resampled to the model's pixel spacing,
