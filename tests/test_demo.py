@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from napari_mcdet.cli import build_parser, command_function, main
-from napari_mcdet.commands.demo import demo_model_path, lesion_recovery, run, sample_mammogram
+from napari_mcdet.commands.demo import demo_model_path, run, sample_mammogram
 
 
 def test_sample_is_the_phantom_with_two_lesions():
@@ -25,24 +25,6 @@ def test_sample_is_the_phantom_with_two_lesions():
         centre = np.array(coarse["bbox"]).reshape(2, 2).mean(axis=0) * 0.2
         np.testing.assert_allclose(centre, np.array(fine["bbox"]).reshape(2, 2).mean(axis=0)
                                    * 0.1, atol=1.0)
-
-
-def test_lesion_recovery_counts():
-    truth = np.zeros((40, 40), np.uint8)
-    truth[5:7, 5:7] = 2       # calcification A (lesion 1)
-    truth[5:7, 15:17] = 2     # calcification B (lesion 1)
-    truth[30:32, 30:32] = 1   # calcification C (lesion 2)
-    lesions = [{"kind": "malignant", "bbox": (0, 0, 20, 20)},
-               {"kind": "benign", "bbox": (25, 25, 40, 40)}]
-    det = np.zeros_like(truth)
-    det[6, 7] = 2             # touches A (0 mm away after 1 px at 0.1 mm)
-    det[20, 0] = 1            # far from everything: a false detection
-    rec = lesion_recovery(truth, det, lesions, pixel_spacing=(0.1, 0.1))
-    assert rec["calcifications"] == (1, 3)
-    assert rec["lesions"] == [("malignant", 1, 2, True), ("benign", 0, 1, False)]
-    assert rec["false_detections"] == 1
-    empty = lesion_recovery(truth, np.zeros_like(truth), lesions, pixel_spacing=(0.1, 0.1))
-    assert empty["calcifications"] == (0, 3) and empty["false_detections"] == 0
 
 
 def test_missing_model_is_a_clear_error(tmp_path, capsys):

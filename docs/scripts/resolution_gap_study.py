@@ -4,8 +4,9 @@ The bundled model works at 0.2 mm and was trained on lesions drawn at 0.2 mm. An
 smaller pixels (the demo phantom at 0.1 mm, INbreast at 0.07 mm) is resampled to 0.2 mm by
 ``detect``, and so are its calcifications. This study draws the same synthetic lesions (default
 presets, fixed seeds) on two grids of one background and counts what ``detect`` recovers, as
-``mcdet demo`` counts it (``commands.demo.lesion_recovery``; a lesion is found when one of its
-calcifications is):
+``mcdet demo`` counts it (``infer.recovery.recovery_summary``: a calcification is recovered by a
+mark centred within 0.5 mm; the figures in docs/experiments/2026-12-04-resolution-gap.md were
+counted before, by a detected pixel within 0.5 mm):
 
 - ``phantom``: the normal demo phantom, malignant lesions at the demo's centre, seeds 1-12
   (seed 1 is the demo's), drawn on the 0.1 mm phantom or on the phantom resampled to 0.2 mm;
@@ -42,8 +43,8 @@ def recovered(model, image: np.ndarray, breast: np.ndarray, spacing: float, *, s
               centre: tuple[float, float] | None = None, psf_sigma_px: float = 0.7) -> dict:
     """Draw one malignant lesion on ``image`` (``spacing`` mm/pixel, the point-spread sigma
     ``psf_sigma_px`` pixels), detect, and count."""
-    from napari_mcdet.commands.demo import lesion_recovery
     from napari_mcdet.infer.detect import detect
+    from napari_mcdet.infer.recovery import recovery_summary
     from napari_mcdet.mammogram import Mammogram
     from napari_mcdet.synth.lesions import synthesize
 
@@ -51,10 +52,11 @@ def recovered(model, image: np.ndarray, breast: np.ndarray, spacing: float, *, s
                      centre=centre, psf_sigma_px=psf_sigma_px)
     det = detect(Mammogram(np.asarray(les.image, np.float32), pixel_spacing=(spacing, spacing)),
                  model)
-    rec = lesion_recovery(les.mask, det.labels, [les.lesion], pixel_spacing=(spacing, spacing))
-    _, k, n, _ = rec["lesions"][0]
+    rec = recovery_summary(det, les.mask, lesions=[les.lesion])
+    lesion = rec.lesions[0]
     r0, c0, r1, c1 = les.lesion["bbox"]
-    return {"found": k, "total": n, "false": rec["false_detections"],
+    return {"found": lesion["calcifications_found"], "total": lesion["calcifications_total"],
+            "false": rec.false_marks,
             "peak": float(det.probabilities[:, r0:r1 + 1, c0:c1 + 1].max())}
 
 

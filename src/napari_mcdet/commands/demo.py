@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 
 from ..constants import INBREAST_SPACING_MM, MINIMIAS_SPACING_MM
-from ..infer.recovery import RECOVERY_TOLERANCE_MM
 from ..mammogram import Mammogram
 from ..spacing import as_spacing
 
@@ -136,65 +135,6 @@ def window_mammogram(image: str | Path | None = None, *, model: str | Path | Non
     """
     demo_model_path(model)
     return read_image(image, spacing=spacing) if image is not None else None
-
-
-def lesion_recovery(truth: np.ndarray, detected: np.ndarray, lesions: list[dict[str, Any]],
-                    *, pixel_spacing: tuple[float, float],
-                    tolerance_mm: float = RECOVERY_TOLERANCE_MM) -> dict[str, Any]:
-    """How many synthetic calcifications and lesions a detection's labels reach, by pixel
-    distance (``docs/scripts/resolution_gap_study.py`` counts with it; the demo and the Detect
-    panel count with the strict hit rule, :func:`napari_mcdet.infer.recovery.recovery_summary`).
-
-    A calcification (8-connected component of ``truth > 0``) is recovered when a detected pixel
-    (``detected > 0``) lies within ``tolerance_mm`` of it; a lesion when at least one of its
-    calcifications (those whose centroid falls in its ``bbox``) is.
-
-    Parameters
-    ----------
-    truth, detected : ndarray of shape (M, N), int
-        Class labels (0 background, 1 benign, 2 malignant).
-    lesions : list of dict
-        Synthetic lesions with ``bbox`` (r0, c0, r1, c1) pixels and ``kind``.
-    pixel_spacing : (float, float)
-        mm per pixel (row, col).
-    tolerance_mm : float
-
-    Returns
-    -------
-    dict
-        ``calcifications``: (recovered, total); ``lesions``: list of (kind, recovered
-        calcifications, total, recovered?); ``false_detections``: detected objects (8-connected
-        components of ``detected > 0``) farther than ``tolerance_mm`` from every synthetic
-        calcification.
-    """
-    from scipy import ndimage as ndi
-
-    eight = np.ones((3, 3), bool)
-    found, n_found = ndi.label(detected > 0, structure=eight)
-    if n_found and (truth > 0).any():
-        to_truth = ndi.distance_transform_edt(truth == 0, sampling=pixel_spacing)
-        near = np.asarray(ndi.minimum(to_truth, found, index=np.arange(1, n_found + 1)))
-        false = int((near > tolerance_mm).sum())
-    else:
-        false = int(n_found)
-    comps, n = ndi.label(truth > 0, structure=eight)
-    if n == 0:
-        return {"calcifications": (0, 0), "lesions": [], "false_detections": false}
-    if not (detected > 0).any():
-        hit = np.zeros(n, bool)
-    else:
-        dist = ndi.distance_transform_edt(detected == 0, sampling=pixel_spacing)
-        hit = np.asarray(ndi.minimum(dist, comps, index=np.arange(1, n + 1))) <= tolerance_mm
-    cents = np.asarray(ndi.center_of_mass(truth > 0, comps, np.arange(1, n + 1))).reshape(-1, 2)
-    out = []
-    for lesion in lesions:
-        r0, c0, r1, c1 = lesion["bbox"]
-        inside = ((cents[:, 0] >= r0) & (cents[:, 0] <= r1)
-                  & (cents[:, 1] >= c0) & (cents[:, 1] <= c1))
-        k = int(hit[inside].sum())
-        out.append((str(lesion.get("kind", "lesion")), k, int(inside.sum()), k > 0))
-    return {"calcifications": (int(hit.sum()), int(n)), "lesions": out,
-            "false_detections": false}
 
 
 # -- the headless path (the window is opened by napari_mcdet.cli) -------------------------------
