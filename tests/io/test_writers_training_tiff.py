@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_mcdet.io.writers import safe_stem, write_uint16_tiff
+from napari_mcdet.io.writers import safe_stem, write_uint16_tiff, write_uint16_tiffs
 
 
 def test_the_image_is_stretched_from_its_minimum_to_its_maximum(tmp_path):
@@ -34,3 +34,17 @@ def test_safe_stem():
     assert safe_stem(".hidden") == "hidden"
     assert safe_stem("///") == "image"
     assert safe_stem("a-b_c.d") == "a-b_c.d"
+
+
+def test_named_images_get_one_file_each_even_when_their_stems_collide(tmp_path):
+    images = {"a b": np.array([[0.0, 1.0]]), "a_b": np.array([[0.0, 2.0], [1.0, 0.0]]),
+              "A B": np.array([[5.0, 3.0]])}
+    paths = write_uint16_tiffs(images, tmp_path / "new" / "folder")
+    assert [p.name for p in paths] == ["a_b.tif", "a_b_2.tif", "A_B_3.tif"]
+    for path, image in zip(paths, images.values()):
+        assert tifffile.imread(path).shape == image.shape  # none overwrote another
+
+
+def test_a_named_image_that_cannot_be_written_is_named_in_the_error(tmp_path):
+    with pytest.raises(ValueError, match="'flat'.*constant"):
+        write_uint16_tiffs({"ok": np.eye(2), "flat": np.ones((2, 2))}, tmp_path)

@@ -32,17 +32,18 @@ def _spacing(meta: dict[str, Any]) -> tuple[float, float] | None:
     return as_spacing(spacing, name="the layer's pixel spacing", required=False)
 
 
+def _save(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
+    from ..io.writers import write_annotations
+
+    write_annotations(path, _labels(data), pixel_spacing=_spacing(meta))
+    return [path]
+
+
 def write_inbreast_xml(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
     """Save a labels layer (0/1/2) as an INbreast / OsiriX XML; returns ``[path]``."""
-    from ..io.writers import write_inbreast_xml as _write
-
-    _write(path, _labels(data), pixel_spacing=_spacing(meta))
-    return [path]
+    return _save(path, data, meta)
 
 
 def write_mask(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
     """Save a labels layer (0/1/2) as an 8-bit PNG / TIFF mask; returns ``[path]``."""
-    from ..io.writers import write_mask as _write
-
-    _write(path, _labels(data))
-    return [path]
+    return _save(path, data, meta)

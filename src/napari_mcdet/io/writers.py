@@ -39,8 +39,10 @@ __all__ = [
     "labels_to_rois",
     "write_inbreast_xml",
     "write_mask",
+    "write_annotations",
     "safe_stem",
     "write_uint16_tiff",
+    "write_uint16_tiffs",
     "DEFAULT_NAMES",
 ]
 
@@ -367,6 +369,41 @@ def write_mask(path: str | os.PathLike, labels: np.ndarray) -> Path:
     return atomic_write(path, write)
 
 
+def write_annotations(
+    path: str | os.PathLike, labels: np.ndarray, *,
+    pixel_spacing: tuple[float, float] | None = None,
+) -> Path:
+    """Write a label image (0/1/2) in the format its file name asks for, atomically.
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``.xml``: INbreast / OsiriX XML (:func:`write_inbreast_xml`); ``.png``, ``.tif`` or
+        ``.tiff``: an 8-bit mask of the class codes (:func:`write_mask`).
+    labels : ndarray of shape (M, N), int
+        0 background, 1 benign, 2 malignant.
+    pixel_spacing : (float, float), keyword-only, optional
+        ``(row_mm, col_mm)``; fills the XML's ``Point_mm`` and areas (a mask has no place for
+        it).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        Another suffix, or labels other than 2-D class codes.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".xml":
+        return write_inbreast_xml(path, _check_labels(labels), pixel_spacing=pixel_spacing)
+    if path.suffix.lower() in _MASK_SUFFIXES:
+        return write_mask(path, labels)
+    raise ValueError(f"annotations are written as .xml, .png, .tif or .tiff, got {path.name!r}")
+
+
 def safe_stem(name: str) -> str:
     """A file-name stem from any text (a layer name): runs of characters other than letters,
     digits, ``_``, ``.`` and ``-`` become one ``_``; leading and trailing dots and ``_`` go
@@ -411,3 +448,44 @@ def write_uint16_tiff(path: str | os.PathLike, image: np.ndarray) -> Path:
         raise ValueError(f"the image is constant ({lo:g}): there is nothing to stretch")
     u16 = np.round((data - lo) / (hi - lo) * 65535.0).astype(np.uint16)
     return atomic_write(path, lambda tmp: tifffile.imwrite(tmp, u16))
+
+
+def write_uint16_tiffs(images: Mapping[str, np.ndarray], folder: str | os.PathLike) -> list[Path]:
+    """Write named grey images as 16-bit TIFFs ``<folder>/<stem>.tif`` (:func:`write_uint16_tiff`).
+
+    Each name becomes a stem with :func:`safe_stem`; names that give the same stem (``'a b'``
+    and ``'a_b'``) get ``_2``, ``_3``... after it, so no image overwrites another.
+
+    Parameters
+    ----------
+    images : mapping of str to ndarray of shape (M, N)
+        Name (a layer's, a file's) -> image, any real finite values, not constant.
+    folder : str or path-like
+        Created if needed.
+
+    Returns
+    -------
+    list of Path
+        One per image, in the mapping's order.
+
+    Raises
+    ------
+    ValueError
+        An image that cannot be stretched; the message names it.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    taken: set[str] = set()
+    for name, image in images.items():
+        stem = base = safe_stem(name)
+        n = 1
+        while stem.lower() in taken:  # case-insensitive file systems hold one of 'A' and 'a'
+            n += 1
+            stem = f"{base}_{n}"
+        taken.add(stem.lower())
+        try:
+            paths.append(write_uint16_tiff(folder / f"{stem}.tif", image))
+        except ValueError as err:
+            raise ValueError(f"{name!r} cannot be written as a 16-bit image: {err}") from err
+    return paths

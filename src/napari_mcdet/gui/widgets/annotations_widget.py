@@ -189,17 +189,12 @@ class AnnotationsWidget(QWidget):
 
     def save(self, path: str | Path) -> Path:
         """Write the chosen labels layer as INbreast XML (.xml) or a mask (.png / .tif)."""
-        from ...io.writers import write_inbreast_xml, write_mask
+        from ...io.writers import write_annotations
 
         layer = self.labels_layer
         if layer is None:
             raise ValueError("no labels layer to save: create one with 'New labels layer'")
-        path = Path(path)
-        data = np.asarray(layer.data)
-        if path.suffix.lower() == ".xml":
-            write_inbreast_xml(path, data, pixel_spacing=layer_spacing(layer))
-        else:
-            write_mask(path, data)
+        path = write_annotations(path, np.asarray(layer.data), pixel_spacing=layer_spacing(layer))
         self._say(f"saved {path.name}")
         return path
 

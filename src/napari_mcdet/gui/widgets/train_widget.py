@@ -67,10 +67,10 @@ def write_layer_negatives(
 ) -> list[Path]:
     """Write image layers as 16-bit TIFFs at ``pixel_spacing`` mm/pixel into ``folder``.
 
-    Each layer is resampled from its own spacing (:func:`~napari_mcdet.gui._layers.layer_spacing`,
-    else ``fallback_spacing``) to ``pixel_spacing`` with
-    :func:`~napari_mcdet.data.resample.resample_to_spacing` and written by
-    :func:`~napari_mcdet.io.writers.write_uint16_tiff` as ``<layer name>.tif``.
+    The trainer reads files that state no spacing, so each layer is resampled from its own
+    spacing (:func:`~napari_mcdet.gui._layers.layer_spacing`, else ``fallback_spacing``) to
+    ``pixel_spacing`` with :func:`~napari_mcdet.data.resample.resample_to_spacing` and written
+    by :func:`~napari_mcdet.io.writers.write_uint16_tiffs` as ``<layer name>.tif``.
 
     Parameters
     ----------
@@ -86,13 +86,12 @@ def write_layer_negatives(
     Returns
     -------
     paths : list of Path
+        One per layer, in order.
     """
     from ...data.resample import resample_to_spacing
-    from ...io.writers import safe_stem, write_uint16_tiff
+    from ...io.writers import write_uint16_tiffs
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
+    images = {}
     for layer in layers:
         data = np.asarray(layer.data)
         if data.ndim != 2 or getattr(layer, "rgb", False):
@@ -101,12 +100,9 @@ def write_layer_negatives(
         if spacing is None:
             raise ValueError(f"layer {layer.name!r} has no pixel spacing: set its scale in mm "
                              "or the 'image spacing' field")
-        image = resample_to_spacing(data.astype(np.float32), spacing, pixel_spacing)
-        try:
-            paths.append(write_uint16_tiff(folder / f"{safe_stem(layer.name)}.tif", image))
-        except ValueError as err:
-            raise ValueError(f"layer {layer.name!r} cannot be a training image: {err}") from err
-    return paths
+        images[layer.name] = resample_to_spacing(data.astype(np.float32), spacing,
+                                                 pixel_spacing)
+    return write_uint16_tiffs(images, folder)
 
 
 def _train(cfg: Any, resume_from: Path | None, should_stop: Any) -> Any:
