@@ -59,9 +59,13 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..infer.calibrate import calibrate
-    from ..infer.detect import operating_point_key
     from ..io.images import read_mammogram
-    from ..models.checkpoint import default_model_path, load_model, update_metadata
+    from ..models.checkpoint import (
+        calibration_metadata,
+        default_model_path,
+        load_model,
+        update_metadata,
+    )
     from ..train.dataset import expand_images
 
     src = default_model_path() if args.model == "default" else Path(args.model)
@@ -72,25 +76,24 @@ def run(args: argparse.Namespace) -> int:
     files = expand_images(args.normals, what="normal image")
     spacing = as_spacing(args.spacing, name="--spacing", required=False)
     normals = [read_mammogram(f) for f in files]
-    updates, gate = {}, "auto"
+    gate, chosen = "auto", None
     if args.gate:
         from ..infer.gate import choose_gate
-        from ..infer.patches import GATE_KEY
 
         with tqdm(total=len(normals), unit="image", desc="choosing the gate") as bar:
             chosen = choose_gate(model, normals, pixel_spacing=spacing, miss_rate=args.miss_rate,
                                  seed=args.seed, device=args.device,
                                  progress=lambda done, _: bar.update(1))
         print(json.dumps({"decoder_gate": chosen}, indent=1))
-        updates[GATE_KEY] = gate = chosen["gate"]
+        gate = chosen["gate"]
     with tqdm(total=len(normals), unit="image", desc="calibrating") as bar:
         point = calibrate(model, normals, target_fp=args.target_fp, pixel_spacing=spacing,
                           gate=gate, mirror=args.mirror, device=args.device,
                           progress=lambda done, _: bar.update(1))
-    point["images"] = [f.name for f in files]
-    updates[operating_point_key(mirror=args.mirror)] = point
+    updates = calibration_metadata(point, images=files,
+                                   gate=chosen["gate"] if chosen is not None else None)
     out = update_metadata(src, updates, dst=args.out)
-    print(json.dumps({k: v for k, v in point.items() if k != "images"}, indent=1))
+    print(json.dumps(point, indent=1))
     if not point["reached"]:
         print(f"warning: no threshold reaches {args.target_fp} false clusters per image; the "
               "highest one swept is stored")

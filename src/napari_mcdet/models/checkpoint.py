@@ -540,3 +540,38 @@ def update_metadata(src: str | Path, updates: dict[str, Any], *,
     _atomic_save({k: v.contiguous() for k, v in tensors.items()},
                  {"napari_mcdet": json.dumps(meta)}, out)
     return out
+
+
+def calibration_metadata(point: dict[str, Any], *, images: list[str | Path],
+                         gate: float | None = None) -> dict[str, Any]:
+    """The metadata a calibration stores in a model: its operating point, and its decoder gate
+    when one was chosen.
+
+    ``mcdet calibrate`` and the Detect panel both store this, so a model calibrated either way
+    holds the same keys; merge it with :func:`update_metadata` (a file) or into
+    :attr:`TrainedModel.metadata` (a model in memory).
+
+    Parameters
+    ----------
+    point : dict
+        The operating point of :func:`napari_mcdet.infer.calibrate.calibrate`; its
+        ``point['tiling']['mirror']`` says which key it goes under
+        (:data:`OPERATING_POINT_KEYS`: plain or mirror-averaged maps).
+    images : list of str or Path, keyword-only
+        The normal images it was calibrated on; their file names are recorded.
+    gate : float, keyword-only, optional
+        The decoder gate chosen before it (a calcification probability in [0, 1]), stored under
+        :data:`GATE_KEY`; None when no gate was chosen (the stored one, if any, stays).
+
+    Returns
+    -------
+    dict
+        ``{operating point key: {**point, 'images': [names]}}``, plus ``{GATE_KEY: gate}``.
+    """
+    mirror = bool(point["tiling"]["mirror"])
+    updates: dict[str, Any] = {
+        OPERATING_POINT_KEYS[1 if mirror else 0]: {**point,
+                                                   "images": [Path(p).name for p in images]}}
+    if gate is not None:
+        updates[GATE_KEY] = float(gate)
+    return updates

@@ -492,14 +492,10 @@ class DetectWidget(ModelLoading, WorkerWidget):
 
     def _on_calibrated(self, model: Any, point: dict, chosen: dict | None,
                        paths: list[str]) -> None:
-        from ...infer.detect import operating_point_key
-        from ...infer.patches import GATE_KEY
-        from ...models.checkpoint import default_model_path, update_metadata
+        from ...models.checkpoint import calibration_metadata, default_model_path, update_metadata
 
-        key = operating_point_key(mirror=point["tiling"]["mirror"])
-        updates = {key: {**point, "images": [Path(p).name for p in paths]}}
-        if chosen is not None:
-            updates[GATE_KEY] = chosen["gate"]
+        updates = calibration_metadata(point, images=paths,
+                                       gate=chosen["gate"] if chosen is not None else None)
         model.metadata.update(updates)
         where = "kept for this session (the bundled model is not rewritten)"
         path = model.metadata.get("path")
