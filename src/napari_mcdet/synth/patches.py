@@ -203,6 +203,104 @@ def synthesize_in_crop(
     return lesion, origin
 
 
+def lesions_in_crops(
+    image: np.ndarray,
+    breast: np.ndarray,
+    centres: list[tuple[float, float] | None],
+    *,
+    pixel_spacing: tuple[float, float],
+    kind: str,
+    params: LesionParams,
+    seed: int,
+    mode: str = "presentation",
+    layout: str | None = None,
+) -> list[SyntheticLesion]:
+    """One lesion per centre, each blended into its own crop of ``image``.
+
+    Each is drawn by :func:`synthesize_in_crop`, so the cost does not grow with the image.
+    Lesion ``i`` takes the ``i``-th child of ``seed``'s SeedSequence, so adding a centre leaves
+    the lesions already there as they were; a None centre is drawn inside the breast from that
+    child. Paste the results into a copy of the image with :func:`paste_lesion`.
+
+    Parameters
+    ----------
+    image : ndarray of shape (M, N), float32
+        The normal image; not changed.
+    breast : ndarray of shape (M, N), bool
+    centres : list of (float, float) or None
+        Lesion centres (row, col) in ``image``, pixels; None for a random one.
+    pixel_spacing : (float, float), keyword-only
+        mm/pixel of ``image``.
+    kind : {'benign', 'malignant'}, keyword-only
+    params : LesionParams, keyword-only
+        From :func:`napari_mcdet.synth.clusters.lesion_params`.
+    seed : int, keyword-only
+    mode : {'presentation', 'raw'}, keyword-only
+        Under ``'presentation'`` every lesion is blended at the whole image's white level
+        (:func:`napari_mcdet.synth.blend.white_level`), not its crop's.
+    layout : str, keyword-only, optional
+        Force an arrangement (:data:`napari_mcdet.synth.clusters.LAYOUTS`).
+
+    Returns
+    -------
+    list of SyntheticLesion
+        On their crops' grids, one per centre; ``lesion['region_origin']`` is the crop's
+        top-left (row, col) in ``image`` (may be negative near the border).
+    """
+    from .blend import white_level
+
+    white = white_level(image, breast) if mode == "presentation" else None
+    seeds = np.random.SeedSequence(int(seed)).spawn(len(centres))
+    lesions = []
+    for centre, child in zip(centres, seeds, strict=True):
+        if centre is None:
+            # spawned from the lesion's own child before it draws the lesion: the lesion's
+            # streams are that child's later children, as they always were
+            rng = np.random.default_rng(child.spawn(1)[0])
+            centre = pick_centre(breast, pixel_spacing, min(params.extent_mm[0] / 2, 5.0), rng)
+        les, origin = synthesize_in_crop(
+            image, breast, centre=centre, pixel_spacing=pixel_spacing, kind=kind,
+            params=params, seed=child, mode=mode, white=white, layout=layout)
+        les.lesion["region_origin"] = origin
+        lesions.append(les)
+    return lesions
+
+
+def paste_lesion(image: np.ndarray, labels: np.ndarray, lesion: SyntheticLesion, *,
+                 base: np.ndarray) -> tuple[slice, slice]:
+    """Copy a lesion of :func:`lesions_in_crops` into ``image`` and ``labels``, in place.
+
+    Only the pixels the lesion changed are copied, so lesions whose crops overlap all show;
+    labels keep the larger class code where two meet.
+
+    Parameters
+    ----------
+    image : ndarray of shape (M, N), float32
+        The picture being built (a copy of ``base``, maybe with other lesions in it).
+    labels : ndarray of shape (M, N), uint8
+        Its labels (0 / 1 benign / 2 malignant).
+    lesion : SyntheticLesion
+        With ``lesion.lesion['region_origin']``, its crop's top-left (row, col) in ``image``.
+    base : ndarray of shape (M, N), keyword-only
+        The image the lesion was drawn into.
+
+    Returns
+    -------
+    (slice, slice)
+        The rows and columns of ``image`` the crop covers (clipped to the image): resetting them
+        to ``base`` and 0 undoes the paste.
+    """
+    (o_r, o_c), (h, w) = lesion.lesion["region_origin"], lesion.image.shape
+    r0, c0 = max(o_r, 0), max(o_c, 0)
+    r1, c1 = min(o_r + h, image.shape[0]), min(o_c + w, image.shape[1])
+    rs, cs = slice(r0, r1), slice(c0, c1)
+    crop = lesion.image[r0 - o_r:r1 - o_r, c0 - o_c:c1 - o_c]
+    changed = crop != base[rs, cs]
+    image[rs, cs][changed] = crop[changed]
+    labels[rs, cs] = np.maximum(labels[rs, cs], lesion.mask[r0 - o_r:r1 - o_r, c0 - o_c:c1 - o_c])
+    return rs, cs
+
+
 def lesion_patch(
     image: np.ndarray,
     breast: np.ndarray,

@@ -1,8 +1,10 @@
 """The "Synthetic calcifications" widget: live preview of synthetic lesions on a normal image.
 
-No algorithm lives here: each lesion is drawn in its crop by
-:func:`napari_mcdet.synth.patches.synthesize_in_crop` (the training patches' own step, with its
-one margin rule), the breast comes from :func:`napari_mcdet.data.breast.breast_mask`, patches from
+No algorithm lives here: the lesions are drawn, one per centre and each in its own crop, by
+:func:`napari_mcdet.synth.patches.lesions_in_crops` (the training patches' own step,
+:func:`~napari_mcdet.synth.patches.synthesize_in_crop`, with its one margin rule) and pasted into
+the preview by :func:`~napari_mcdet.synth.patches.paste_lesion`; the breast comes from
+:func:`napari_mcdet.data.breast.breast_mask`, patches from
 :func:`napari_mcdet.train.dataset.write_patches`. The preview changes only those crops, so a change
 shows in a fraction of a second, however many lesions are clicked.
 
@@ -302,12 +304,17 @@ class SynthWidget(WorkerWidget):
     def run(self) -> None:
         """Recompute the preview (image and labels layers, updated in place)."""
         from ...synth.clusters import lesion_params
+        from ...synth.patches import lesions_in_crops, paste_lesion
 
         try:
             layer = self._prepare_source()
             params = lesion_params(self.kind.value, **self.params())
             spacing = self._spacing()
-            lesions = self._draw_lesions(params, spacing)
+            layout = None if self.layout_choice.value == "random" else self.layout_choice.value
+            lesions = lesions_in_crops(
+                self._base, self._breast, self._centres(), pixel_spacing=spacing,
+                kind=self.kind.value, params=params, seed=int(self.seed.value),
+                mode=self.mode.value, layout=layout)
         except (ValueError, TypeError) as err:
             self.say(str(err))
             return
@@ -316,53 +323,12 @@ class SynthWidget(WorkerWidget):
         for rs, cs in self._regions:  # undo the previous lesions
             img[rs, cs] = self._base[rs, cs]
             lab[rs, cs] = 0
-        self._regions = [self._paste(img, lab, les) for les in lesions]
+        self._regions = [paste_lesion(img, lab, les, base=self._base) for les in lesions]
         self.last_lesions = lesions
         preview[0].refresh()
         preview[1].refresh()
         n = sum(les.lesion["n_placed"] for les in lesions)
         self.say(f"{len(lesions)} lesion(s), {n} calcifications")
-
-    def _draw_lesions(self, params, spacing: tuple[float, float]) -> list:
-        """One lesion per centre, each drawn in its own crop of the source image.
-
-        Lesion ``i`` takes the ``i``-th child of the seed's SeedSequence, so adding a centre
-        leaves the lesions already there as they were. The crop's origin (row, col) in the image
-        is kept as ``lesion['region_origin']``.
-        """
-        from ...synth.blend import white_level
-        from ...synth.lesions import pick_centre
-        from ...synth.patches import synthesize_in_crop
-
-        base, breast = self._base, self._breast
-        white = white_level(base, breast) if self.mode.value == "presentation" else None
-        layout = None if self.layout_choice.value == "random" else self.layout_choice.value
-        centres = self._centres()
-        seeds = np.random.SeedSequence(int(self.seed.value)).spawn(len(centres))
-        lesions = []
-        for centre, seed in zip(centres, seeds, strict=True):
-            if centre is None:
-                rng = np.random.default_rng(seed.spawn(1)[0])
-                centre = pick_centre(breast, spacing, min(params.extent_mm[0] / 2, 5.0), rng)
-            les, origin = synthesize_in_crop(
-                base, breast, centre=centre, pixel_spacing=spacing, kind=self.kind.value,
-                params=params, seed=seed, mode=self.mode.value, white=white, layout=layout)
-            les.lesion["region_origin"] = origin
-            lesions.append(les)
-        return lesions
-
-    def _paste(self, img: np.ndarray, lab: np.ndarray, les) -> tuple[slice, slice]:
-        """Copy a lesion's changed pixels and its labels into the preview; returns the region
-        (rows, cols) of the image it covers (the crop, clipped to the image)."""
-        (o_r, o_c), (h, w) = les.lesion["region_origin"], les.image.shape
-        r0, c0 = max(o_r, 0), max(o_c, 0)
-        r1, c1 = min(o_r + h, img.shape[0]), min(o_c + w, img.shape[1])
-        rs, cs = slice(r0, r1), slice(c0, c1)
-        crop = les.image[r0 - o_r:r1 - o_r, c0 - o_c:c1 - o_c]
-        changed = crop != self._base[rs, cs]
-        img[rs, cs][changed] = crop[changed]
-        lab[rs, cs] = np.maximum(lab[rs, cs], les.mask[r0 - o_r:r1 - o_r, c0 - o_c:c1 - o_c])
-        return rs, cs
 
     def _ensure_layers(self, layer, spacing):
         if PREVIEW_NAME in self.viewer.layers and LABELS_NAME in self.viewer.layers:
