@@ -574,6 +574,82 @@ def _lesion_record(records: list[dict[str, Any]], centre: tuple[float, float],
     return info
 
 
+def _kind_and_params(kind: str, mode: str, params: LesionParams | None,
+                     overrides: dict[str, Any]) -> tuple[int, LesionParams]:
+    """The lesion's mask label (``napari_mcdet.classes``) and its checked parameters: ``params``
+    itself, or the preset of ``kind`` with ``overrides``.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``kind`` or ``mode``, or parameters out of range.
+    TypeError
+        Both ``params`` and ``overrides``.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    label = {"benign": BENIGN, "malignant": MALIGNANT}.get(kind)
+    if label is None:
+        raise ValueError(f"kind must be 'benign' or 'malignant', got {kind!r}")
+    p = params.validate() if params is not None else lesion_params(kind, **overrides)
+    if params is not None and overrides:
+        raise TypeError("pass either params=LesionParams(...) or keyword overrides, not both")
+    return label, p
+
+
+def _lesion_centre(centre: tuple[float, float] | None, breast: np.ndarray,
+                   spacing: tuple[float, float], extent: float, rng: np.random.Generator
+                   ) -> tuple[float, float]:
+    """The lesion centre (row, col), pixels: ``centre``, or drawn inside the breast with half
+    the lesion's ``extent`` (mm, at most 5 mm) of breast around it.
+
+    Raises
+    ------
+    ValueError
+        A given centre outside the image.
+    """
+    if centre is None:
+        centre = pick_centre(breast, spacing, min(extent / 2, 5.0), rng)
+    cr, cc = float(centre[0]), float(centre[1])
+    if not (0 <= cr < breast.shape[0] and 0 <= cc < breast.shape[1]):
+        raise ValueError(f"centre {centre} lies outside the image of shape {breast.shape}")
+    return cr, cc
+
+
+def _conspicuity_rule(p: LesionParams, src: np.ndarray, placed: list[Calcification],
+                      boxes: list, spacing: tuple[float, float], *, white: float,
+                      rng: np.random.Generator) -> tuple[np.ndarray, _Texture]:
+    """The drawn conspicuity of each placed calcification and the texture it is measured in.
+
+    Parameters
+    ----------
+    p : LesionParams
+        With ``conspicuity`` (lo, hi) and ``conspicuity_skew``.
+    src : ndarray of shape (M, N)
+        The image before any calcification.
+    placed : list of Calcification
+    boxes : list of (blurred, thickness, coverage, origin)
+        From :func:`_render_and_blur`, one per placed calcification.
+    spacing : (float, float)
+        (row_mm, col_mm).
+    white : float, keyword-only
+        White level, image units; the texture's floor is a fraction of it.
+    rng : numpy.random.Generator, keyword-only
+        The conspicuity stream.
+
+    Returns
+    -------
+    targets : ndarray of shape (len(placed),), float64
+    texture : _Texture
+    """
+    lo, hi = p.conspicuity
+    targets = conspicuity_targets(lo, hi, p.conspicuity_skew, len(placed), rng)
+    texture = _Texture(src, [(o[0], o[1], t.shape[0], t.shape[1]) for _, t, _, o in boxes],
+                       [c.radius_mm for c in placed], spacing,
+                       floor=MIN_TEXTURE_FRACTION * abs(white))
+    return targets, texture
+
+
 def synthesize(
     image: np.ndarray | Mammogram,
     *,
@@ -638,15 +714,8 @@ def synthesize(
     SyntheticLesion
     """
     src, pixel_spacing = _image_and_spacing(image, pixel_spacing)
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    label = {"benign": BENIGN, "malignant": MALIGNANT}.get(kind)
-    if label is None:
-        raise ValueError(f"kind must be 'benign' or 'malignant', got {kind!r}")
+    label, p = _kind_and_params(kind, mode, params, overrides)
     spacing = as_spacing(pixel_spacing)
-    p = params.validate() if params is not None else lesion_params(kind, **overrides)
-    if params is not None and overrides:
-        raise TypeError("pass either params=LesionParams(...) or keyword overrides, not both")
     breast = _breast_mask(src, breast)
     rng_centre, rng_lesion, rng_place, rng_visible, rng_psf = _random_streams(seed)
 
@@ -654,11 +723,7 @@ def synthesize(
     lay, n, extent, calcs = _draw_calcifications(p, layout, rng_lesion)
 
     # 2. where: the centre, then positions with repulsion, inside the breast
-    if centre is None:
-        centre = pick_centre(breast, spacing, min(extent / 2, 5.0), rng_centre)
-    cr, cc = float(centre[0]), float(centre[1])
-    if not (0 <= cr < src.shape[0] and 0 <= cc < src.shape[1]):
-        raise ValueError(f"centre {centre} lies outside the image of shape {src.shape}")
+    cr, cc = _lesion_centre(centre, breast, spacing, extent, rng_centre)
     centre_mm = np.array([cr * spacing[0], cc * spacing[1]])
     bg_px = (bg_radius_mm / spacing[0], bg_radius_mm / spacing[1])
     placed = _place_calcifications(calcs, src, breast, spacing, centre_mm, lay, extent, p,
@@ -673,11 +738,8 @@ def synthesize(
     boxes = _render_and_blur(placed, spacing, psf)
     targets = texture = None
     if p.conspicuity is not None and mode == "presentation" and placed:
-        lo, hi = p.conspicuity
-        targets = conspicuity_targets(lo, hi, p.conspicuity_skew, len(placed), rng_visible)
-        texture = _Texture(src, [(o[0], o[1], t.shape[0], t.shape[1]) for _, t, _, o in boxes],
-                           [c.radius_mm for c in placed], spacing,
-                           floor=MIN_TEXTURE_FRACTION * abs(white))
+        targets, texture = _conspicuity_rule(p, src, placed, boxes, spacing, white=white,
+                                             rng=rng_visible)
     records, footprints = _blend(out, src, breast, placed, boxes, spacing, mode=mode,
                                  white=white, bg_px=bg_px, mask_threshold=mask_threshold,
                                  targets=targets, texture=texture)
@@ -690,11 +752,5 @@ def synthesize(
         seed=seed if not isinstance(seed, np.random.SeedSequence) else seed.entropy,
         params=asdict(p), psf_sigma_px=psf,
     )
-    return SyntheticLesion(
-        image=out,
-        mask=mask,
-        centre=(cr, cc),
-        calcifications=records,
-        lesion=info,
-        pixel_spacing=spacing,
-    )
+    return SyntheticLesion(image=out, mask=mask, centre=(cr, cc), calcifications=records,
+                           lesion=info, pixel_spacing=spacing)

@@ -342,6 +342,191 @@ def render(
     return render_many([calc], pixel_spacing, pad=pad)[0]
 
 
+@dataclass
+class _Boxes:
+    """Every calcification's box on the target grid, as arrays of one row per calcification.
+
+    Attributes
+    ----------
+    spacing : (float, float)
+        (row_mm, col_mm) of the grid.
+    r0, c0 : ndarray of shape (n,), int64
+        Top-left pixel (row, col) of each box in the image (may be negative).
+    h, w : ndarray of shape (n,), int64
+        Box sizes, pixels.
+    rate : ndarray of shape (n,), int64
+        Sub-samples per pixel side (:func:`supersampling`).
+    centre : ndarray of shape (n, 2), float64
+        Calcification centres (row, col), image mm.
+    cos, sin : ndarray of shape (n,), float64
+        Of each calcification's angle.
+    first_pixel : ndarray of shape (n,), int64
+        Row of each box's first pixel in the sample buffer of its rate.
+    """
+
+    spacing: tuple[float, float]
+    r0: np.ndarray
+    c0: np.ndarray
+    h: np.ndarray
+    w: np.ndarray
+    rate: np.ndarray
+    centre: np.ndarray
+    cos: np.ndarray
+    sin: np.ndarray
+    first_pixel: np.ndarray
+
+
+def _boxes(calcs: list[Calcification], spacing: tuple[float, float], pad: int) -> _Boxes:
+    """The boxes of ``calcs`` (bounding circle plus half a pixel and ``pad`` pixels a side)."""
+    sr, sc = spacing
+    n = len(calcs)
+    r0, c0, h, w, ss = (np.empty(n, dtype=np.int64) for _ in range(5))
+    centre = np.empty((n, 2), dtype=np.float64)
+    for k, calc in enumerate(calcs):
+        cr, cc = calc.centre_mm[0] / sr, calc.centre_mm[1] / sc
+        rr, rc = calc.radius_mm / sr, calc.radius_mm / sc
+        r0[k] = math.floor(cr - rr - 0.5) - pad
+        c0[k] = math.floor(cc - rc - 0.5) - pad
+        h[k] = math.ceil(cr + rr + 0.5) + pad + 1 - r0[k]
+        w[k] = math.ceil(cc + rc + 0.5) + pad + 1 - c0[k]
+        ss[k] = supersampling((sr, sc), calc)
+        centre[k] = calc.centre_mm
+    angle = np.array([c.angle for c in calcs], dtype=np.float64)
+    first_pixel = np.zeros(n, dtype=np.int64)
+    for rate in set(ss.tolist()):
+        sel = np.flatnonzero(ss == rate)
+        npix = h[sel] * w[sel]
+        first_pixel[sel] = np.cumsum(npix) - npix
+    return _Boxes(spacing, r0, c0, h, w, ss, centre, np.cos(angle), np.sin(angle), first_pixel)
+
+
+def _sample_buffers(boxes: _Boxes) -> dict[int, np.ndarray]:
+    """One zeroed buffer of (pixel, sub-row, sub-column) samples per sampling rate, float32,
+    holding the pixels of every box of that rate in order."""
+    buffers = {}
+    for rate in sorted(set(boxes.rate.tolist())):
+        sel = np.flatnonzero(boxes.rate == rate)
+        buffers[rate] = np.zeros((int((boxes.h[sel] * boxes.w[sel]).sum()), rate, rate),
+                                 dtype=np.float32)
+    return buffers
+
+
+def _primitive_groups(calcs: list[Calcification], boxes: _Boxes, half_diagonal: float
+                      ) -> dict[tuple, tuple[list, list]]:
+    """The primitives of all calcifications, grouped for one vectorised evaluation each.
+
+    Returns
+    -------
+    dict
+        ``(kind, parameter count, sampling rate) -> (rows, params)``: per primitive, ``rows``
+        holds ``(k, p0, p1, q0, q1, dy, dx, radius)`` (its calcification, the rectangle of box
+        pixels it can reach, its offset from the calcification's centre and its bounding
+        radius, mm) and ``params`` its shape parameters (see ``_primitive_row``).
+    """
+    sr, sc = boxes.spacing
+    groups: dict[tuple, tuple[list, list]] = {}
+    for k, calc in enumerate(calcs):
+        ck, sk = float(boxes.cos[k]), float(boxes.sin[k])
+        row0 = boxes.centre[k, 0] / sr - boxes.r0[k]
+        col0 = boxes.centre[k, 1] / sc - boxes.c0[k]
+        h, w = boxes.h[k], boxes.w[k]
+        for prim in calc.primitives:
+            (pu, pv, radius), params = _primitive_row(prim)
+            dy, dx = pu * sk + pv * ck, pu * ck - pv * sk  # local frame -> (row, col), mm
+            reach = radius + half_diagonal
+            row, col = row0 + dy / sr, col0 + dx / sc
+            box = (max(0, math.ceil(row - reach / sr)), min(h, math.floor(row + reach / sr) + 1),
+                   max(0, math.ceil(col - reach / sc)), min(w, math.floor(col + reach / sc) + 1))
+            if box[1] > box[0] and box[3] > box[2]:
+                # one group per kind, parameter count (stars' harmonics) and sampling rate
+                rows, pars = groups.setdefault((prim[0], len(params), int(boxes.rate[k])),
+                                               ([], []))
+                rows.append((k, *box, dy, dx, radius))
+                pars.append(params)
+    return groups
+
+
+def _reached_pixels(name: str, geo: np.ndarray, par: np.ndarray, boxes: _Boxes,
+                    half_diagonal: float) -> tuple[np.ndarray, ...]:
+    """The box pixels each primitive of one group can reach.
+
+    Parameters
+    ----------
+    name : str
+        The primitives' kind.
+    geo : ndarray of shape (P, 8), float64
+        The group's ``rows`` (see :func:`_primitive_groups`).
+    par : ndarray of shape (P, K), float64
+        The group's shape parameters.
+    boxes : _Boxes
+    half_diagonal : float
+        Half a pixel's diagonal (and a hair), mm.
+
+    Returns
+    -------
+    kk, prow, pcol, owner : ndarray of shape (Q,), int64
+        Per reached pixel: its calcification, its row and column in that calcification's box,
+        and the primitive (row of ``geo``) reaching it.
+    """
+    sr, sc = boxes.spacing
+    k, pa, pb, qa, qb = (geo[:, i].astype(np.int64) for i in range(5))
+    width = qb - qa
+    local, owner = _ragged_ranges((pb - pa) * width)
+    kk = k[owner]
+    prow = pa[owner] + local // width[owner]
+    pcol = qa[owner] + local % width[owner]
+    # pixel centres relative to the primitive's circle, mm: keep those it can reach
+    yc = (boxes.r0[kk] + prow) * sr - boxes.centre[kk, 0]
+    xc = (boxes.c0[kk] + pcol) * sc - boxes.centre[kk, 1]
+    ext = geo[owner, 5:8]
+    near = (yc - ext[:, 0]) ** 2 + (xc - ext[:, 1]) ** 2 <= (ext[:, 2] + half_diagonal) ** 2
+    if name == "capsule":  # long and thin: keep the pixels near the segment, not its circle
+        cos_a, sin_a = boxes.cos[kk], boxes.sin[kk]
+        uc = xc * cos_a + yc * sin_a
+        vc = -xc * sin_a + yc * cos_a
+        u0, v0, du, dv, inv_den, r2 = par[owner].T
+        t = np.clip(((uc - u0) * du + (vc - v0) * dv) * inv_den, 0, 1)
+        dist2 = (uc - u0 - t * du) ** 2 + (vc - v0 - t * dv) ** 2
+        near &= dist2 <= (np.sqrt(r2) + half_diagonal) ** 2
+    keep = np.flatnonzero(near)
+    return kk[keep], prow[keep], pcol[keep], owner[keep]
+
+
+def _sample_values(name: str, rate: int, kk: np.ndarray, prow: np.ndarray, pcol: np.ndarray,
+                   par: np.ndarray, boxes: _Boxes) -> np.ndarray:
+    """The primitive's thickness at the ``rate`` x ``rate`` sub-samples of the pixels, float32
+    of shape (Q, rate, rate), as the one-calcification formula computes them: sample position
+    (pixel + sub-sample offset) * spacing - centre, rounded to float32, in the shape's frame."""
+    sr, sc = boxes.spacing
+    off = (np.arange(rate) + 0.5) / rate - 0.5
+    y = (((boxes.r0[kk] + prow)[:, None] + off[None, :]) * sr - boxes.centre[kk, 0][:, None])
+    x = (((boxes.c0[kk] + pcol)[:, None] + off[None, :]) * sc - boxes.centre[kk, 1][:, None])
+    y = y.astype(np.float32)[:, :, None]
+    x = x.astype(np.float32)[:, None, :]
+    ca, sa = boxes.cos[kk][:, None, None], boxes.sin[kk][:, None, None]
+    u = x * ca + y * sa  # local frame: u along the shape's axis
+    v = -x * sa + y * ca
+    return _primitive_values(name, u, v, par).astype(np.float32)
+
+
+def _box_pixels(buffers: dict[int, np.ndarray], boxes: _Boxes
+                ) -> list[tuple[np.ndarray, np.ndarray, tuple[int, int]]]:
+    """Average the sample buffers to pixels: ``(thickness, coverage, origin)`` per box."""
+    thickness, coverage = {}, {}
+    for rate, buf in buffers.items():
+        thickness[rate] = subsample_mean(buf)
+        count = np.count_nonzero(buf.reshape(buf.shape[0], -1) > 0, axis=1)
+        coverage[rate] = count.astype(np.float32) * np.float32(1.0 / (rate * rate))
+    out = []
+    for k in range(len(boxes.rate)):
+        h, w = int(boxes.h[k]), int(boxes.w[k])
+        rate, start = int(boxes.rate[k]), int(boxes.first_pixel[k])
+        sl = slice(start, start + h * w)
+        out.append((thickness[rate][sl].reshape(h, w), coverage[rate][sl].reshape(h, w),
+                    (int(boxes.r0[k]), int(boxes.c0[k]))))
+    return out
+
+
 def render_many(
     calcs: list[Calcification], pixel_spacing: tuple[float, float], *, pad: int = 0
 ) -> list[tuple[np.ndarray, np.ndarray, tuple[int, int]]]:
@@ -370,100 +555,22 @@ def render_many(
         float32 arrays of the box's shape (h, w), ``origin`` its top-left (row, col) pixel.
     """
     sr, sc = (float(s) for s in pixel_spacing)
-    n = len(calcs)
-    if n == 0:
+    if not calcs:
         return []
-    r0, c0, h, w, ss = (np.empty(n, dtype=np.int64) for _ in range(5))
-    centre = np.empty((n, 2), dtype=np.float64)
-    for k, calc in enumerate(calcs):
-        cr, cc = calc.centre_mm[0] / sr, calc.centre_mm[1] / sc
-        rr, rc = calc.radius_mm / sr, calc.radius_mm / sc
-        r0[k] = math.floor(cr - rr - 0.5) - pad
-        c0[k] = math.floor(cc - rc - 0.5) - pad
-        h[k] = math.ceil(cr + rr + 0.5) + pad + 1 - r0[k]
-        w[k] = math.ceil(cc + rc + 0.5) + pad + 1 - c0[k]
-        ss[k] = supersampling((sr, sc), calc)
-        centre[k] = calc.centre_mm
-    angle = np.array([c.angle for c in calcs], dtype=np.float64)
-    cos_a, sin_a = np.cos(angle), np.sin(angle)
-    # each sampling rate has its own buffer of (pixel, sub-row, sub-column) samples
-    rates = sorted(set(ss.tolist()))
-    first_pixel = np.zeros(n, dtype=np.int64)
-    buffers = {}
-    for rate in rates:
-        sel = np.flatnonzero(ss == rate)
-        npix = h[sel] * w[sel]
-        first_pixel[sel] = np.cumsum(npix) - npix
-        buffers[rate] = np.zeros((int(npix.sum()), rate, rate), dtype=np.float32)
-
-    # the pixels of its box each primitive can reach: a rectangle, refined per pixel below
+    boxes = _boxes(calcs, (sr, sc), pad)
+    buffers = _sample_buffers(boxes)
+    # a primitive can touch a pixel's sub-samples only when its circle comes within half the
+    # pixel's diagonal of the pixel's centre; the thousandth of a pixel more absorbs rounding
     half_diagonal = 0.5 * math.hypot(sr, sc) + 1e-3 * min(sr, sc)
-    groups: dict[tuple, tuple[list, list]] = {}
-    for k, calc in enumerate(calcs):
-        ck, sk = float(cos_a[k]), float(sin_a[k])
-        row0, col0 = centre[k, 0] / sr - r0[k], centre[k, 1] / sc - c0[k]
-        for prim in calc.primitives:
-            (pu, pv, radius), params = _primitive_row(prim)
-            dy, dx = pu * sk + pv * ck, pu * ck - pv * sk  # local frame -> (row, col), mm
-            reach = radius + half_diagonal
-            row, col = row0 + dy / sr, col0 + dx / sc
-            box = (max(0, math.ceil(row - reach / sr)), min(h[k], math.floor(row + reach / sr) + 1),
-                   max(0, math.ceil(col - reach / sc)), min(w[k], math.floor(col + reach / sc) + 1))
-            if box[1] > box[0] and box[3] > box[2]:
-                # one group per kind, parameter count (stars' harmonics) and sampling rate
-                rows, pars = groups.setdefault((prim[0], len(params), int(ss[k])), ([], []))
-                rows.append((k, *box, dy, dx, radius))
-                pars.append(params)
-
+    groups = _primitive_groups(calcs, boxes, half_diagonal)
     for (name, _, rate), (rows, pars) in groups.items():
         geo = np.array(rows, dtype=np.float64)
-        k, pa, pb, qa, qb = (geo[:, i].astype(np.int64) for i in range(5))
-        width = qb - qa
-        local, owner = _ragged_ranges((pb - pa) * width)
-        kk = k[owner]
-        prow = pa[owner] + local // width[owner]
-        pcol = qa[owner] + local % width[owner]
-        # pixel centres relative to the primitive's circle, mm: keep those it can reach
-        yc = (r0[kk] + prow) * sr - centre[kk, 0]
-        xc = (c0[kk] + pcol) * sc - centre[kk, 1]
-        ext = geo[owner, 5:8]
-        near = (yc - ext[:, 0]) ** 2 + (xc - ext[:, 1]) ** 2 <= (ext[:, 2] + half_diagonal) ** 2
         par = np.array(pars, dtype=np.float64)
-        if name == "capsule":  # long and thin: keep the pixels near the segment, not its circle
-            uc = xc * cos_a[kk] + yc * sin_a[kk]
-            vc = -xc * sin_a[kk] + yc * cos_a[kk]
-            u0, v0, du, dv, inv_den, r2 = par[owner].T
-            t = np.clip(((uc - u0) * du + (vc - v0) * dv) * inv_den, 0, 1)
-            dist2 = (uc - u0 - t * du) ** 2 + (vc - v0 - t * dv) ** 2
-            near &= dist2 <= (np.sqrt(r2) + half_diagonal) ** 2
-        keep = np.flatnonzero(near)
-        kk, prow, pcol, owner = kk[keep], prow[keep], pcol[keep], owner[keep]
-
-        # the samples of the kept pixels, as the one-calcification formula computes them:
-        # (pixel + sub-sample offset) * spacing - centre, rounded to float32
-        off = (np.arange(rate) + 0.5) / rate - 0.5
-        y = (((r0[kk] + prow)[:, None] + off[None, :]) * sr - centre[kk, 0][:, None])
-        x = (((c0[kk] + pcol)[:, None] + off[None, :]) * sc - centre[kk, 1][:, None])
-        y = y.astype(np.float32)[:, :, None]
-        x = x.astype(np.float32)[:, None, :]
-        ca, sa = cos_a[kk][:, None, None], sin_a[kk][:, None, None]
-        u = x * ca + y * sa  # local frame: u along the shape's axis
-        v = -x * sa + y * ca
-        values = _primitive_values(name, u, v, par[owner]).astype(np.float32)
-        target = first_pixel[kk] + prow * w[kk] + pcol
-        if len(set(k.tolist())) == len(rows):  # one primitive per calcification: no overlap
+        kk, prow, pcol, owner = _reached_pixels(name, geo, par, boxes, half_diagonal)
+        values = _sample_values(name, rate, kk, prow, pcol, par[owner], boxes)
+        target = boxes.first_pixel[kk] + prow * boxes.w[kk] + pcol
+        if len({row[0] for row in rows}) == len(rows):  # one primitive per calcification
             buffers[rate][target] = values
         else:  # popcorn blobs, branches: overlapping primitives keep the thicker
             np.maximum.at(buffers[rate], target, values)
-
-    thickness, coverage = {}, {}
-    for rate, buf in buffers.items():
-        thickness[rate] = subsample_mean(buf)
-        count = np.count_nonzero(buf.reshape(buf.shape[0], -1) > 0, axis=1)
-        coverage[rate] = count.astype(np.float32) * np.float32(1.0 / (rate * rate))
-    out = []
-    for k in range(n):
-        rate, sl = int(ss[k]), slice(int(first_pixel[k]), int(first_pixel[k] + h[k] * w[k]))
-        out.append((thickness[rate][sl].reshape(int(h[k]), int(w[k])),
-                    coverage[rate][sl].reshape(int(h[k]), int(w[k])), (int(r0[k]), int(c0[k]))))
-    return out
+    return _box_pixels(buffers, boxes)
