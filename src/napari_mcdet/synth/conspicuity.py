@@ -281,18 +281,3 @@ def region_specks(
     peaks = peak_local_max(np.where(sel, th, 0), min_distance=2,
                            threshold_abs=min_conspicuity * level, num_peaks=max_specks)
     return [Speck(int(r + r0), int(c + c0), float(th[r, c] / level)) for r, c in peaks]
-
-
-def calcification_conspicuity(
-    tophat_after: np.ndarray,
-    footprint: np.ndarray,
-    level: float,
-) -> float:
-    """Conspicuity of one drawn calcification: its top-hat peak over the texture ``level``.
-
-    ``tophat_after`` is the top-hat of the image with the calcification blended in, cropped like
-    ``footprint`` (the calcification's pixels).
-    """
-    if not footprint.any() or level <= 0:
-        return 0.0
-    return float(tophat_after[footprint].max() / level)
