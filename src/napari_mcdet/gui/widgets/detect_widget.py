@@ -173,7 +173,19 @@ class DetectWidget(ModelLoading, WorkerWidget):
         self.last_result: Any = None
         self._default_model: Any = None
         self._domain: str | None = None  # the domain note of the image being detected
+        self._build_fields()
+        self._build_controls()
+        self._lay_out()
+        self._connect()
+        follow_current_model(self, self._on_current_changed)
+        self.follow_layers()
+        if current_model.model is not None:
+            self.model_combo.setCurrentText(MODEL_CURRENT)
+        self._update_model_label()
 
+    # -- building the panel --------------------------------------------------------------------
+    def _build_fields(self) -> None:
+        """The image, its spacing, the model and the speed settings (gate, engine, mirror)."""
         self.image_combo = QComboBox()
         # empty unless the layer states its spacing or the user types one: a default here
         # would be a guess shown as a fact (film is about 0.05 mm, INbreast and mini-MIAS differ)
@@ -204,7 +216,6 @@ class DetectWidget(ModelLoading, WorkerWidget):
                                   "calcification probability of at least this; "
                                   f"'{MODEL_GATE}': the gate stored with the model (none if it "
                                   "has none)")
-        self.gate_check.toggled.connect(self.gate_spin.setEnabled)
         self.engine_combo = QComboBox()
         self.engine_combo.addItems(["auto", "eager", "onnx"])
         self.engine_combo.setCurrentText(DEFAULT_ENGINE)
@@ -214,6 +225,9 @@ class DetectWidget(ModelLoading, WorkerWidget):
         self.mirror_check.setToolTip(
             "run every tile also left-right mirrored and average the two: fewer responses to "
             "texture, about twice the time; calibrating with it checked sets its own threshold")
+
+    def _build_controls(self) -> None:
+        """Buttons (load, detect, cancel, calibrate), progress and status."""
         self.load_button = QPushButton("Load model...")
         self.run_button = QPushButton("Detect")
         self.cancel_button = QPushButton("Cancel")
@@ -234,7 +248,9 @@ class DetectWidget(ModelLoading, WorkerWidget):
         self.progress.setFormat("tiles %v / %m")
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        self.run_buttons = [self.run_button, self.calibrate_button]
 
+    def _lay_out(self) -> None:
         form = QFormLayout()
         form.addRow("image", self.image_combo)
         form.addRow("pixel spacing (mm)", self.spacing_edit)
@@ -260,8 +276,8 @@ class DetectWidget(ModelLoading, WorkerWidget):
         layout.addWidget(self.status)
         layout.addStretch(1)
 
-        self.run_buttons = [self.run_button, self.calibrate_button]
-        self.cancel_button.setEnabled(False)
+    def _connect(self) -> None:
+        self.gate_check.toggled.connect(self.gate_spin.setEnabled)
         self.load_button.clicked.connect(self._on_load)
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
@@ -269,11 +285,6 @@ class DetectWidget(ModelLoading, WorkerWidget):
         self.image_combo.currentIndexChanged.connect(self._on_image_chosen)
         self.spacing_edit.textEdited.connect(self._on_spacing_typed)
         self.model_combo.currentIndexChanged.connect(self._update_model_label)
-        follow_current_model(self, self._on_current_changed)
-        self.follow_layers()
-        if current_model.model is not None:
-            self.model_combo.setCurrentText(MODEL_CURRENT)
-        self._update_model_label()
 
     # -- choices -------------------------------------------------------------------------------
     def detect_options(self) -> dict[str, Any]:

@@ -74,7 +74,18 @@ class SynthWidget(WorkerWidget):
         self._source_id: int | None = None
         self._regions: list[tuple[slice, slice]] = []  # regions changed in the preview
         self.last_lesions: list = []
+        self._build_lesion_fields()
+        self._build_placement_fields()
+        self._build_controls()
+        self._lay_out()
+        self._apply_preset(schedule=False)
+        self._show_spacing()
+        self._connect()
+        self.follow_layers()
 
+    # -- building the panel ---------------------------------------------------------------------
+    def _build_lesion_fields(self) -> None:
+        """The source image and what the lesions look like (the preset of their kind, edited)."""
         self.image = widgets.ComboBox(label="normal image", choices=self._image_choices)
         self.kind = widgets.ComboBox(label="kind", choices=["malignant", "benign"])
         self.count_min = widgets.SpinBox(label="count min", min=1, max=200, value=10)
@@ -112,6 +123,9 @@ class SynthWidget(WorkerWidget):
         self.contrast_max = widgets.FloatSlider(label="contrast max", min=0, max=1, value=0.8)
         self.shape_mix = widgets.LineEdit(label="shape mix")
         self.layout_choice = widgets.ComboBox(label="layout", choices=["random", *LAYOUTS])
+
+    def _build_placement_fields(self) -> None:
+        """The image kind, seed and spacing, and where the lesions go."""
         self.mode = widgets.ComboBox(label="image kind", choices=["presentation", "raw"])
         self.seed = widgets.SpinBox(label="seed", min=0, max=2**31 - 1, value=0)
         self.new_seed = widgets.PushButton(text="New seed")
@@ -121,6 +135,9 @@ class SynthWidget(WorkerWidget):
                                           choices=["random in breast", "clicked points"])
         self.n_lesions = widgets.SpinBox(label="lesions (random)", min=1, max=20, value=1)
         self.add_points = widgets.PushButton(text="Add a points layer to click centres")
+
+    def _build_controls(self) -> None:
+        """Live preview, update, export and status."""
         self.live = widgets.CheckBox(label="live preview", value=True)
         self.run_button = widgets.PushButton(text="Update preview")
         self.out_dir = widgets.FileEdit(label="export folder", mode="d", value=Path.home())
@@ -129,6 +146,13 @@ class SynthWidget(WorkerWidget):
         self.export_button = widgets.PushButton(text="Export patches")
         self.progress = widgets.ProgressBar(label="export", min=0, max=1, value=0, visible=False)
         self.status = widgets.Label(value="")
+        self.run_buttons = [self.export_button.native]
+        # live preview waits for a pause in the changes (a spin box held down, typing)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(150)
+
+    def _lay_out(self) -> None:
         self.container = widgets.Container(
             widgets=[
                 self.image, self.kind, self.count_min, self.count_max, self.custom_size,
@@ -145,13 +169,8 @@ class SynthWidget(WorkerWidget):
         layout.addWidget(self.container.native)
         self.setLayout(layout)
 
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(150)
+    def _connect(self) -> None:
         self._timer.timeout.connect(self.run)
-
-        self._apply_preset(schedule=False)
-        self._show_spacing()
         self.kind.changed.connect(self._apply_preset)
         self.image.changed.connect(self._show_spacing)
         for w in (self.count_min, self.count_max, self.custom_size, self.size_min, self.size_max,
@@ -166,8 +185,6 @@ class SynthWidget(WorkerWidget):
         self.add_points.clicked.connect(self._add_points_layer)
         self.run_button.clicked.connect(self.run)
         self.export_button.clicked.connect(self.export)
-        self.run_buttons = [self.export_button.native]
-        self.follow_layers()
 
     # -- layers ---------------------------------------------------------------------------------
     def _image_choices(self, _widget=None) -> list:
