@@ -103,9 +103,32 @@ def test_evaluate_minimias_subset(shared_data, coarse_model, tmp_path):
                str(coarse_model), "--limit", "2"])
     assert rc == 0
     rep = json.loads((out / "report.json").read_text())
-    # mdb212 is left out: its Info.txt circle lies off the breast (metrics.realsets)
-    assert [r["name"] for r in rep["per_image"]] == ["mdb209", "mdb213"]
+    # two calcification cases (mdb212 is left out: its Info.txt circle lies off the breast)
+    # and the first two 'val' normals of the split shipped with the package
+    from napari_mcdet.metrics.realsets import MINIMIAS_SPLIT, read_split
+
+    normals = [n.removesuffix(".pgm") for n in read_split(MINIMIAS_SPLIT)["val"][:2]]
+    assert [r["name"] for r in rep["per_image"]] == ["mdb209", "mdb213", *normals]
     assert rep["settings"]["patch_size"] == 64
+
+
+def test_evaluate_refuses_to_score_without_normals(shared_data, tmp_path, capsys):
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": [], "val": []}))
+    rc = main(["evaluate", str(shared_data / "mini-mias"), "--out", str(tmp_path / "r"),
+               "--split", str(split)])
+    err = capsys.readouterr().err
+    assert rc != 0 and "no normal image" in err and "--split" in err
+    assert not (tmp_path / "r" / "report.json").exists()
+
+
+def test_evaluate_names_missing_normals_of_the_split(shared_data, tmp_path, capsys):
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": [], "val": ["mdb999.pgm"]}))
+    rc = main(["evaluate", str(shared_data / "mini-mias"), "--out", str(tmp_path / "r"),
+               "--split", str(split)])
+    err = capsys.readouterr().err
+    assert rc != 0 and "mdb999.pgm" in err and "missing" in err
 
 
 def test_evaluate_mirror_detects_with_mirror_averaging(shared_data, coarse_model, tmp_path):
@@ -120,8 +143,9 @@ def test_evaluate_mirror_detects_with_mirror_averaging(shared_data, coarse_model
                          "--model", str(coarse_model), "--limit", "1", *extra]) == 0
         reports[mirror] = json.loads((out / "report.json").read_text())
     plain, mirrored = reports[False], reports[True]
-    assert [r["mirror"] for r in plain["per_image"]] == [False]
-    assert [r["mirror"] for r in mirrored["per_image"]] == [True]
+    # --limit 1: one calcification case and one normal
+    assert [r["mirror"] for r in plain["per_image"]] == [False, False]
+    assert [r["mirror"] for r in mirrored["per_image"]] == [True, True]
     assert mirrored["settings"]["detect_options"] == {"mirror": True}
     assert plain["settings"]["detect_options"] == {}
     assert plain["patch_counts"] == mirrored["patch_counts"]

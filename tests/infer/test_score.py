@@ -58,8 +58,9 @@ def test_pixel_metrics_and_froc_of_one_image():
     calc = report["froc_calcifications"]
     assert (calc["n_regions"], calc["n_detections"]) == (2, 2)
     assert (calc["n_true_positives"], calc["n_false_positives"]) == (1, 1)
-    # the false one comes first: the curve goes from (0 FP, 0) to (1 FP, 0.5), read linearly
-    assert calc["sensitivity_at_fp"] == {"0.25": 0.125, "0.5": 0.25, "1": 0.5, "2": 0.5}
+    # the false one comes first: the curve steps from (0 FP, 0) to (1 FP, 0.5); below 1 FP per
+    # image no threshold finds anything
+    assert calc["sensitivity_at_fp"] == {"0.25": 0.0, "0.5": 0.0, "1": 0.5, "2": 0.5}
     assert "froc_clusters" not in report and "patch_auc" not in report
 
 

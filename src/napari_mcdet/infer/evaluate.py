@@ -240,18 +240,12 @@ def evaluate(
     progress : callable, optional
         ``progress(images done, images, name)``.
     """
-    from ..data.prepare import prepare_image
     from ..metrics.auc import binary_roc
     from ..metrics.froc import FrocCounts, froc
     from ..metrics.pixels import pixel_metrics
-    from ..metrics.realsets import LabelledImage, evaluation_patch_set
     from ..models.checkpoint import TrainedModel, load_model
     from ..models.device import resolve_device
     from ..nn.inference import prepare_for_inference
-    from .calibrate import cluster_counts
-    from .detect import detect
-    from .patches import predict_patches
-    from .steps import OBJECT_OPTIONS
 
     if not cases:
         raise ValueError("no images to evaluate")
@@ -265,25 +259,19 @@ def evaluate(
     spacing = tuple(model.pixel_spacing)
     ys, ps, preds, gts, calc_dets, counts, per_image = [], [], [], [], [], [], []
     cluster_scores: list[float] = []
-    object_options = {k: v for k, v in (detect_options or {}).items() if k in OBJECT_OPTIONS}
     for i, case in enumerate(cases):
         if progress is not None:
             progress(i, len(cases), case.name)
-        image, breast, labels = prepare_image(case.mammogram, pixel_spacing=spacing,
-                                              labels=case.labels)
-        x, y = evaluation_patch_set([LabelledImage(case.name, image, labels, breast, spacing)],
-                                    patch_size=size,
-                                    min_breast_fraction=min_breast_fraction)
-        del image, breast
-        probs, _ = predict_patches(net, x, batch_size=batch_size, device=dev,
-                                   segmentation=False, channels_last=dev.type != "mps")
+        y, probs, labels = _case_patches(net, case, spacing=spacing, patch_size=size,
+                                         min_breast_fraction=min_breast_fraction,
+                                         batch_size=batch_size, device=dev)
         ys.append(y)
         ps.append(probs)
-        det = detect(case.mammogram, model, device=dev, batch_size=batch_size, keep_maps=True,
-                     **(detect_options or {}))
-        det.maps.labels = labels
-        counts.append(cluster_counts([det.maps], classes=tuple(cluster_classes),
-                                     **object_options))
+        det, case_counts = _case_detection(case, model, labels, device=dev,
+                                           batch_size=batch_size,
+                                           cluster_classes=tuple(cluster_classes),
+                                           detect_options=detect_options or {})
+        counts.append(case_counts)
         preds.append(det.labels)
         gts.append(case.labels)
         calc_dets.append(det.calcification_points())
@@ -318,6 +306,41 @@ def evaluate(
                   "min_breast_fraction": min_breast_fraction,
                   "detect_options": detect_options or {}},
     )
+
+
+def _case_patches(net, case: EvalCase, *, spacing: tuple[float, float], patch_size: int,
+                  min_breast_fraction: float, batch_size: int, device
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One image's evaluation patches classified: ``(labels (P,), probabilities (P, 3),
+    ground truth on the model's grid (M, N))``."""
+    from ..data.prepare import prepare_image
+    from ..metrics.realsets import LabelledImage, evaluation_patch_set
+    from .patches import predict_patches
+
+    image, breast, labels = prepare_image(case.mammogram, pixel_spacing=spacing,
+                                          labels=case.labels)
+    x, y = evaluation_patch_set([LabelledImage(case.name, image, labels, breast, spacing)],
+                                patch_size=patch_size, min_breast_fraction=min_breast_fraction)
+    probs, _ = predict_patches(net, x, batch_size=batch_size, device=device,
+                               segmentation=False, channels_last=device.type != "mps")
+    return y, probs, labels
+
+
+def _case_detection(case: EvalCase, model, labels: np.ndarray, *, device, batch_size: int,
+                    cluster_classes: tuple[int, ...], detect_options: dict[str, Any]):
+    """Detection on one image and the cluster sweep's counts on its maps (``labels``: the
+    ground truth on the model's grid)."""
+    from .calibrate import cluster_counts
+    from .detect import detect
+    from .steps import OBJECT_OPTIONS
+
+    det = detect(case.mammogram, model, device=device, batch_size=batch_size, keep_maps=True,
+                 **detect_options)
+    det.maps.labels = labels
+    counts = cluster_counts([det.maps], classes=cluster_classes,
+                            **{k: v for k, v in detect_options.items() if k in OBJECT_OPTIONS})
+    det.maps = None  # the maps are counted; the input-grid result is what is kept
+    return det, counts
 
 
 def write_evaluation(ev: Evaluation, out_dir: str | Path, *, run: str = "model") -> dict[str, Path]:
