@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_mcdet.gui.widgets.annotations_widget import AnnotationsWidget
 from napari_mcdet.io import read_inbreast_xml, read_mask
 
 
 @pytest.fixture
-def widget(make_napari_viewer, qtbot):
+def widget(make_napari_viewer, plugin_widget):
     viewer = make_napari_viewer()
     viewer.add_image(
         np.zeros((80, 60), np.float32),
@@ -18,9 +17,7 @@ def widget(make_napari_viewer, qtbot):
         scale=(0.07, 0.07),
         metadata={"pixel_spacing": (0.07, 0.07)},
     )
-    w = AnnotationsWidget(viewer)
-    qtbot.addWidget(w)
-    return w
+    return plugin_widget("Calcification annotations", viewer=viewer)[1]
 
 
 def test_new_layer_is_configured(widget):
@@ -83,15 +80,14 @@ def test_bad_inputs_give_messages(widget, tmp_path):
     assert "image" in widget.status.text()
 
 
-def test_a_new_annotation_is_named_apart_from_the_ground_truth(make_napari_viewer, qtbot,
+def test_a_new_annotation_is_named_apart_from_the_ground_truth(make_napari_viewer, plugin_widget,
                                                               shared_data):
     """Beside the reader's "mdb209 calcifications" (ground truth) the user's own layer must not
     read "mdb209 calcifications [1]"."""
     viewer = make_napari_viewer()
     viewer.open(str(shared_data / "mini-mias" / "mdb209.pgm"), plugin="napari-mcdet")
     assert "mdb209 calcifications" in viewer.layers
-    w = AnnotationsWidget(viewer)
-    qtbot.addWidget(w)
+    _, w = plugin_widget("Calcification annotations", viewer=viewer)
     w.image_combo.setCurrentText("mdb209")
     layer = w.new_labels_layer()
     assert layer.name == "mdb209 annotation"

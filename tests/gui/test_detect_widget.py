@@ -17,7 +17,6 @@ from napari_mcdet.gui.widgets.detect_widget import (
     MALIGNANT_NAME,
     MODEL_CURRENT,
     POINTS_NAME,
-    DetectWidget,
 )
 from napari_mcdet.infer.export import CALC_COLUMNS, CLUSTER_COLUMNS
 
@@ -57,14 +56,10 @@ def baseline_checkpoint(tmp_path_factory):
 
 
 @pytest.fixture
-def widget(make_napari_viewer, qtbot, phantom):
-    current_model.clear()
+def widget(make_napari_viewer, plugin_widget, phantom):
     viewer = make_napari_viewer()
     viewer.add_image(phantom[0], name="mammo", scale=SPACING, translate=(5.0, 3.0))
-    w = DetectWidget(viewer)
-    qtbot.addWidget(w)
-    yield w
-    current_model.clear()
+    return plugin_widget("Detect calcifications", viewer=viewer)[1]
 
 
 def _run(widget, qtbot):
@@ -84,13 +79,13 @@ def test_spacing_comes_from_the_layer(widget):
 DICOM = "dicom-mg/cbis-ddsm-P00173-benign-case-1-130.dcm"  # digitised film: no PixelSpacing
 
 
-def test_a_layer_without_spacing_asks_for_one(make_napari_viewer, qtbot, shared_data):
+def test_a_layer_without_spacing_asks_for_one(make_napari_viewer, plugin_widget, qtbot,
+                                              shared_data):
     """No default and no leftover from another layer: the field is empty until typed."""
-    current_model.clear()
     viewer = make_napari_viewer()
     viewer.open(str(shared_data / DICOM), plugin="napari-mcdet")
     film = viewer.layers[-1].name
-    _, w = viewer.window.add_plugin_dock_widget("napari-mcdet", "Detect calcifications")
+    _, w = plugin_widget("Detect calcifications", viewer=viewer)
     assert w.image_combo.currentText() == film
     assert w.spacing_edit.text() == "" and w.spacing_edit.isEnabled()  # a fresh panel
     with pytest.raises(ValueError, match="no pixel spacing"):
@@ -110,7 +105,6 @@ def test_a_layer_without_spacing_asks_for_one(make_napari_viewer, qtbot, shared_
     assert w.pixel_spacing() == (0.2, 0.2)
     w.image_combo.setCurrentText(film)
     assert w.spacing_edit.text() == "0.05"  # what was typed for this layer stays with it
-    current_model.clear()
 
 
 def test_a_failing_detection_shows_one_message(widget, qtbot, mcdet_checkpoint):
@@ -245,8 +239,8 @@ def test_the_status_counts_what_was_recovered_of_the_truth(widget, qtbot, mcdet_
     assert len(warned) == 1 and "mcdet calibrate" in warned[0]
 
 
-def test_a_read_minimias_image_is_compared_with_its_circles(make_napari_viewer, qtbot,
-                                                             tiny_checkpoint, shared_data,
+def test_a_read_minimias_image_is_compared_with_its_circles(make_napari_viewer, plugin_widget,
+                                                             qtbot, tiny_checkpoint, shared_data,
                                                              tmp_path):
     """mini-MIAS with its Info.txt: the circles are the lesions; a film model sees it in its
     domain."""
@@ -255,22 +249,17 @@ def test_a_read_minimias_image_is_compared_with_its_circles(make_napari_viewer, 
     film = shutil.copy(tiny_checkpoint, tmp_path / "film.safetensors")
     update_metadata(film, {TRAINING_DOMAIN_KEY: {"modality": "film", "pixel_spacing": [0.2, 0.2],
                                                  "data": "mini-MIAS normals"}})
-    current_model.clear()
     viewer = make_napari_viewer()
     viewer.open(str(shared_data / "mini-mias" / "mdb209.pgm"), plugin="napari-mcdet")
-    w = DetectWidget(viewer)
-    qtbot.addWidget(w)
-    try:
-        assert w.load_model(str(film)) is not None
-        w.image_combo.setCurrentText("mdb209")
-        _run(w, qtbot)
-        status = w.status.text()
-        assert "against mdb209 calcifications: lesions found " in status and " of 1, " in status
-        assert "calcifications " not in status.split("against")[1].split("(strict")[0]
-        assert "this image (film at 0.2 mm) is in the model's training domain, film at 0.2 mm" \
-            in status
-    finally:
-        current_model.clear()
+    _, w = plugin_widget("Detect calcifications", viewer=viewer)
+    assert w.load_model(str(film)) is not None
+    w.image_combo.setCurrentText("mdb209")
+    _run(w, qtbot)
+    status = w.status.text()
+    assert "against mdb209 calcifications: lesions found " in status and " of 1, " in status
+    assert "calcifications " not in status.split("against")[1].split("(strict")[0]
+    assert "this image (film at 0.2 mm) is in the model's training domain, film at 0.2 mm" \
+        in status
 
 
 def test_cancel_leaves_the_layers_alone(widget, qtbot, mcdet_checkpoint):

@@ -42,11 +42,11 @@ def test_every_manifest_python_name_imports():
         assert callable(getattr(importlib.import_module(module), attr)), cmd.python_name
 
 
-def test_viewer_opens_with_plugin_widgets(make_napari_viewer):
-    viewer = make_napari_viewer()
+def test_viewer_opens_with_plugin_widgets(plugin_widget):
     mf = _manifest()
+    viewer = None
     for widget in mf.contributions.widgets:
-        dock, w = viewer.window.add_plugin_dock_widget("napari-mcdet", widget.display_name)
+        viewer, w = plugin_widget(widget.display_name, viewer=viewer)
         assert w is not None
     assert len(viewer.window._dock_widgets) >= len(mf.contributions.widgets)
 

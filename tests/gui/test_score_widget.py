@@ -11,13 +11,7 @@ import numpy as np
 import pytest
 
 from napari_mcdet.gui._models import current_model
-from napari_mcdet.gui.widgets.detect_widget import (
-    CLUSTERS_NAME,
-    LABELS_NAME,
-    POINTS_NAME,
-    DetectWidget,
-)
-from napari_mcdet.gui.widgets.score_widget import ScoreWidget
+from napari_mcdet.gui.widgets.detect_widget import CLUSTERS_NAME, LABELS_NAME, POINTS_NAME
 from napari_mcdet.infer.candidates import group_clusters
 from napari_mcdet.infer.detect import Detection, find_calcifications
 from napari_mcdet.infer.score import report_rows
@@ -56,20 +50,17 @@ def _detection():
 
 
 @pytest.fixture
-def setup(make_napari_viewer, qtbot):
+def setup(plugin_widget):
     from napari_mcdet.synth.phantom import breast_phantom
 
-    current_model.clear()
-    viewer = make_napari_viewer()
+    viewer, detect = plugin_widget("Detect calcifications")
     image = viewer.add_image(breast_phantom(SHAPE, pixel_spacing=0.1, seed=0).pixels,
                              name="mammo", scale=SPACING)
     det = _detection()
-    DetectWidget(viewer).show_result(det, image)
+    detect.show_result(det, image)
     viewer.add_labels(_ground_truth(), name="ground truth", scale=SPACING)
-    w = ScoreWidget(viewer)
-    qtbot.addWidget(w)
-    yield viewer, w, det
-    current_model.clear()
+    _, w = plugin_widget("Score against ground truth", viewer=viewer)
+    return viewer, w, det
 
 
 def _score(w, qtbot):
@@ -139,35 +130,31 @@ def test_patch_aucs_with_the_current_model(setup, qtbot, constant, expected, bri
     assert shown["patch AUC_MCs"] == shown["patch AUC_mlg"] == expected
 
 
-def test_detection_arriving_after_docking_becomes_the_prediction(make_napari_viewer, qtbot):
+def test_detection_arriving_after_docking_becomes_the_prediction(make_napari_viewer,
+                                                                   plugin_widget):
     """Docked before detection runs (as in the demo): the new detection layer is picked."""
     from napari_mcdet.synth.phantom import breast_phantom
 
-    current_model.clear()
     viewer = make_napari_viewer()
     image = viewer.add_image(breast_phantom(SHAPE, pixel_spacing=0.1, seed=0).pixels,
                              name="mammo", scale=SPACING)
     viewer.add_labels(_ground_truth(), name="ground truth", scale=SPACING)
-    w = ScoreWidget(viewer)
-    qtbot.addWidget(w)
+    _, w = plugin_widget("Score against ground truth", viewer=viewer)
     assert w.pred_combo.currentText() == "ground truth"
-    DetectWidget(viewer).show_result(_detection(), image)
+    plugin_widget("Detect calcifications", viewer=viewer)[1].show_result(_detection(), image)
     assert w.pred_combo.currentText() == LABELS_NAME
     assert w.gt_combo.currentText() == "ground truth"
 
 
 # -- with the real data, the widgets docked as napari docks them (through a proxy viewer) ------
 @pytest.fixture
-def docked(make_napari_viewer, qtbot, tiny_checkpoint):
+def docked(plugin_widget, tiny_checkpoint):
     """A viewer with the Detect and Score widgets docked by napari, the tiny model loaded."""
-    current_model.clear()
-    viewer = make_napari_viewer()
-    _, detect = viewer.window.add_plugin_dock_widget("napari-mcdet", "Detect calcifications")
-    _, score = viewer.window.add_plugin_dock_widget("napari-mcdet", "Score against ground truth")
+    viewer, detect = plugin_widget("Detect calcifications")
+    _, score = plugin_widget("Score against ground truth", viewer=viewer)
     assert detect.load_model(str(tiny_checkpoint)) is not None, detect.status.text()
     score.patch_auc.setChecked(False)
-    yield viewer, detect, score
-    current_model.clear()
+    return viewer, detect, score
 
 
 def _detect(detect, qtbot, image_name):

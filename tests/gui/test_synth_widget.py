@@ -10,11 +10,11 @@ from napari_mcdet.synth.phantom import breast_phantom
 
 
 @pytest.fixture
-def viewer_and_widget(make_napari_viewer):
+def viewer_and_widget(make_napari_viewer, plugin_widget):
     viewer = make_napari_viewer()
     m = breast_phantom((512, 384), pixel_spacing=0.1, seed=0)
     viewer.add_image(m.pixels, name="normal", scale=m.pixel_spacing)
-    widget = SynthWidget(viewer)
+    _, widget = plugin_widget("Synthetic calcifications", viewer=viewer)
     widget.live.value = False  # drive it explicitly
     return viewer, widget, m
 
@@ -120,11 +120,10 @@ def test_export_patches(viewer_and_widget, qtbot, tmp_path):
     assert widget.progress.value == widget.progress.max == 3
 
 
-def test_opening_a_case_is_never_previewed_over(make_napari_viewer, qtbot, shared_data):
+def test_opening_a_case_is_never_previewed_over(plugin_widget, qtbot, shared_data):
     """Live preview follows the panel's settings, not the layer list: a freshly opened case
     stays visible, in a panel docked before or after it."""
-    viewer = make_napari_viewer()
-    _, widget = viewer.window.add_plugin_dock_widget("napari-mcdet", "Synthetic calcifications")
+    viewer, widget = plugin_widget("Synthetic calcifications")
     assert widget.live.value  # the default
     viewer.open(str(shared_data / "mini-mias" / "mdb209.pgm"), plugin="napari-mcdet")
     qtbot.wait(600)  # four times the live preview's delay

@@ -8,20 +8,18 @@ import pytest
 from qtpy.QtCore import Qt
 
 from napari_mcdet.gui._models import current_model
-from napari_mcdet.gui.widgets.train_widget import TrainWidget, write_layer_negatives
+from napari_mcdet.gui.widgets.train_widget import write_layer_negatives
 from napari_mcdet.models.checkpoint import read_checkpoint
 
 
 @pytest.fixture
-def widget(make_napari_viewer, qtbot, tmp_path):
+def widget(make_napari_viewer, plugin_widget, tmp_path):
     from napari_mcdet.synth.phantom import breast_phantom
 
-    current_model.clear()
     viewer = make_napari_viewer()
     m = breast_phantom((256, 200), pixel_spacing=0.1, seed=0)
     viewer.add_image(m.pixels, name="normal phantom", scale=(0.1, 0.1))
-    w = TrainWidget(viewer)
-    qtbot.addWidget(w)
+    _, w = plugin_widget("Train detector", viewer=viewer)
     w.steps.setValue(3)
     w.epoch_steps.setValue(3)
     w.batch_size.setValue(2)
@@ -30,8 +28,7 @@ def widget(make_napari_viewer, qtbot, tmp_path):
     w.filters.setText("4, 8, 16, 32, 64")
     w.device.setCurrentText("cpu")
     w.out_edit.setText(str(tmp_path / "run"))
-    yield w
-    current_model.clear()
+    return w
 
 
 def test_layer_negatives_are_written_at_the_training_spacing(widget, tmp_path):
