@@ -22,16 +22,13 @@ import time
 def detector(maps, spacing):
     """``detect_at(i, threshold)`` for :func:`dev_detection_figures.compare_setting`: the
     candidates and clusters of ``maps[i]``, as ``detect`` forms them."""
-    from napari_mcdet.infer.candidates import find_candidates, group_clusters, weigh_by_tiles
+    from napari_mcdet.infer.calibrate import clusters_at
 
     def detect_at(i: int, t: float):
         m = maps[i]
         if float(m.probabilities.max()) <= t:
             return [], []
-        calcs, _ = find_candidates(m.probabilities, m.breast, {"benign": t, "malignant": t},
-                                   pixel_spacing=spacing)
-        calcs = weigh_by_tiles(calcs, tiles=m.tiles, tile=m.tile)
-        return calcs, group_clusters(calcs, pixel_spacing=spacing, tiles=m.tiles, tile=m.tile)
+        return clusters_at(m, t)
 
     return detect_at
 
