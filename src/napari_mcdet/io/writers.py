@@ -35,6 +35,7 @@ from .inbreast import ROI_POINT, ROI_POLYGON, InbreastROI
 __all__ = [
     "atomic_write",
     "writable_folder",
+    "writable_file",
     "label_counts",
     "labels_to_rois",
     "write_inbreast_xml",
@@ -130,6 +131,61 @@ def writable_folder(path: str | os.PathLike, *, what: str = "output folder") -> 
     try:
         path.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".mcdet-write-test.", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise PermissionError(
+            f"{what} {path} cannot be written ({err.strerror or err}): choose a folder you can "
+            "write to, or fix its permissions or free space"
+        ) from err
+    return path
+
+
+def writable_file(path: str | os.PathLike, *, what: str = "output file") -> Path:
+    """Prove that a file can be written at ``path``, before any long work produces it.
+
+    The file itself is not created (a failed run must leave nothing that could pass for its
+    result); its folder is created if missing and probed with a temporary file, removed again.
+    An existing file at ``path`` is fine: writers replace it atomically.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to be written.
+    what : str, keyword-only
+        How messages name it (``'--out'``).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    IsADirectoryError
+        ``path`` is a folder.
+    NotADirectoryError
+        ``path`` lies under a file.
+    PermissionError
+        Its folder cannot be created or written to.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"{what} {path} is a folder: pass a file path, e.g. {path / 'model.safetensors'}"
+        )
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(
+                    f"{what} {path} lies under {parent}, which is a file: pass a file path "
+                    "whose parents are folders"
+                )
+            break
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".mcdet-write-test.", dir=folder)
         os.close(fd)
         os.unlink(probe)
     except OSError as err:
