@@ -299,3 +299,38 @@ def test_average_refuses_checkpoints_of_different_runs(tmp_path):
     with pytest.raises(CheckpointError, match="two or more"):
         average_checkpoints([a], tmp_path / "avg.safetensors")
     assert not (tmp_path / "avg.safetensors").exists()
+
+
+@pytest.mark.parametrize(("key", "value", "want"), [
+    ("format_version", "abc", "a whole number"),
+    ("pixel_spacing", [float("nan"), 0.2], "two finite positive numbers"),
+    ("pixel_spacing", [0.2], "two finite positive numbers"),
+    ("pixel_spacing", [0.2, -0.2], "two finite positive numbers"),
+    ("patch_size", "64", "a whole number of pixels"),
+    ("step", -3, "a whole number"),
+])
+def test_damaged_metadata_is_named_by_model_file_and_key(tmp_path, key, value, want):
+    bad = _rewrite_meta(tmp_path, lambda meta: meta.update({key: value}))
+    with pytest.raises(CheckpointError) as info:
+        load_model(bad)
+    msg = str(info.value)
+    assert str(bad) in msg and repr(key) in msg and want in msg and "copy it again" in msg
+    assert "invalid literal" not in msg and "\n" not in msg
+
+
+def test_detect_blames_the_model_not_the_image_for_its_spacing(tmp_path, capsys):
+    import numpy as np
+    from skimage import io as skio
+
+    from napari_mcdet.cli import main
+
+    image = tmp_path / "small.png"
+    pixels = np.random.default_rng(0).integers(500, 3000, (64, 64)).astype(np.uint16)
+    skio.imsave(image, pixels, check_contrast=False)
+    for spacing in ([float("nan"), float("nan")], [0.2]):
+        bad = _rewrite_meta(tmp_path, lambda meta, s=spacing: meta.update(pixel_spacing=s))
+        assert main(["detect", str(image), "--model", str(bad), "--spacing", "0.2",
+                     "--out", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err
+        assert "edited.safetensors" in err and "'pixel_spacing'" in err
+        assert "small.png" not in err and "IndexError" not in err

@@ -40,12 +40,18 @@ def add_refresh_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def existing(paths: list[str]) -> list[Path]:
-    """``paths`` as paths, each checked to exist."""
-    out = [Path(p) for p in paths]
-    for p in out:
-        if not p.is_file():
-            raise FileNotFoundError(f"no such checkpoint: {p}")
-    return out
+    """``paths`` as checkpoint files, each checked to exist (``'default'``: the bundled model)."""
+    from ..models.paths import checkpoint_path
+
+    return [checkpoint_path(p) for p in paths]
+
+
+def checked_out(out: str) -> Path:
+    """``--out`` checked writable before any merging (a folder or a path under a file would
+    otherwise fail only once the work is done)."""
+    from ..io.writers import writable_file
+
+    return writable_file(out, what="--out")
 
 
 def write_refreshed(write: Callable[[Path], Path], out: Path, args: argparse.Namespace) -> str:
@@ -75,8 +81,8 @@ def write_refreshed(write: Callable[[Path], Path], out: Path, args: argparse.Nam
 def run(args: argparse.Namespace) -> int:
     from ..models.checkpoint import average_checkpoints
 
+    out = checked_out(args.out)
     paths = existing(args.checkpoints)
-    out = Path(args.out)
     done = write_refreshed(lambda dst: average_checkpoints(paths, dst), out, args)
     print(f"averaged {len(paths)} checkpoints into {out}{done}")
     return 0

@@ -13,9 +13,8 @@ before use.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from .average import add_refresh_arguments, existing, write_refreshed
+from .average import add_refresh_arguments, checked_out, existing, write_refreshed
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,8 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..models.checkpoint import interpolate_models
 
+    out = checked_out(args.out)
     start, finetuned = existing([args.start, args.finetuned])
-    out = Path(args.out)
     done = write_refreshed(
         lambda dst: interpolate_models(start, finetuned, dst, weight=args.weight), out, args)
     print(f"interpolated {start.name} ({1 - args.weight:g}) and {finetuned.name} "

@@ -16,7 +16,9 @@ crash or Ctrl-C never leaves a half-written checkpoint in place of a good one.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -29,6 +31,7 @@ from torch import nn
 
 from .._version import __version__
 from ..classes import CLASS_NAMES
+from .paths import checkpoint_path
 
 FORMAT = "napari-mcdet-checkpoint"
 FORMAT_VERSION = 1
@@ -188,25 +191,24 @@ def save_checkpoint(
     return path
 
 
-def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Read a checkpoint's tensors and metadata, refusing anything that is not one.
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """Read and check a checkpoint's metadata without reading its tensors.
+
+    ``path`` may be ``'default'`` (the bundled default model,
+    :func:`~napari_mcdet.models.paths.checkpoint_path`).
 
     Raises
     ------
     FileNotFoundError
         No such file.
     CheckpointError
-        A truncated or corrupt file, a pickle (``.pt``/``.pth``: never unpickled), or a
-        safetensors file written by something else.
+        A folder, a truncated or corrupt file, a pickle (``.pt``/``.pth``: never unpickled), a
+        safetensors file written by something else, or metadata that is damaged
+        (:func:`check_metadata`).
     """
     from safetensors import SafetensorError, safe_open
 
-    path = Path(path)
-    if path.is_dir():
-        raise CheckpointError(f"{path} is a folder, not a checkpoint file: pass the "
-                              ".safetensors file inside it (e.g. {path}/best.safetensors)")
-    if not path.is_file():
-        raise FileNotFoundError(f"no such checkpoint: {path}")
+    path = checkpoint_path(path)
     if _looks_pickled(path):
         raise CheckpointError(
             f"{path} is a pickled PyTorch file (.pt/.pth): napari-mcdet never unpickles files, "
@@ -216,12 +218,8 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     try:
         with safe_open(str(path), framework="pt") as f:
             raw = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(
-            f"{path} is not a readable safetensors checkpoint ({err}); the file may be truncated "
-            "or corrupt: copy it again or retrain"
-        ) from err
+        raise _unreadable(path, err) from err
     if "napari_mcdet" not in raw:
         raise CheckpointError(
             f"{path} is a safetensors file but not a napari-mcdet checkpoint (no 'napari_mcdet' "
@@ -241,9 +239,73 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
         )
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: unknown checkpoint format {meta.get('format')!r}")
-    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
+    check_metadata(path, meta)
+    if meta.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(f"{path} was written by a newer napari-mcdet "
                               f"({meta.get('package_version')}): upgrade the package")
+    return meta
+
+
+def _unreadable(path: Path, err: Exception) -> CheckpointError:
+    return CheckpointError(
+        f"{path} is not a readable safetensors checkpoint ({err}); the file may be truncated "
+        "or corrupt: copy it again or retrain"
+    )
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_metadata(path: str | Path, meta: dict[str, Any]) -> None:
+    """Refuse metadata whose format version, pixel spacing, patch size or step cannot be what
+    :func:`save_checkpoint` writes, naming the key: a damaged value would otherwise surface
+    later as a fault of the image being processed.
+
+    Raises
+    ------
+    CheckpointError
+        ``format_version`` or ``step`` not a whole number >= 0, ``pixel_spacing`` not two
+        finite positive numbers (mm), ``patch_size`` not a whole number >= 1.
+    """
+    def refuse(key: str, want: str) -> CheckpointError:
+        return CheckpointError(
+            f"{path}: its metadata key {key!r} is {meta.get(key)!r}, not {want}; the file was "
+            "edited or damaged: copy it again, or re-save the weights with save_checkpoint")
+
+    for key in ("format_version", "step"):
+        if key in meta and not (_whole(meta[key]) and meta[key] >= 0):
+            raise refuse(key, "a whole number >= 0")
+    spacing = meta.get("pixel_spacing")
+    if not (isinstance(spacing, list) and len(spacing) == 2
+            and all(isinstance(s, (int, float)) and not isinstance(s, bool)
+                    and math.isfinite(s) and s > 0 for s in spacing)):
+        raise refuse("pixel_spacing", "two finite positive numbers (mm per pixel: row, column)")
+    if not (_whole(meta.get("patch_size")) and meta["patch_size"] >= 1):
+        raise refuse("patch_size", "a whole number of pixels >= 1")
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a checkpoint's tensors and metadata, refusing anything that is not one.
+
+    ``path`` may be ``'default'`` (the bundled default model).
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    CheckpointError
+        As :func:`read_metadata`.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    meta = read_metadata(path)
+    path = checkpoint_path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise _unreadable(path, err) from err
     return tensors, meta
 
 
@@ -343,12 +405,12 @@ def check_architecture(path: Path, meta: dict[str, Any], state: dict[str, torch.
 def load_model(
     path: str | Path | None = None, *, device: str | torch.device = "cpu"
 ) -> TrainedModel:
-    """Load a checkpoint (the bundled default model when ``path`` is None).
+    """Load a checkpoint (the bundled default model when ``path`` is None or ``'default'``).
 
     Never executes code from the file (safetensors only). Raises :class:`CheckpointError` with
-    the reason for a truncated, foreign or mismatched file.
+    the reason for a truncated, foreign, damaged or mismatched file.
     """
-    path = Path(path) if path is not None else default_model_path()
+    path = checkpoint_path(path)
     tensors, meta = read_checkpoint(path)
     state = model_state(tensors)
     check_architecture(path, meta, state)
@@ -430,15 +492,89 @@ def _weighted_state(paths: list[str | Path], weights: list[float], *, same: tupl
                     f"({first_meta.get(key)!r}); {why}")
         if state.keys() != total.keys() or any(state[k].shape != total[k].shape for k in state):
             raise CheckpointError(f"{path}: its tensors differ from {paths[0]}'s; {why}")
+        _check_finite(path, state, fix="pass a checkpoint saved before training diverged")
         for k, v in state.items():
             total[k] = total[k] + float(w) * v.double() if v.is_floating_point() else v.clone()
     norm = float(sum(weights))
     weights_out = {f"model.{k}": ((v / norm).to(dtypes[k]) if dtypes[k].is_floating_point
                                   else v).contiguous() for k, v in total.items()}
+    # a finite sum can still overflow a narrow dtype when cast back
+    _check_finite(" + ".join(str(p) for p in paths), {k[len("model."):]: v
+                                                      for k, v in weights_out.items()},
+                  fix="the merged weights overflow their dtype; merge other checkpoints")
     meta = {k: v for k, v in meta.items()
             if k not in ("optimizer", "path", *CALIBRATION_KEYS)}
     meta["metrics"] = {}
     return weights_out, meta, steps
+
+
+def _check_finite(path: str | Path, state: dict[str, torch.Tensor], *, fix: str) -> None:
+    """Refuse weights holding NaN or infinity: any merge with them is NaN or infinite too."""
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(
+            f"{path}: {len(bad)} of its tensors hold NaN or infinite values (e.g. {bad[0]}); "
+            f"{fix}")
+
+
+#: Metadata of a model made from others: not a kept step of one training run.
+_MERGE_KEYS = ("averaged_from", "interpolated_from")
+#: The training recipe's keys that tell runs apart: where its steps were written, its seed and
+#: the model it started from. Every other key may change when a run is resumed.
+RUN_IDENTITY_KEYS = ("out_dir", "seed", "init")
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_one_run(paths: list[str | Path]) -> None:
+    """Refuse a list of checkpoints that are not distinct kept steps of one training run.
+
+    The rule: no file twice (by resolved path or by content), no model made from others
+    (``averaged_from``, ``interpolated_from``), and the same :data:`RUN_IDENTITY_KEYS` in every
+    training recipe. Architecture, configuration and grid are compared with the weights.
+
+    Raises
+    ------
+    CheckpointError
+        Naming the two files concerned and the fix.
+    """
+    fix = "average the step_*.safetensors files that one run kept (runs/NAME/), each once"
+    seen: dict[Path, Path] = {}
+    digests: dict[str, Path] = {}
+    first: tuple[Path, dict[str, Any]] | None = None
+    for given in paths:
+        path = checkpoint_path(given)
+        real = path.resolve()
+        if real in seen:
+            raise CheckpointError(f"{path} is given twice (as {seen[real]} and {path}); {fix}")
+        seen[real] = path
+        digest = _file_digest(path)
+        if digest in digests:
+            raise CheckpointError(
+                f"{path} has the same contents as {digests[digest]} (a copy); {fix}")
+        digests[digest] = path
+        meta = read_metadata(path)
+        merged = [k for k in _MERGE_KEYS if k in meta]
+        if merged:
+            raise CheckpointError(
+                f"{path} is a model made from others ({merged[0]}), not a kept step of a run; "
+                f"{fix}")
+        recipe = meta.get("recipe") if isinstance(meta.get("recipe"), dict) else {}
+        if first is None:
+            first = (path, recipe)
+            continue
+        differ = [k for k in RUN_IDENTITY_KEYS if recipe.get(k) != first[1].get(k)]
+        if differ:
+            k = differ[0]
+            raise CheckpointError(
+                f"{path} and {first[0]} come from different runs (recipe {k}: "
+                f"{recipe.get(k)!r} vs {first[1].get(k)!r}); {fix}")
 
 
 def average_checkpoints(paths: list[str | Path], dst: str | Path) -> Path:
@@ -462,11 +598,14 @@ def average_checkpoints(paths: list[str | Path], dst: str | Path) -> Path:
     Raises
     ------
     CheckpointError
-        Fewer than two paths, or checkpoints that do not share architecture, grid or tensors.
+        Fewer than two paths, checkpoints that are not distinct kept steps of one run
+        (:func:`check_one_run`), that do not share architecture, grid or tensors, or that hold
+        non-finite weights.
     """
     if len(paths) < 2:
         raise CheckpointError(f"averaging needs two or more checkpoints, got {len(paths)}: "
                               "pass the kept steps of a run (runs/NAME/step_*.safetensors)")
+    check_one_run(list(paths))
     n = len(paths)
     weights, meta, steps = _weighted_state(
         list(paths), [1.0] * n, same=("architecture", "config", "pixel_spacing", "patch_size"),
@@ -505,7 +644,8 @@ def interpolate_models(start: str | Path, finetuned: str | Path, dst: str | Path
     ValueError
         ``weight`` outside [0, 1].
     CheckpointError
-        Models that do not share architecture, configuration, pixel spacing or tensors.
+        Models that do not share architecture, configuration, pixel spacing or tensors, or
+        that hold NaN or infinite weights (nothing is written then).
     """
     w = float(weight)
     if not 0.0 <= w <= 1.0:

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["checkpoint_path"]
+__all__ = ["DEFAULT_NAME", "checkpoint_path"]
+
+
+#: How every command and widget names the bundled default model in place of a path.
+DEFAULT_NAME = "default"
 
 
 def checkpoint_path(model: str | Path | None = None) -> Path:
@@ -17,7 +21,8 @@ def checkpoint_path(model: str | Path | None = None) -> Path:
     Parameters
     ----------
     model : path, optional
-        A ``.safetensors`` checkpoint; None means the bundled default model.
+        A ``.safetensors`` checkpoint; None or ``'default'`` (:data:`DEFAULT_NAME`) means the
+        bundled default model.
 
     Returns
     -------
@@ -27,14 +32,20 @@ def checkpoint_path(model: str | Path | None = None) -> Path:
     Raises
     ------
     FileNotFoundError
-        ``model`` is not a file, or the bundled default model is missing from the install.
+        ``model`` does not exist, or the bundled default model is missing from the install.
+    CheckpointError
+        ``model`` is a folder.
     """
-    from .checkpoint import default_model_path
+    from .checkpoint import CheckpointError, default_model_path
 
-    if model is not None:
+    if model is not None and str(model) != DEFAULT_NAME:
         path = Path(model)
+        if path.is_dir():
+            raise CheckpointError(f"{path} is a folder, not a checkpoint file: pass the "
+                                  f".safetensors file inside it (e.g. {path}/best.safetensors)")
         if not path.is_file():
-            raise FileNotFoundError(f"no such checkpoint: {path}")
+            raise FileNotFoundError(f"no such checkpoint: {path} (pass a .safetensors file, or "
+                                    f"{DEFAULT_NAME!r} for the bundled default model)")
         return path
     path = default_model_path()
     if not path.is_file():
