@@ -184,3 +184,79 @@ def test_evaluate_rejects_a_tiny_patch_size(shared_data, tmp_path, capsys):
 def test_evaluate_unknown_layout(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "cannot tell the layout" in capsys.readouterr().err
+
+
+def _masks_set_with_a_broken_normal(root):
+    """images/ + masks/: ``a`` annotated, ``b`` normal, ``c`` a normal that cannot be read
+    (any reading of it fails, naming it)."""
+    from skimage import io as skio
+
+    from napari_mcdet.io.writers import write_mask
+
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for name, kind, seed in (("a", "malignant", 4), ("b", None, 5)):
+        img, mask = _lesion_image(kind, seed, shape=(500, 400), spacing=0.1)
+        skio.imsave(root / "images" / f"{name}.png", _to_uint16(img), check_contrast=False)
+        if kind is not None:
+            write_mask(root / "masks" / f"{name}.png", mask)
+    (root / "images" / "c.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+    return root
+
+
+@pytest.mark.parametrize(("flag", "value", "words"), [
+    ("--limit", "-1", "--limit must be at least 1"),
+    ("--limit", "0", "--limit must be at least 1"),
+    ("--patch-size", "100000", "--patch-size 100000 is too large"),
+])
+def test_evaluate_refuses_bad_flags_before_reading_images(coarse_model, tmp_path, capsys,
+                                                          flag, value, words):
+    root = _masks_set_with_a_broken_normal(tmp_path / "set")
+    assert main(["evaluate", str(root), "--out", str(tmp_path / "r"), "--model",
+                 str(coarse_model), "--spacing", "0.1", flag, value]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "c.png" not in err
+
+
+def test_evaluate_checks_the_model_before_reading_images(tmp_path, capsys):
+    root = _masks_set_with_a_broken_normal(tmp_path / "set")
+    assert main(["evaluate", str(root), "--out", str(tmp_path / "r"), "--model",
+                 str(tmp_path / "gone.safetensors"), "--spacing", "0.1"]) == 2
+    err = capsys.readouterr().err
+    assert "no such checkpoint" in err and "gone.safetensors" in err and "c.png" not in err
+
+
+def test_evaluate_limit_reads_only_the_images_it_scores(coarse_model, tmp_path):
+    """--limit 1 scores a and b; c, which cannot be read, is never read."""
+    root = _masks_set_with_a_broken_normal(tmp_path / "set")
+    out = tmp_path / "report"
+    assert main(["evaluate", str(root), "--out", str(out), "--model", str(coarse_model),
+                 "--spacing", "0.1", "--limit", "1"]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert [r["name"] for r in rep["per_image"]] == ["a", "b"]
+
+
+def test_inbreast_cases_are_read_one_at_a_time(tmp_path):
+    """Listing an INbreast folder reads the XML files only; each case reads its DICOM when
+    loaded, and a case holds no image."""
+    from napari_mcdet.infer.evaluate import inbreast_dataset, limit_cases
+    from napari_mcdet.io.writers import write_inbreast_xml
+
+    root = tmp_path / "inbreast"
+    (root / "AllDICOMs").mkdir(parents=True)
+    (root / "AllXML").mkdir()
+    img, mask = _lesion_image("malignant", 1)
+    _write_dicom(root / "AllDICOMs" / "11111111_abc_MG_L_CC_ANON.dcm", _to_uint16(img), 0.07)
+    write_inbreast_xml(root / "AllXML" / "11111111.xml", mask)
+    for number in ("22222222", "33333333"):
+        (root / "AllDICOMs" / f"{number}_abc_MG_R_CC_ANON.dcm").write_bytes(b"not a DICOM")
+    cases = inbreast_dataset(root)
+    assert [(c.name, c.is_annotated(), c.mammogram) for c in cases] == [
+        ("11111111", True, None), ("22222222", False, None), ("33333333", False, None)]
+    chosen = limit_cases(cases, 1)
+    assert [c.name for c in chosen] == ["11111111", "22222222"]
+    first = chosen[0].load()
+    assert first.mammogram.shape == first.labels.shape == mask.shape
+    assert first.labels.any() and chosen[0].mammogram is None
+    with pytest.raises(ValueError, match="22222222"):
+        chosen[1].load()

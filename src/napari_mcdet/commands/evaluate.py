@@ -49,8 +49,9 @@ def register(subparsers) -> None:
     p.add_argument("--run", default=None, help="row name in the tables (default: model file)")
     p.add_argument("--tile", type=int, default=None, help="detection tile side, model pixels")
     p.add_argument("--patch-size", type=int, default=None,
-                   help="evaluation patch side in model pixels (default: the model's training "
-                        "patch size); fix it to compare models trained at different sizes")
+                   help="evaluation patch side in model pixels, 16 to 1024 (default: the "
+                        "model's training patch size); fix it to compare models trained at "
+                        "different sizes")
     p.add_argument("--mirror", action="store_true",
                    help="detect with mirror averaging (mcdet detect --mirror) for the pixel "
                         "metrics and FROC; the patch AUCs are the network's on plain patches")
@@ -77,8 +78,9 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..infer.evaluate import (
-        MIN_PATCH_SIZE,
         check_cases,
+        check_limit,
+        check_patch_size,
         evaluate,
         inbreast_dataset,
         limit_cases,
@@ -97,14 +99,13 @@ def run(args: argparse.Namespace) -> int:
                                  "INbreast or images/ + masks/)")
     if not folder.is_dir():
         raise FileNotFoundError(f"no such folder: {folder}")
-    # arguments and the output folder are checked before the long scoring run
+    # arguments, the output folder and the model are checked before any image is read
     spacing_mm = check_spacing(args.spacing, force=getattr(args, "force_spacing", False))
-    if args.patch_size is not None and args.patch_size < MIN_PATCH_SIZE:
-        raise ValueError(f"--patch-size {args.patch_size} is too small: pass at least "
-                         f"{MIN_PATCH_SIZE} model pixels, or leave it out to use the model's "
-                         "training patch size")
+    check_patch_size(args.patch_size)
+    check_limit(args.limit)
     kind = _kind(folder, args.kind)
     writable_folder(args.out, what="--out")
+    model = load_model(args.model)
     args.current_file = folder  # named by the command line's error messages
     if kind == "minimias":
         cases = minimias_dataset(folder, split=args.split, split_set=args.split_set)
@@ -118,7 +119,6 @@ def run(args: argparse.Namespace) -> int:
         cluster_classes = (1, 2)
     cases = limit_cases(cases, args.limit)
     check_cases(cases, folder)
-    model = load_model(args.model)
     name = args.name or kind
     run_name = args.run or Path(str(model.metadata.get("path", "model"))).stem
     bar = tqdm(total=len(cases), desc="images", unit="image")

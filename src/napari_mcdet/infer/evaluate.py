@@ -33,15 +33,49 @@ from ..mammogram import Mammogram
 
 #: Smallest evaluation patch side in model pixels: the network halves its input four times.
 MIN_PATCH_SIZE = 16
+#: Largest evaluation patch side in model pixels: 20 cm at the mini-MIAS grid, wider than a
+#: breast; larger sides only allocate more memory for patches that are mostly padding.
+MAX_PATCH_SIZE = 1024
 
 
 @dataclass
 class EvalCase:
-    """One annotated image: ``labels`` (M, N) uint8 0/1/2 on the grid of ``mammogram``."""
+    """One annotated image: ``labels`` (M, N) uint8 0/1/2 on the grid of ``mammogram``.
+
+    A case of a data set folder is read when it is scored, not when it is listed: it holds
+    ``read`` (returning the mammogram and its labels, read anew at each call) and
+    ``annotated`` (whether its ground truth marks calcifications, known from the annotation
+    files alone), so that choosing cases (:func:`limit_cases`) reads no image and scoring
+    holds one image at a time. :meth:`load` gives the case with its image either way.
+    """
 
     name: str
-    mammogram: Mammogram
-    labels: np.ndarray
+    mammogram: Mammogram | None = None
+    labels: np.ndarray | None = None
+    read: Callable[[], tuple[Mammogram, np.ndarray]] | None = field(
+        default=None, repr=False, compare=False)
+    annotated: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.read is None and (self.mammogram is None or self.labels is None):
+            raise ValueError(f"case {self.name!r}: pass a mammogram and its labels, or read")
+
+    def is_annotated(self) -> bool:
+        """Whether the ground truth marks a calcification (without reading the image when
+        :attr:`annotated` says)."""
+        if self.annotated is not None:
+            return self.annotated
+        if self.labels is None:
+            return bool(self.load().labels.any())
+        return bool(self.labels.any())
+
+    def load(self) -> EvalCase:
+        """This case with its mammogram and labels: itself when it holds them, else read now
+        (the result is not kept here)."""
+        if self.mammogram is not None and self.labels is not None:
+            return self
+        mammogram, labels = self.read()
+        return EvalCase(self.name, mammogram, labels)
 
 
 @dataclass
@@ -106,25 +140,52 @@ def minimias_dataset(folder: str | Path, *, split: str | Path | None = None,
             f"{folder}: {len(missing)} of the {len(sp[split_set])} {split_set!r} normal images "
             f"of {split.name} are missing (first: {missing[0]}); pass the complete mini-MIAS "
             "folder, or --split with a split of the images you have")
-    return [EvalCase(n, m, lab) for n, m, lab in minimias_cases(folder,
-                                                               normals=sp[split_set])]
+    # a calcification case is read here: whether its annotation lies on the breast, and so
+    # whether it can be scored, shows only in its image (mini-MIAS images are 1 MB each)
+    calcs = [EvalCase(n, m, lab) for n, m, lab in minimias_cases(folder, normals=[])]
+
+    def read_normal(name: str) -> tuple[Mammogram, np.ndarray]:
+        [(_, mammogram, labels)] = minimias_cases(folder, normals=[name], calcifications=False)
+        return mammogram, labels
+
+    return calcs + [EvalCase(Path(n).stem, read=lambda n=n: read_normal(n), annotated=False)
+                    for n in sp[split_set]]
+
+
+def check_limit(limit: int | None) -> int | None:
+    """``--limit``, refused below 1 (before any image is read)."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"--limit must be at least 1 image of each kind, got {limit}: pass a "
+                         "positive number, or leave it out to score every image")
+    return limit
+
+
+def check_patch_size(size: int | None) -> int | None:
+    """``--patch-size`` in model pixels, refused outside [:data:`MIN_PATCH_SIZE`,
+    :data:`MAX_PATCH_SIZE`] (before any image is read)."""
+    if size is not None and size < MIN_PATCH_SIZE:
+        raise ValueError(f"--patch-size {size} is too small: pass at least {MIN_PATCH_SIZE} "
+                         "model pixels, or leave it out to use the model's training patch size")
+    if size is not None and size > MAX_PATCH_SIZE:
+        raise ValueError(f"--patch-size {size} is too large: pass at most {MAX_PATCH_SIZE} "
+                         "model pixels (wider than a breast), or leave it out to use the "
+                         "model's training patch size")
+    return size
 
 
 def limit_cases(cases: list[EvalCase], limit: int | None) -> list[EvalCase]:
     """The first ``limit`` annotated and the first ``limit`` normal cases (all when None)."""
-    if limit is None:
+    if check_limit(limit) is None:
         return list(cases)
-    if limit < 1:
-        raise ValueError(f"--limit must be at least 1 image of each kind, got {limit}")
-    annotated = [c for c in cases if c.labels.any()][:limit]
-    normal = [c for c in cases if not c.labels.any()][:limit]
+    annotated = [c for c in cases if c.is_annotated()][:limit]
+    normal = [c for c in cases if not c.is_annotated()][:limit]
     return [c for c in cases if any(c is k for k in annotated + normal)]
 
 
 def check_cases(cases: list[EvalCase], folder: str | Path) -> None:
     """Refuse a data set that gives no sensitivity or no false-positive rate on normal
     images: figures computed on nothing would read as results."""
-    annotated = sum(bool(c.labels.any()) for c in cases)
+    annotated = sum(c.is_annotated() for c in cases)
     if annotated == 0:
         raise ValueError(f"{folder}: no image with an annotated calcification to score; pass a "
                          "folder with annotated cases")
@@ -149,22 +210,25 @@ def inbreast_dataset(folder: str | Path, *, mapping: str = "paper") -> list[Eval
         read_inbreast_xml,
     )
 
-    entries = index_inbreast(folder)
-    cases = []
-    for number, e in entries.items():
-        if e.dicom is None:
-            continue
-        mammo = read_mammogram(e.dicom)
+    def read(entry) -> tuple[Mammogram, np.ndarray]:
+        mammo = read_mammogram(entry.dicom)
         if mammo.pixel_spacing is None:
             mammo = Mammogram(mammo.pixels, (INBREAST_SPACING_MM,) * 2, mammo.laterality,
                               mammo.view, mammo.metadata)
-        if e.xml is not None:
-            labels = inbreast_labels(read_inbreast_xml(e.xml), mammo.shape,
-                                     pixel_spacing=mammo.pixel_spacing, mapping=mapping,
-                                     birads=e.birads)
-        else:
-            labels = np.zeros(mammo.shape, np.uint8)
-        cases.append(EvalCase(number, mammo, labels))
+        if entry.xml is None:
+            return mammo, np.zeros(mammo.shape, np.uint8)
+        return mammo, inbreast_labels(read_inbreast_xml(entry.xml), mammo.shape,
+                                      pixel_spacing=mammo.pixel_spacing, mapping=mapping,
+                                      birads=entry.birads)
+
+    cases = []
+    for number, e in index_inbreast(folder).items():
+        if e.dicom is None:
+            continue
+        # the XML alone tells an annotated image: calcification or cluster outlines
+        marked = e.xml is not None and any(
+            roi.kind in ("calcification", "cluster") for roi in read_inbreast_xml(e.xml))
+        cases.append(EvalCase(number, read=lambda e=e: read(e), annotated=marked))
     if not cases:
         raise FileNotFoundError(f"no DICOM images under {Path(folder) / INBREAST_DICOM_FOLDER}")
     return cases
@@ -185,10 +249,7 @@ def mask_dataset(folder: str | Path, *,
         raise FileNotFoundError(f"{folder} has no images/ folder (expected images/ and masks/)")
     masks = {p.stem: p for p in sorted(mask_dir.glob("*")) if p.suffix.lower() in
              (".png", ".tif", ".tiff")} if mask_dir.is_dir() else {}
-    cases = []
-    for path in sorted(img_dir.iterdir()):
-        if path.suffix.lower() not in _IMAGE_SUFFIXES:
-            continue
+    def read(path: Path) -> tuple[Mammogram, np.ndarray]:
         mammo = read_mammogram(path)
         if pixel_spacing is not None:
             mammo = Mammogram(mammo.pixels, pixel_spacing, mammo.laterality, mammo.view,
@@ -197,7 +258,15 @@ def mask_dataset(folder: str | Path, *,
                   else np.zeros(mammo.shape, np.uint8))
         if labels.shape != mammo.shape:
             raise ValueError(f"mask of {path.name} has shape {labels.shape}, image {mammo.shape}")
-        cases.append(EvalCase(path.stem, mammo, labels.astype(np.uint8)))
+        return mammo, labels.astype(np.uint8)
+
+    cases = []
+    for path in sorted(img_dir.iterdir()):
+        if path.suffix.lower() not in _IMAGE_SUFFIXES:
+            continue
+        # the mask alone (one byte a pixel) tells an annotated image; the image waits
+        marked = path.stem in masks and bool(read_mask(masks[path.stem]).any())
+        cases.append(EvalCase(path.stem, read=lambda path=path: read(path), annotated=marked))
     if not cases:
         raise FileNotFoundError(f"no images in {img_dir}")
     return cases
@@ -252,16 +321,18 @@ def evaluate(
     if not isinstance(model, TrainedModel):
         model = load_model(model)
     size = model.patch_size if patch_size is None else int(patch_size)
-    if size < MIN_PATCH_SIZE:
-        raise ValueError(f"patch_size must be at least {MIN_PATCH_SIZE} pixels, got {patch_size}")
+    if not MIN_PATCH_SIZE <= size <= MAX_PATCH_SIZE:
+        raise ValueError(f"patch_size must be {MIN_PATCH_SIZE} to {MAX_PATCH_SIZE} pixels, got "
+                         f"{size}")
     dev = resolve_device("auto" if device is None else device, warn=False)
     net = prepare_for_inference(model.network, device=dev, channels_last=dev.type != "mps")
     spacing = tuple(model.pixel_spacing)
     ys, ps, preds, gts, calc_dets, counts, per_image = [], [], [], [], [], [], []
     cluster_scores: list[float] = []
-    for i, case in enumerate(cases):
+    for i, listed in enumerate(cases):
         if progress is not None:
-            progress(i, len(cases), case.name)
+            progress(i, len(cases), listed.name)
+        case = listed.load()  # one image in memory at a time
         y, probs, labels = _case_patches(net, case, spacing=spacing, patch_size=size,
                                          min_breast_fraction=min_breast_fraction,
                                          batch_size=batch_size, device=dev)
@@ -282,7 +353,7 @@ def evaluate(
             "malignant_pixels": int((case.labels == MALIGNANT).sum()),
             "n_patches": int(len(y)), **{k: v for k, v in det.summary().items()
                                           if k not in ("shape", "model")}})
-        del det
+        del det, case
     if progress is not None:
         progress(len(cases), len(cases), "")
     y_all, p_all = np.concatenate(ys), np.concatenate(ps)
