@@ -118,3 +118,18 @@ def test_interpolate_command_refreshes_and_names_its_sources(tmp_path, tiny_conf
     assert main(["interpolate", str(start), str(tuned), "--weight", "2", "--out", str(bad)]) == 2
     assert "[0, 1]" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.glob("bad*")) == []
+
+
+def test_refresh_refuses_nan_weights_and_writes_nothing(tmp_path, tiny_config):
+    from napari_mcdet.models.checkpoint import CheckpointError
+
+    src = _kept_steps(tmp_path, tiny_config, steps=(1,))[0]
+    net = load_model(src).network
+    with torch.no_grad():
+        next(p for p in net.parameters() if p.ndim == 4)[0, 0, 0, 0] = float("nan")
+    nan = save_checkpoint(tmp_path / "nan.safetensors", net, pixel_spacing=(0.2, 0.2),
+                          patch_size=tiny_config.patch_size, step=1)
+    out = tmp_path / "refreshed.safetensors"
+    with pytest.raises(CheckpointError, match="nan.safetensors.*NaN or infinite"):
+        refresh_batchnorm(nan, out, tiny_config, batches=1)
+    assert not out.exists()

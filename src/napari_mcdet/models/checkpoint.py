@@ -492,14 +492,14 @@ def _weighted_state(paths: list[str | Path], weights: list[float], *, same: tupl
                     f"({first_meta.get(key)!r}); {why}")
         if state.keys() != total.keys() or any(state[k].shape != total[k].shape for k in state):
             raise CheckpointError(f"{path}: its tensors differ from {paths[0]}'s; {why}")
-        _check_finite(path, state, fix="pass a checkpoint saved before training diverged")
+        check_finite(path, state, fix="pass a checkpoint saved before training diverged")
         for k, v in state.items():
             total[k] = total[k] + float(w) * v.double() if v.is_floating_point() else v.clone()
     norm = float(sum(weights))
     weights_out = {f"model.{k}": ((v / norm).to(dtypes[k]) if dtypes[k].is_floating_point
                                   else v).contiguous() for k, v in total.items()}
     # a finite sum can still overflow a narrow dtype when cast back
-    _check_finite(" + ".join(str(p) for p in paths), {k[len("model."):]: v
+    check_finite(" + ".join(str(p) for p in paths), {k[len("model."):]: v
                                                       for k, v in weights_out.items()},
                   fix="the merged weights overflow their dtype; merge other checkpoints")
     meta = {k: v for k, v in meta.items()
@@ -508,8 +508,15 @@ def _weighted_state(paths: list[str | Path], weights: list[float], *, same: tupl
     return weights_out, meta, steps
 
 
-def _check_finite(path: str | Path, state: dict[str, torch.Tensor], *, fix: str) -> None:
-    """Refuse weights holding NaN or infinity: any merge with them is NaN or infinite too."""
+def check_finite(path: str | Path, state: dict[str, torch.Tensor], *, fix: str) -> None:
+    """Refuse weights holding NaN or infinity (any merge with them is NaN or infinite too),
+    naming ``path`` and ending with ``fix``.
+
+    Raises
+    ------
+    CheckpointError
+        A floating-point tensor of ``state`` holds a non-finite value.
+    """
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
         raise CheckpointError(

@@ -18,6 +18,7 @@ import torch
 from ..models.checkpoint import (
     CALIBRATION_KEYS,
     build_network,
+    check_finite,
     model_state,
     read_checkpoint,
     save_checkpoint,
@@ -81,6 +82,9 @@ def refresh_batchnorm(src: str | Path, dst: str | Path, config: TrainConfig, *,
     ------
     ValueError
         ``src``'s grid or patch size is not ``config``'s, or its network has no BatchNorm.
+    CheckpointError
+        ``src``'s weights or the statistics measured hold NaN or infinite values (nothing is
+        written then).
     """
     from torch.optim.swa_utils import update_bn
 
@@ -92,6 +96,8 @@ def refresh_batchnorm(src: str | Path, dst: str | Path, config: TrainConfig, *,
             f"{src} was trained at {meta['pixel_spacing']} mm, {meta['patch_size']} px patches; "
             f"the configuration draws {spacing} mm, {config.patch_size} px: pass the "
             "configuration of the run that wrote it")
+    check_finite(src, model_state(tensors), fix="re-estimate the statistics of a model with "
+                 "finite weights")
     network = build_network(meta["architecture"], meta.get("config", {}))
     network.load_state_dict(model_state(tensors))
     if not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in network.modules()):
@@ -100,6 +106,8 @@ def refresh_batchnorm(src: str | Path, dst: str | Path, config: TrainConfig, *,
     update_bn(training_patches(config, batches=batches, seed=seed,
                                hard_negatives=meta.get("hard_negatives")),
               network, device=torch.device(device))
+    check_finite(src, network.state_dict(), fix="its training patches gave non-finite "
+                 "BatchNorm statistics; check the configuration's images")
     # new statistics give new maps: the source's calibration does not describe them
     extra = {k: v for k, v in meta.items()
              if k not in _WRITTEN_BY_SAVE and k not in CALIBRATION_KEYS}
