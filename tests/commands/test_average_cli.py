@@ -59,7 +59,10 @@ def test_average_refuses_one_file_twice(tmp_path, capsys):
     out = tmp_path / "avg.safetensors"
     assert main(["average", str(a), str(a), "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "given twice" in err and "step_1.safetensors" in err
+    assert "step_1.safetensors is given twice" in err
+    assert main(["average", str(a), str(a.parent / "." / ".." / "a" / a.name),
+                 "--out", str(out)]) == 2
+    assert "are the same file" in capsys.readouterr().err
     copy = shutil.copy(a, tmp_path / "copy.safetensors")
     assert main(["average", str(a), str(copy), "--out", str(out)]) == 2
     err = capsys.readouterr().err

@@ -559,7 +559,9 @@ def check_one_run(paths: list[str | Path]) -> None:
         path = checkpoint_path(given)
         real = path.resolve()
         if real in seen:
-            raise CheckpointError(f"{path} is given twice (as {seen[real]} and {path}); {fix}")
+            twice = (f"{path} is given twice" if str(seen[real]) == str(path)
+                     else f"{path} and {seen[real]} are the same file")
+            raise CheckpointError(f"{twice}; {fix}")
         seen[real] = path
         digest = _file_digest(path)
         if digest in digests:
