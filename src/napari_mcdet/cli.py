@@ -5,7 +5,8 @@ Each sub-command lives in its own module of :mod:`napari_mcdet.commands` and exp
 
 Errors end in one line on stderr, ``mcdet <command>: error: <file>: <problem>; <fix>``, and a
 non-zero exit status (2 for bad input, 1 for too little memory, 130 for Ctrl-C); ``--debug``
-shows the traceback instead. A command names the file it is working on in
+shows the traceback instead. Warnings print as one line each, ``mcdet <command>: warning:
+<message>``. A command names the file it is working on in
 ``args.current_file``, so that messages from deep inside a decoder still name it.
 
 The command modules never import the napari face (they stand on its floor); a command that opens
@@ -18,6 +19,7 @@ import argparse
 import importlib
 import re
 import sys
+import warnings
 from collections.abc import Callable
 
 from ._version import __version__
@@ -124,6 +126,17 @@ def _report(command: str, err: BaseException, where: object) -> str:
     return f"mcdet {command}: error: {message}{hint}"
 
 
+def _plain_warning(command: str) -> Callable[..., str]:
+    """A ``warnings.formatwarning`` that prints a warning as one line for the reader of the
+    command line: ``mcdet <command>: warning: <message>``, without the source file and line
+    Python adds (a recording ``catch_warnings`` still gets the warning itself)."""
+
+    def format_warning(message, category, filename, lineno, line=None) -> str:
+        return f"mcdet {command}: warning: {_one_line(message)}\n"
+
+    return format_warning
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -131,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 0
+    before = warnings.formatwarning
+    warnings.formatwarning = _plain_warning(args.command)
     try:
         return int(func(args) or 0)
     except KeyboardInterrupt:
@@ -145,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             where = getattr(args, "config", None)  # `mcdet train CONFIG`: the file parsed
         print(_report(args.command, err, where), file=sys.stderr)
         return 1 if isinstance(err, MemoryError) else 2
+    finally:
+        warnings.formatwarning = before
 
 
 if __name__ == "__main__":  # pragma: no cover

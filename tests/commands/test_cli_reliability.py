@@ -193,3 +193,136 @@ def test_evaluate_checks_out_before_scoring(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "set"), "--out", str(tmp_path / "r"), "--spacing",
                  "70"]) == 2
     assert "--force-spacing" in capsys.readouterr().err
+
+
+# -- a batch: every input checked before the first detection ------------------------------------
+def _phantom_dicom(path, phantom_png, *, truncate=False, **tags):
+    """The phantom PNG as a small MG DICOM with ``tags`` (e.g. ``PixelSpacing``)."""
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from skimage import io as skio
+
+    arr = skio.imread(phantom_png).astype(np.uint16)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.2"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.PatientID = "MG", "test"
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.Rows, ds.Columns = arr.shape
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    for key, value in tags.items():
+        setattr(ds, key, value)
+    ds.PixelData = arr.tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    if truncate:
+        path.write_bytes(path.read_bytes()[:-5000])
+    return path
+
+
+def test_a_file_without_spacing_stops_the_batch_before_the_first_detection(
+        phantom_png, coarse_model, tmp_path, capsys):
+    a = _phantom_dicom(tmp_path / "a.dcm", phantom_png, PixelSpacing=[0.4, 0.4])
+    b = _phantom_dicom(tmp_path / "b.dcm", phantom_png)
+    c = _phantom_dicom(tmp_path / "c.dcm", phantom_png, PixelSpacing=[0.4, 0.4])
+    out = tmp_path / "out"
+    rc = _detect(a, b, c, "--out", out, model=coarse_model)
+    captured = capsys.readouterr()
+    line = _one_line_error(captured.err)
+    assert rc == 2 and captured.out == "" and not out.exists()  # a was not detected first
+    assert f"{b}: no PixelSpacing or ImagerPixelSpacing tag" in line and "--spacing" in line
+    assert str(a) not in line and str(c) not in line
+    # a header that cannot be read stops the batch as well, even with --spacing
+    _phantom_dicom(c, phantom_png, truncate=True, PixelSpacing=[0.4, 0.4])
+    rc = _detect(a, b, c, "--out", out, "--spacing", "0.4", model=coarse_model)
+    captured = capsys.readouterr()
+    line = _one_line_error(captured.err)
+    assert rc == 2 and captured.out == "" and not out.exists()
+    assert str(c) in line and "truncated" in line
+
+
+@pytest.mark.parametrize("spacing, words", [
+    (["0", "0"], "invalid PixelSpacing 0.0\\0.0: not a pixel size"),
+    (["0.07", "0.07", "0.07"], "invalid PixelSpacing 0.07\\0.07\\0.07: 3 values, not two"),
+])
+def test_an_invalid_dicom_spacing_is_one_message(phantom_png, coarse_model, tmp_path, capsys,
+                                                 spacing, words):
+    path = _phantom_dicom(tmp_path / "scan.dcm", phantom_png, PixelSpacing=spacing)
+    rc = _detect(path, "--out", tmp_path / "out", model=coarse_model)
+    err = capsys.readouterr().err
+    line = _one_line_error(err)
+    assert rc == 2 and err.strip() == line  # no warning that contradicts the error
+    assert f"{path}: {words}" in line and "--spacing MM" in line
+    assert "pixel_spacing" not in line and "has no pixel spacing" not in line
+
+
+def test_an_option_error_names_the_option_not_the_image(phantom_png, coarse_model, tmp_path,
+                                                        capsys):
+    rc = _detect(phantom_png, "--out", tmp_path / "o", "--spacing", "0.4", "--device", "cuda:9",
+                 model=coarse_model)
+    line = _one_line_error(capsys.readouterr().err)
+    assert rc == 2 and "--device cuda:9 is not available here" in line and "cpu" in line
+    assert phantom_png.name not in line
+    rc = _detect(phantom_png, "--out", tmp_path / "o", "--spacing", "0.4", "--tile", "100",
+                 model=coarse_model)
+    line = _one_line_error(capsys.readouterr().err)
+    assert rc == 2 and "--tile 100 is not a multiple of 16" in line
+    assert phantom_png.name not in line and not (tmp_path / "o").exists()
+
+
+def test_a_rerun_removes_the_earlier_runs_other_outputs_and_says_so(phantom_png, coarse_model,
+                                                                      tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["detect", str(phantom_png), "--out", str(out), "--model", str(coarse_model),
+                 "--spacing", "0.4"]) == 0
+    assert (out / "phantom_probabilities.tif").is_file()
+    assert (out / "phantom_overlay.png").is_file()
+    capsys.readouterr()
+    with pytest.warns(UserWarning, match="removed phantom_probabilities.tif, "
+                                         "phantom_overlay.png, left by an earlier run"):
+        assert _detect(phantom_png, "--out", out, "--spacing", "0.4", model=coarse_model) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(f"phantom_{kind}" for kind in (
+        "probabilities.npy", "labels.png", "calcifications.csv", "calcifications.json",
+        "clusters.csv", "clusters.json", "detection.json"))
+
+
+def test_warnings_print_as_one_plain_line_after_the_progress_bar(phantom_png, coarse_model,
+                                                                  tmp_path):
+    """A real process (pytest records warnings in its own): the coarse 0.8 mm model on a 0.4 mm
+    image warns that the image lies outside its training domain, from inside the tile loop."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "napari_mcdet", "detect", str(phantom_png), "--out",
+         str(tmp_path / "out"), "--model", str(coarse_model), "--spacing", "0.4",
+         "--format", "npy", "--no-overlay"],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "default"})
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()  # the bar's redraws (\r) split too
+    warned = [line for line in lines if "warning" in line.lower()]
+    assert warned and all(line.startswith("mcdet detect: warning: ") for line in warned), lines
+    assert "outside the model's training domain" in proc.stderr
+    assert ".py:" not in proc.stderr and "Warning:" not in proc.stderr
+    # after the bar's last line, not inside it
+    assert proc.stderr.index("mcdet detect: warning:") > proc.stderr.rindex("tile")
+    assert "0.4 mm pixels (--spacing)" in proc.stdout
+    assert "regions (those holding breast)" in proc.stdout and "tiles run" not in proc.stdout
+
+
+def test_each_line_says_the_spacing_and_whether_it_was_assumed(shared_data, phantom_png,
+                                                                coarse_model, tmp_path, capsys):
+    dicom = _phantom_dicom(tmp_path / "scan.dcm", phantom_png, PixelSpacing=[0.4, 0.4])
+    mias = shared_data / "mini-mias" / "mdb003.pgm"
+    assert _detect(dicom, mias, "--out", tmp_path / "out", "--threshold", "0.5",
+                   model=coarse_model) == 0
+    first, second = capsys.readouterr().out.splitlines()
+    assert first.startswith("scan.dcm: 0.4 mm pixels (PixelSpacing); ")
+    assert second.startswith("mdb003.pgm: 0.2 mm pixels assumed (mini-MIAS); ")
+    for line in (first, second):
+        assert "analysed " in line and " regions (those holding breast)" in line

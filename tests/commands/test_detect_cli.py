@@ -42,15 +42,17 @@ def test_detect_real_dicoms(shared_data, coarse_model, tmp_path, capsys):
     dicoms = sorted((shared_data / "dicom-mg").glob("*.dcm"))
     assert len(dicoms) == 2
     out = tmp_path / "out"
-    with pytest.warns(UserWarning, match="no PixelSpacing"):
-        rc = main(["detect", *map(str, dicoms), "--out", str(out), "--model", str(coarse_model),
-                   "--spacing", "0.05"])
+    rc = main(["detect", *map(str, dicoms), "--out", str(out), "--model", str(coarse_model),
+               "--spacing", "0.05"])
     assert rc == 0
     for path in dicoms:
         doc = _check_outputs(out, path.stem)
         assert min(doc["shape"]) > 2000  # full resolution, not the model's grid
         assert doc["pixel_spacing"] == [0.05, 0.05] and doc["n_tiles_run"] >= 1
-    assert "tiles run" in capsys.readouterr().out
+    out_lines = capsys.readouterr().out.splitlines()
+    assert len(out_lines) == 2
+    for line in out_lines:
+        assert "0.05 mm pixels (--spacing)" in line and "regions (those holding breast)" in line
 
 
 @pytest.fixture
@@ -68,8 +70,9 @@ def phantom_png(tmp_path):
 
 def test_detect_without_spacing_fails_with_the_fix(phantom_png, coarse_model, tmp_path, capsys):
     rc = main(["detect", str(phantom_png), "--out", str(tmp_path), "--model", str(coarse_model)])
-    assert rc == 2
-    assert "--spacing" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert rc == 2 and "--spacing MM" in err
+    assert "a PNG file states no pixel spacing" in err and "pixel_spacing" not in err
 
 
 def test_detect_png_npy_and_fixed_threshold(phantom_png, coarse_model, tmp_path):

@@ -123,3 +123,31 @@ def test_inbreast_xml_with_sibling_dicom(make_napari_viewer, shared_data, tmp_pa
     assert labels.data.shape == image.data.shape
     assert set(np.unique(labels.data)) == {0, 1} and labels.metadata["birads"] == "2"
     assert labels.metadata["image"] == image.name
+
+
+@pytest.mark.parametrize("x, grid", [(50000.0, "50001 x 50001"),
+                                     (1e9, "1000000001 x 1000000001")])
+def test_inbreast_xml_alone_with_a_point_beyond_any_mammogram_is_refused(make_napari_viewer,
+                                                                         tmp_path, x, grid):
+    """The reader refuses what every image reader refuses: more pixels than any mammogram has,
+    before allocating them (no 2.5 GB labels layer, no numpy memory error)."""
+    import plistlib
+
+    roi = {"Name": "Calcification", "Type": 19, "NumberOfPoints": 1, "Point_px": [f"({x}, {x})"],
+           "IndexInImage": 0, "Area": 0.0}
+    path = tmp_path / "AllXML" / "12345678.xml"
+    path.parent.mkdir()
+    path.write_bytes(plistlib.dumps({"Images": [{"ImageIndex": 0, "ROIs": [roi]}]}))
+    viewer = make_napari_viewer()
+    with pytest.raises(Exception) as info, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        viewer.open(str(path), plugin="napari-mcdet")
+    chain, err = [], info.value
+    while err is not None:
+        chain.append(err)
+        err = err.__cause__ or err.__context__
+    refusal = [e for e in chain if isinstance(e, ValueError) and "ROI points" in str(e)]
+    assert refusal, chain
+    assert f"12345678.xml: its ROI points need a grid of {grid} pixels" in str(refusal[0])
+    assert "more than any mammogram" in str(refusal[0])
+    assert len(viewer.layers) == 0

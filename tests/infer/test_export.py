@@ -65,3 +65,16 @@ def test_symlinks_in_the_output_folder_are_replaced_not_followed(detection, tmp_
     for name in names:
         assert (outside / name).read_text() == "precious\n", name
         assert not (out / name).is_symlink() and (out / name).stat().st_size > 0
+
+
+def test_files_an_earlier_run_left_are_removed_with_a_warning(detection, tmp_path):
+    det, image = detection
+    write_detection(det, tmp_path, "a", image=image)
+    write_detection(det, tmp_path, "b", image=image)  # another image's files stay
+    with pytest.warns(UserWarning, match=r"removed a_probabilities\.tif, a_overlay\.png, left "
+                                         r"by an earlier run of a"):
+        again = write_detection(det, tmp_path, "a", image=image, probabilities="npy",
+                                overlay=False)
+    a_files = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("a_"))
+    assert a_files == sorted(p.name for p in again.values())
+    assert (tmp_path / "b_overlay.png").is_file() and (tmp_path / "b_probabilities.tif").is_file()

@@ -119,6 +119,21 @@ def test_invalid_pixel_spacing_is_not_reported_missing(tmp_path, spacing):
         m = read_mammogram(path)
     assert m.pixel_spacing is None
     assert not any("no PixelSpacing" in str(w.message) for w in record)
+    assert len(record) == 1
+
+
+def test_three_pixel_spacing_values_are_refused_with_a_warning(tmp_path):
+    from napari_mcdet.io import read_mammogram
+    from napari_mcdet.io.dicom import dicom_spacing
+
+    arr = np.arange(64, dtype=np.uint16).reshape(8, 8)
+    path = _dicom(tmp_path / "three.dcm", arr, PixelSpacing=["0.07", "0.07", "0.07"])
+    with pytest.warns(UserWarning, match=r"three\.dcm: invalid PixelSpacing 0\.07\\0\.07\\0\.07: "
+                                         r"3 values, not two \(row and column mm\)"):
+        m = read_mammogram(path)
+    assert m.pixel_spacing is None
+    spacing, why = dicom_spacing(path)
+    assert spacing is None and why.startswith("invalid PixelSpacing 0.07\\0.07\\0.07: 3 values")
 
 
 def test_corrupt_jpeg2000_is_a_value_error_naming_the_file(tmp_path):
@@ -333,3 +348,18 @@ def test_negative_minimias_radius_is_named(tmp_path):
     bad = MiniMiasRecord("mdb001", "G", "CALC", "M", row=100.0, col=100.0, radius=-5.0)
     with pytest.raises(ValueError, match="radius must be a positive number"):
         minimias_labels([bad])
+
+
+@pytest.mark.parametrize("text, grid", [("(50000.0, 50000.0)", "50001 x 50001"),
+                                        ("(1e9, 1e9)", "1000000001 x 1000000001")])
+def test_annotations_alone_far_beyond_any_mammogram_are_refused(tmp_path, text, grid):
+    from napari_mcdet.io import read_inbreast_xml
+    from napari_mcdet.io.inbreast import inbreast_grid
+
+    path = _xml(tmp_path / "far.xml", [_point(text), _point("(20.0, 10.0)")])
+    with pytest.raises(ValueError, match=rf"far\.xml: its ROI points need a grid of {grid} "
+                                         r"pixels, more than any mammogram"):
+        inbreast_grid(read_inbreast_xml(path), source=path)
+    # within INbreast's grid, or a little beyond it, the grid holds them
+    near = _xml(tmp_path / "near.xml", [_point("(3500.0, 4500.0)")])
+    assert inbreast_grid(read_inbreast_xml(near), source=near) == (4501, 3501)

@@ -185,7 +185,93 @@ def check_inputs(paths: Sequence[Path]) -> None:
         raise FileNotFoundError(f"no such image: {', '.join(missing)}")
 
 
+def check_options(args: argparse.Namespace) -> None:
+    """Refuse option values detection would refuse only once an image is open, naming the
+    option rather than the image.
+
+    Raises
+    ------
+    ValueError
+        ``--device`` not present here, ``--tile`` not a multiple of 16, ``--batch-size`` below 1,
+        ``--min-breast-fraction`` outside [0, 1], or an ``--engine`` that cannot run.
+    """
+    from ..models.device import available_devices, resolve_device
+    from ..nn.inference import resolve_engine
+
+    try:
+        device = resolve_device("auto" if args.device is None else args.device, warn=False)
+    except ValueError:
+        raise ValueError(f"--device {args.device} is not available here; choose one of "
+                         f"{', '.join(available_devices())}, or leave --device out") from None
+    if args.tile is not None and (args.tile < 16 or args.tile % 16):
+        raise ValueError(f"--tile {args.tile} is not a multiple of 16 pixels (the network halves "
+                         f"it four times); give e.g. --tile {max(16, args.tile // 16 * 16)}")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size {args.batch_size} runs no tile; give 1 or more")
+    if not 0.0 <= args.min_breast_fraction <= 1.0:
+        raise ValueError(f"--min-breast-fraction {args.min_breast_fraction:g} is not a fraction; "
+                         "give a number in [0, 1]")
+    try:
+        resolve_engine(args.engine, device)
+    except (ImportError, ValueError) as err:
+        text = str(err).replace("engine='eager'", "--engine eager")
+        raise ValueError(f"--engine {args.engine}: {text}") from None
+
+
+def check_spacings(paths: Sequence[Path], *, spacing: float | None) -> list[str]:
+    """The pixel spacing each input will be analysed at, in words, after reading every file's
+    header (no pixels): a file detection would refuse stops the batch before its first image.
+
+    Parameters
+    ----------
+    paths : sequence of Path
+        The input images.
+    spacing : float or None, keyword-only
+        ``--spacing`` (it overrides the files' own), None when not given.
+
+    Returns
+    -------
+    list of str
+        Per input, e.g. ``'0.07 x 0.07 mm pixels (PixelSpacing)'``, ``'0.2 mm pixels assumed
+        (mini-MIAS)'``, ``'0.05 mm pixels (--spacing)'``.
+
+    Raises
+    ------
+    ValueError
+        A header that cannot be read (naming the file), or inputs without a spacing when
+        ``--spacing`` is not given (naming each one and why it has none).
+    """
+    from ..io.images import stated_spacing
+
+    described, missing = [], []
+    for path in paths:
+        found, source = stated_spacing(path)
+        if spacing is not None:
+            described.append(f"{spacing:g} mm pixels (--spacing)")
+        elif found is None:
+            missing.append(f"{path}: {source}")
+        else:
+            size = (f"{found[0]:g}" if found[0] == found[1] else f"{found[0]:g} x {found[1]:g}")
+            assumed = " assumed" if source == "mini-MIAS" else ""
+            described.append(f"{size} mm pixels{assumed} ({source})")
+    if missing:
+        raise ValueError(
+            f"{'; '.join(missing)}; no pixel spacing for {len(missing)} of {len(paths)} "
+            f"image{'s' if len(paths) > 1 else ''}, so none was analysed: pass --spacing MM "
+            f"(e.g. 0.05 for digitised film, 0.07 for INbreast, {MINIMIAS_SPACING_MM:g} for "
+            "mini-MIAS), or run those images separately"
+        )
+    return described
+
+
+def regions_text(n_run: int, n_tiles: int) -> str:
+    """How much of the image the network looked at, in a reader's words."""
+    return f"analysed {n_run} of the image's {n_tiles} regions (those holding breast)"
+
+
 def run(args: argparse.Namespace) -> int:
+    import warnings
+
     from tqdm import tqdm
 
     from ..infer.detect import detect
@@ -194,35 +280,45 @@ def run(args: argparse.Namespace) -> int:
     from ..io.writers import writable_folder
     from ..models.checkpoint import load_model
 
-    # every argument, input and the output folder is checked before the first detection
+    # every argument, input header and the output folder is checked before the first detection
     threshold = _threshold(args.threshold)
     spacing_mm = check_spacing(args.spacing, force=getattr(args, "force_spacing", False))
     paths = [Path(p) for p in args.images]
     check_inputs(paths)
+    check_options(args)
+    spacings = check_spacings(paths, spacing=spacing_mm)
     out = writable_folder(args.out, what="--out")
     stems = output_stems(paths)
     model = load_model(args.model)
     spacing = as_spacing(spacing_mm, name="--spacing", required=False)
-    for path, stem in zip(paths, stems):
+    for path, stem, said in zip(paths, stems, spacings):
         args.current_file = path  # named by the command line's error messages
-        mammo = read_mammogram(path)
-        with tqdm(desc=path.name, unit="tile", leave=True) as bar:
-            def progress(done: int, total: int, bar=bar) -> None:
-                bar.total = total
-                bar.n = done
-                bar.refresh()
+        mammo = read_mammogram(path, pixel_spacing=spacing)
+        caught: list[warnings.WarningMessage] = []
+        try:
+            # warnings wait for the progress bar's line to end, not to be printed inside it
+            with warnings.catch_warnings(record=True) as caught, \
+                    tqdm(desc=path.name, unit="tile", leave=True) as bar:
+                def progress(done: int, total: int, bar=bar) -> None:
+                    bar.total = total
+                    bar.n = done
+                    bar.refresh()
 
-            det = detect(mammo, model, pixel_spacing=spacing, tile=args.tile,
-                         **({} if args.overlap is None else {"overlap": args.overlap}),
-                         batch_size=args.batch_size, device=args.device,
-                         threshold=threshold, min_breast_fraction=args.min_breast_fraction,
-                         cluster_diameter_mm=args.cluster_diameter,
-                         cluster_min_count=args.cluster_min_count, gate=args.gate,
-                         engine=args.engine, mirror=args.mirror, progress=progress)
+                det = detect(mammo, model, tile=args.tile,
+                             **({} if args.overlap is None else {"overlap": args.overlap}),
+                             batch_size=args.batch_size, device=args.device,
+                             threshold=threshold, min_breast_fraction=args.min_breast_fraction,
+                             cluster_diameter_mm=args.cluster_diameter,
+                             cluster_min_count=args.cluster_min_count, gate=args.gate,
+                             engine=args.engine, mirror=args.mirror, progress=progress)
+        finally:
+            for w in caught:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         write_detection(det, out, stem, image=mammo.pixels, probabilities=args.format,
                         overlay=not args.no_overlay)
         s = det.summary()
-        print(f"{path.name}: {s['n_calcifications']} calcifications, {s['n_clusters']} clusters, "
-              f"{det.n_tiles_run}/{det.n_tiles} tiles run -> {out}/{stem}_*")
+        print(f"{path.name}: {said}; {s['n_calcifications']} calcifications, "
+              f"{s['n_clusters']} clusters; {regions_text(det.n_tiles_run, det.n_tiles)} "
+              f"-> {out}/{stem}_*")
     args.current_file = None
     return 0

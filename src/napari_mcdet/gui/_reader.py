@@ -7,7 +7,8 @@
   ROIs: a Shapes layer of the outlines and a Points layer of the single-point calcifications,
   with ``name`` / ``type`` features. Without the image the annotations use INbreast's spacing
   (``napari_mcdet.constants.INBREAST_SPACING_MM``) on its usual 4084 x 3328 grid (or a grid just
-  large enough for points beyond it: ``napari_mcdet.io.inbreast.inbreast_grid``).
+  large enough for points beyond it: ``napari_mcdet.io.inbreast.inbreast_grid``, which refuses
+  points that would need more pixels than any mammogram, as every image reader does).
 - mini-MIAS ``mdbNNN.pgm``: the image (0.2 mm) plus, when ``Info.txt`` is beside it, a labels layer
   (circles) and a Shapes layer of the circles of every abnormality listed for the image.
 
@@ -189,7 +190,7 @@ def _read_inbreast(path: Path) -> list[LayerData]:
         layers.append(_image_layer(mammo))
     else:
         spacing = INBREAST_SPACING
-        shape = inbreast_grid(rois)
+        shape = inbreast_grid(rois, source=path)
         warnings.warn(
             f"{path.name}: no ../{INBREAST_DICOM_FOLDER}/{path.stem}_*.dcm beside the XML; "
             f"showing the annotations alone on a {shape[0]} x {shape[1]} grid at "

@@ -8,6 +8,9 @@ Per image ``<stem>``:
 - ``<stem>_detection.json``: settings, thresholds, counts, both tables and the tile scores;
 - ``<stem>_overlay.png``: the image with calcifications (class colours) and cluster boxes.
 
+Files of the same ``<stem>`` that an earlier run wrote and this one does not (the other
+probability format, an overlay) are removed, with a warning naming them.
+
 The Detect widget gives its points and rectangles the same tables as ``features``
 (:func:`calcification_columns`, :func:`cluster_columns`).
 
@@ -169,6 +172,12 @@ def write_detection(det: Detection, out_dir: str | Path, stem: str, *,
     -------
     written : dict
         Kind -> path.
+
+    Warns
+    -----
+    UserWarning
+        When files of ``stem`` from an earlier run that this one does not write (the other
+        probability format, an overlay) were removed; it names them.
     """
     import tifffile
 
@@ -199,4 +208,25 @@ def write_detection(det: Detection, out_dir: str | Path, stem: str, *,
     written["json"] = _write_json(out / f"{stem}_detection.json", doc)
     if overlay and image is not None:
         written["overlay"] = plot_overlay(image, det, out / f"{stem}_overlay.png")
+    _remove_stale_outputs(out, stem, written)
     return written
+
+
+def _remove_stale_outputs(out: Path, stem: str, written: dict[str, Path]) -> list[Path]:
+    """Delete the files of ``stem`` an earlier run left that this one did not write (the other
+    probability format, an overlay), with one warning naming them: beside the new tables they
+    would pass for this run's results."""
+    import warnings
+
+    kept = {p.name for p in written.values()}
+    stale = [out / name for name in (f"{stem}_probabilities.tif", f"{stem}_probabilities.npy",
+                                     f"{stem}_overlay.png")
+             if name not in kept and (out / name).is_file()]
+    for path in stale:
+        path.unlink()
+    if stale:
+        warnings.warn(
+            f"{out}: removed {', '.join(p.name for p in stale)}, left by an earlier run of "
+            f"{stem} and not made by this one, so that no old result passes for a new one",
+            UserWarning, stacklevel=3)
+    return stale

@@ -27,7 +27,7 @@ import numpy as np
 from ..mammogram import Mammogram
 from .images import check_image_size
 
-__all__ = ["read_dicom", "is_dicom", "JPEG_EXTRA_HINT"]
+__all__ = ["read_dicom", "dicom_spacing", "spacing_problem", "is_dicom", "JPEG_EXTRA_HINT"]
 
 #: What to install when a compressed transfer syntax cannot be decoded.
 JPEG_EXTRA_HINT = (
@@ -105,24 +105,27 @@ def _spacing(ds: Any) -> tuple[tuple[float, float] | None, str | None, list[str]
 
     def valid(values: Any, tag: str) -> tuple[float, float] | None:
         items = list(values)
-        if len(items) < 2:
-            problems.append(f"{tag} {_plain(values)!r} (two numbers, row and column, expected)")
+        if len(items) != 2:
+            # a third number is no third axis of a 2-D image: the tag is damaged, and which two
+            # of the numbers are row and column cannot be known
+            problems.append(f"invalid {tag} {_spacing_text(items)}: {len(items)} value"
+                            f"{'s' if len(items) != 1 else ''}, not two (row and column mm)")
             return None
         try:
             row, col = float(items[0]), float(items[1])
         except (TypeError, ValueError) as exc:
-            problems.append(f"{tag} {_plain(values)!r} ({exc})")
+            problems.append(f"invalid {tag} {_spacing_text(items)}: not numbers ({exc})")
             return None
         if np.isfinite(row) and np.isfinite(col) and row > 0 and col > 0:
             return row, col
-        problems.append(f"{tag} {[row, col]} (not positive finite mm)")
+        problems.append(f"invalid {tag} {_spacing_text(items)}: not a pixel size (positive mm)")
         return None
 
     for tag in ("PixelSpacing", "ImagerPixelSpacing"):
         try:
             value = ds.get(tag)
         except (TypeError, ValueError) as exc:  # an unparsable DS string in the file
-            problems.append(f"{tag} ({exc})")
+            problems.append(f"invalid {tag}: not numbers ({exc})")
             continue
         if value is not None and value != "":
             found = valid(value if not isinstance(value, str | float | int) else [value], tag)
@@ -137,6 +140,55 @@ def _spacing(ds: Any) -> tuple[tuple[float, float] | None, str | None, list[str]
     except (AttributeError, IndexError, TypeError, KeyError):
         pass
     return None, None, problems
+
+
+def _spacing_text(items: list[Any]) -> str:
+    """``0\\0`` for the values of a spacing tag, as DICOM writes them."""
+    return "\\".join(str(_plain(v)) for v in items)
+
+
+def spacing_problem(problems: list[str]) -> str:
+    """Why a file has no pixel spacing, in words: what is wrong with its spacing tags, or that
+    it has none (``problems`` as :func:`_spacing` lists them)."""
+    if problems:
+        return "; ".join(problems)
+    return "no PixelSpacing or ImagerPixelSpacing tag"
+
+
+def dicom_spacing(path: str | os.PathLike) -> tuple[tuple[float, float] | None, str]:
+    """The pixel spacing a DICOM file states, after checking its header as :func:`read_dicom`
+    does, without decoding its pixels.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    spacing : (float, float) or None
+        ``(row_mm, col_mm)``, as :func:`read_dicom` would give it.
+    source : str
+        The tag it comes from (``'PixelSpacing'``...), or, without a spacing, why
+        (:func:`spacing_problem`).
+
+    Raises
+    ------
+    ValueError
+        A file :func:`read_dicom` refuses for its header: not DICOM, truncated, colour,
+        several frames, damaged rescale or window values, an impossible size.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such DICOM file: {path}")
+    with warnings.catch_warnings():
+        # read_dicom gives the same warnings when it reads the pixels
+        warnings.simplefilter("ignore")
+        ds = _read_dataset(path)
+        _check_grey_image(ds, path, frame=None)
+    _check_rescale(ds, path, windows=True)
+    _check_size(ds, path, ds.file_meta.get("TransferSyntaxUID"))
+    spacing, tag, problems = _spacing(ds)
+    return spacing, (tag if spacing is not None else spacing_problem(problems))
 
 
 def _laterality(ds: Any) -> str | None:
@@ -224,6 +276,15 @@ def _check_size(ds: Any, path: Path, tsyntax: Any) -> None:
         raise ValueError(f"{path}: Rows, Columns or BitsAllocated missing or not numbers ({exc}); "
                          "the header is damaged: re-export the file") from exc
     check_image_size(path, rows, cols, frames=frames)
+    native = tsyntax is None or not tsyntax.is_compressed
+    if native and "PixelData" in ds and bits >= 8:
+        # pydicom reads a cut-off native file without a word: the length tells
+        stored, need = len(ds.PixelData), rows * cols * frames * (bits // 8)
+        if stored < need:
+            raise ValueError(
+                f"{path} is truncated: its pixel data holds {stored:,} of the {need:,} bytes its "
+                "header claims; the download or copy is incomplete - fetch the file again"
+            )
     if tsyntax is not None and str(tsyntax) == "1.2.840.10008.1.2.5":  # RLE Lossless
         stored = len(ds.PixelData) if "PixelData" in ds else 0
         need = rows * cols * frames * max(bits // 8, 1)
@@ -553,21 +614,13 @@ def _display_values(
 
 
 def _spacing_or_warn(ds: Any, path: Path) -> tuple[tuple[float, float] | None, str | None]:
-    """``(spacing, tag)`` of :func:`_spacing`; when there is none, a warning that says whether
+    """``(spacing, tag)`` of :func:`_spacing`; when there is none, one warning that says whether
     the tags are missing or unusable, and what to pass instead."""
     spacing, spacing_tag, spacing_problems = _spacing(ds)
-    if spacing is None and spacing_problems:
+    if spacing is None:
         warnings.warn(
-            f"{path.name}: invalid PixelSpacing: {'; '.join(spacing_problems)}; pixel_spacing is "
-            "None (pass pixel_spacing=(row_mm, col_mm) to read_mammogram, or --spacing MM, if "
-            "you know it)",
-            UserWarning,
-            stacklevel=3,
-        )
-    elif spacing is None:
-        warnings.warn(
-            f"{path.name}: no PixelSpacing or ImagerPixelSpacing tag; pixel_spacing is None "
-            "(pass pixel_spacing=(row_mm, col_mm) to read_mammogram if you know it)",
+            f"{path.name}: {spacing_problem(spacing_problems)}, so pixel_spacing is None; pass "
+            "pixel_spacing=(row_mm, col_mm) to read_mammogram if you know it",
             UserWarning,
             stacklevel=3,
         )

@@ -33,6 +33,7 @@ __all__ = [
     "MINIMIAS_SPACING_MM",
     "MAX_PIXELS",
     "check_image_size",
+    "stated_spacing",
 ]
 
 #: mini-MIAS: 200 um pixels.
@@ -46,8 +47,20 @@ _TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 MAX_PIXELS = 200_000_000
 
 
-def check_image_size(path: str | os.PathLike, rows: int, cols: int, *, frames: int = 1) -> None:
+def check_image_size(path: str | os.PathLike, rows: int, cols: int, *, frames: int = 1,
+                     claim: str = "its header claims") -> None:
     """Refuse an image whose header claims more pixels than any mammogram, before decoding it.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file, named in the message.
+    rows, cols : int
+        The size claimed.
+    frames : int, keyword-only
+        Frames claimed.
+    claim : str, keyword-only
+        What in the file makes the claim, in the message (an annotation file's points).
 
     Raises
     ------
@@ -56,12 +69,12 @@ def check_image_size(path: str | os.PathLike, rows: int, cols: int, *, frames: i
     """
     rows, cols, frames = int(rows), int(cols), int(frames)
     if rows <= 0 or cols <= 0 or frames <= 0:
-        raise ValueError(f"{path}: its header claims an image of {rows} x {cols} pixels; the file "
+        raise ValueError(f"{path}: {claim} an image of {rows} x {cols} pixels; the file "
                          "is damaged: export or fetch it again")
     if rows * cols * frames > MAX_PIXELS:
         what = f"{frames} frames of " if frames > 1 else ""
         raise ValueError(
-            f"{path}: its header claims {what}{rows} x {cols} pixels, more than any mammogram "
+            f"{path}: {claim} {what}{rows} x {cols} pixels, more than any mammogram "
             f"(at most {MAX_PIXELS:,} are read); the file is damaged or not a mammogram: "
             "check it, or crop / downsample it first"
         )
@@ -325,6 +338,46 @@ def read_mammogram(
         view=view,
         metadata=meta,
     )
+
+
+def stated_spacing(path: str | os.PathLike) -> tuple[tuple[float, float] | None, str]:
+    """The pixel spacing :func:`read_mammogram` would give a file, and where it comes from, from
+    the file's header and name alone (no pixel is decoded).
+
+    Parameters
+    ----------
+    path : str or path-like
+        A mammogram file, as :func:`read_mammogram` takes it.
+
+    Returns
+    -------
+    spacing : (float, float) or None
+        ``(row_mm, col_mm)``.
+    source : str
+        With a spacing: the DICOM tag (``'PixelSpacing'``...) or ``'mini-MIAS'`` (the database's
+        0.2 mm, assumed from the file name). Without: why there is none, in words.
+
+    Raises
+    ------
+    FileNotFoundError, IsADirectoryError
+        No such file; a folder.
+    ValueError
+        A file :func:`read_mammogram` refuses for its header or format.
+    """
+    path = _existing_file(path)
+    kind = _sniff(path)
+    if kind == "dicom":
+        from .dicom import dicom_spacing
+
+        return dicom_spacing(path)
+    if kind in ("ppm", "unknown"):
+        read_mammogram(path)  # raises the reader's own message for the format
+    if kind == "pgm" and minimias_refnum(path) is not None:
+        return (MINIMIAS_SPACING_MM, MINIMIAS_SPACING_MM), "mini-MIAS"
+    size = _raster_size(path) if kind in ("png", "tiff") else None
+    if size is not None:
+        check_image_size(path, size[0], size[1], frames=size[2])
+    return None, f"a {kind.upper()} file states no pixel spacing"
 
 
 def read_mask(path: str | os.PathLike) -> np.ndarray:

@@ -35,6 +35,7 @@ import numpy as np
 from ..classes import BENIGN, MALIGNANT
 from ..constants import INBREAST_SPACING_MM
 from ..spacing import as_spacing
+from .images import check_image_size
 
 __all__ = [
     "InbreastROI",
@@ -730,9 +731,27 @@ def inbreast_case(xml_path: str | os.PathLike) -> InbreastEntry:
     return case
 
 
-def inbreast_grid(rois: Sequence[InbreastROI]) -> tuple[int, int]:
+def inbreast_grid(rois: Sequence[InbreastROI], *,
+                  source: str | os.PathLike = "the INbreast ROIs") -> tuple[int, int]:
     """Image shape (rows, cols) for annotations shown without their image: the first of
-    :data:`INBREAST_SHAPES` that holds every ROI point, else a grid just large enough."""
+    :data:`INBREAST_SHAPES` that holds every ROI point, else a grid just large enough.
+
+    Parameters
+    ----------
+    rois : sequence of InbreastROI
+    source : str or path-like, keyword-only
+        The annotation file, named in the error.
+
+    Raises
+    ------
+    ValueError
+        Points so far out that the grid would hold more pixels than any mammogram
+        (:func:`napari_mcdet.io.images.check_image_size`, the check every image file passes).
+    """
     extent = np.max([r.points.max(axis=0) for r in rois], axis=0) if rois else np.zeros(2)
     fitting = [s for s in INBREAST_SHAPES if extent[0] < s[0] and extent[1] < s[1]]
-    return fitting[0] if fitting else tuple(int(np.ceil(e)) + 1 for e in extent)
+    if fitting:
+        return fitting[0]
+    shape = tuple(int(np.ceil(e)) + 1 for e in extent)
+    check_image_size(source, *shape, claim="its ROI points need a grid of")
+    return shape
