@@ -7,6 +7,11 @@ better model than any one of them. BatchNorm running statistics are averaged too
 training mode over ``--bn-batches`` batches of the run's own training patches (CONFIG: the
 run's configuration file). The result is a final model (no optimizer state, no metrics):
 validate it, then ``mcdet calibrate`` it before use.
+
+Only distinct kept steps of one run are averaged: their recipes name the same ``out_dir``,
+``seed`` and ``init``, no file comes twice (by path or by content), and none is itself a merged
+model (an average or an interpolation, such as the bundled model). ``--out`` is checked before
+any checkpoint is read.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("average", help="average the kept checkpoints of a run (SWA)",
                               description=__doc__)
     p.add_argument("checkpoints", nargs="+", metavar="CKPT",
-                   help="two or more checkpoints of one run (runs/NAME/step_*.safetensors)")
+                   help="two or more kept steps of one run, each once "
+                        "(runs/NAME/step_*.safetensors; one run: the same out_dir, seed and "
+                        "init in their recipes)")
     p.add_argument("--out", required=True, metavar="MODEL",
                    help="the averaged model to write (.safetensors)")
     add_refresh_arguments(p)

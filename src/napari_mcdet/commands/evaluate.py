@@ -26,7 +26,8 @@ def register(subparsers) -> None:
     p.add_argument("folder", help="mini-MIAS, INbreast or images/+masks/ folder")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--model", default=None,
-                   help="checkpoint (.safetensors); default: the bundled default model")
+                   help="checkpoint (.safetensors), or 'default' for the bundled default model "
+                        "(also when left out)")
     p.add_argument("--kind", choices=("auto", "minimias", "inbreast", "masks"), default="auto",
                    help="data set layout (auto: Info.txt -> minimias, AllDICOMs/ -> inbreast, "
                         "images/ -> masks)")

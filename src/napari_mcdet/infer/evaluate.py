@@ -291,8 +291,9 @@ def evaluate(
     Parameters
     ----------
     cases : sequence of EvalCase
+        Read one at a time (:meth:`EvalCase.load`), so one image is in memory at a time.
     model : TrainedModel or path, optional
-        The bundled default when None.
+        The bundled default when None or ``'default'``.
     dataset : str
         Name used in the tables.
     cluster_classes : sequence of int
