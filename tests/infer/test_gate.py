@@ -65,3 +65,62 @@ def test_mcdet_calibrate_gate_stores_a_gate_the_threshold_was_calibrated_behind(
     assert meta["operating_point"]["tiling"]["gate"] == gate
     det = mc.detect(mc.read_mammogram(normals[0]), out, device="cpu")
     assert det.gate == gate
+
+
+# -- a gate under which nothing is decoded --------------------------------------------------------
+def test_a_gate_that_decodes_no_tile_is_an_error_not_zero_findings(shared_data, coarse_model,
+                                                                  tmp_path):
+    from napari_mcdet.models.checkpoint import update_metadata
+
+    mammo = mc.read_mammogram(shared_data / "mini-mias" / "mdb209.pgm")
+    with pytest.raises(ValueError, match=r"mdb209\.pgm: nothing was analysed: the decoder gate 1 "
+                                         r"skipped all \d+ breast tiles"):
+        mc.detect(mammo, coarse_model, gate=1.0, threshold=0.5, engine="eager")
+    # a model that stores such a gate runs with it by default, and fails the same way
+    stored = update_metadata(coarse_model, {GATE_KEY: 1.0}, dst=tmp_path / "g1.safetensors")
+    with pytest.raises(ValueError, match="no tile decoded"):
+        mc.detect(mammo, stored, threshold=0.5, engine="eager")
+    # a gate that lets tiles through still detects
+    assert mc.detect(mammo, coarse_model, gate=0.0, threshold=0.5,
+                     engine="eager").n_tiles_decoded > 0
+
+
+def test_mcdet_detect_gate_1_exits_with_one_line_naming_the_image(shared_data, coarse_model,
+                                                                  tmp_path, capsys):
+    from napari_mcdet.cli import main
+
+    image = shared_data / "mini-mias" / "mdb209.pgm"
+    assert main(["detect", str(image), "--model", str(coarse_model), "--gate", "1",
+                 "--threshold", "0.5", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "mdb209.pgm" in err and "no tile decoded" in err and "--no-gate" in err
+
+
+def test_a_gate_that_would_leave_a_normal_undecoded_is_refused():
+    from napari_mcdet.infer.gate import refuse_gate_skipping_images
+
+    refuse_gate_skipping_images(0.5, [0.7, 0.5], ["a.pgm", "b.pgm"], miss_rate=0.01)
+    with pytest.raises(ValueError, match=r"skips every tile of 1 of 2 normal images \(b\.pgm\)"
+                                         r".*--miss-rate"):
+        refuse_gate_skipping_images(0.5, [0.7, 0.49], ["a.pgm", "b.pgm"], miss_rate=0.9)
+
+
+def test_mcdet_calibrate_refuses_a_gate_that_skips_every_tile(shared_data, tmp_path, capsys):
+    from napari_mcdet.cli import main
+
+    out = tmp_path / "gated.safetensors"
+    normal = str(shared_data / "mini-mias" / "mdb003.pgm")
+    assert main(["calibrate", "default", normal, "--gate", "--miss-rate", "0.99",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "skips every tile" in err and "mdb003.pgm" in err and "--miss-rate" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.0, 2.0, float("nan"), "x"])
+def test_miss_rate_outside_0_1_is_refused_in_the_callers_words(bad):
+    from napari_mcdet.infer.gate import check_miss_rate
+
+    with pytest.raises(ValueError, match=r"^--miss-rate .* \[0, 1\)"):
+        check_miss_rate(bad, name="--miss-rate")
+    assert check_miss_rate("0.05") == 0.05

@@ -117,6 +117,30 @@ def positive_tiles(origins: Sequence[tuple[int, int]], mask: np.ndarray, tile: i
                      for r, c in origins], dtype=bool)
 
 
+def check_miss_rate(miss_rate: float, *, name: str = "miss_rate") -> float:
+    """``miss_rate`` as a float, refused unless it is a share in [0, 1).
+
+    Parameters
+    ----------
+    miss_rate : float
+    name : str, keyword-only
+        How messages name it (``'--miss-rate'`` on the command line).
+
+    Raises
+    ------
+    ValueError
+        Not a number in [0, 1) (NaN included).
+    """
+    try:
+        value = float(miss_rate)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} {miss_rate} is not a share of the tiles holding a "
+                         f"calcification: give a number in [0, 1), e.g. {DEFAULT_MISS_RATE:g}")
+    return value
+
+
 def gate_from_scores(positive: np.ndarray, every: np.ndarray, *,
                      miss_rate: float = DEFAULT_MISS_RATE) -> dict[str, Any]:
     """The highest gate skipping at most ``miss_rate`` of the ``positive`` tile scores.
@@ -129,8 +153,7 @@ def gate_from_scores(positive: np.ndarray, every: np.ndarray, *,
     """
     positive = np.asarray(positive, np.float64)
     every = np.asarray(every, np.float64)
-    if not 0.0 <= miss_rate < 1.0:
-        raise ValueError(f"miss_rate must be in [0, 1), got {miss_rate}")
+    miss_rate = check_miss_rate(miss_rate)
     if positive.size == 0:
         raise ValueError("no tile holds a calcification: the gate cannot be chosen (are the "
                          "images' breasts large enough to hold a lesion?)")
@@ -143,6 +166,38 @@ def gate_from_scores(positive: np.ndarray, every: np.ndarray, *,
             "tiles": int(every.size), "lowest_positive": float(positive.min()),
             "positives_skipped": float((positive < gate).mean()),
             "tiles_skipped": float((every < gate).mean())}
+
+
+def refuse_gate_skipping_images(gate: float, best_scores: Sequence[float], names: Sequence[str],
+                                *, miss_rate: float) -> None:
+    """Refuse a gate under which detection would decode no tile of some normal image.
+
+    Parameters
+    ----------
+    gate : float
+        The gate chosen.
+    best_scores : sequence of float
+        Each normal image's highest tile gate score, without blended lesions.
+    names : sequence of str
+        The images, as messages name them.
+    miss_rate : float, keyword-only
+        The share the gate was chosen for, named in the message.
+
+    Raises
+    ------
+    ValueError
+        ``gate`` lies above some image's every tile: detection would analyse nothing there
+        (:func:`napari_mcdet.infer.steps.image_maps` refuses it), so the gate is useless.
+    """
+    starved = [n for n, best in zip(names, best_scores) if not best >= gate]
+    if starved:
+        shown = ", ".join(starved[:3]) + (f" and {len(starved) - 3} more" if len(starved) > 3
+                                          else "")
+        raise ValueError(
+            f"the gate {gate:g} chosen for miss_rate {miss_rate:g} skips every tile of "
+            f"{len(starved)} of {len(names)} normal images ({shown}): detection would analyse "
+            f"nothing there; choose a lower miss_rate (mcdet calibrate --miss-rate, "
+            f"{DEFAULT_MISS_RATE:g} by default)")
 
 
 def choose_gate(
@@ -184,12 +239,20 @@ def choose_gate(
         :func:`gate_from_scores`'s, plus ``seed``, ``lesions_per_kind``, ``n_images`` and
         ``tiling`` (``tile``, ``overlap``, ``engine``); store ``gate`` under
         :data:`napari_mcdet.infer.patches.GATE_KEY` (``mcdet calibrate --gate`` does).
+
+    Raises
+    ------
+    ValueError
+        A ``miss_rate`` outside [0, 1), no tile holding a calcification, NaN scores, or a gate
+        that would leave some normal image without a decoded tile
+        (:func:`refuse_gate_skipping_images`).
     """
     from ..data.prepare import prepare_image
     from ..models.device import resolve_device
     from .calibrate import with_spacing
     from .steps import detection_runner
 
+    miss_rate = check_miss_rate(miss_rate)
     if not getattr(model.network, "can_gate", False):
         raise ValueError(f"model {model.architecture!r} has no bottleneck classification head: "
                          "it cannot gate its decoder")
@@ -198,10 +261,15 @@ def choose_gate(
     net, run = detection_runner(model, device=dev, gate=None)
     spacing = tuple(float(s) for s in model.pixel_spacing)
     rng = np.random.default_rng(seed)
-    positive, every = [], []
+    positive, every, plain_best, names = [], [], [], []
     for i, mammo in enumerate(normals):
         image, breast, _ = prepare_image(with_spacing(mammo, pixel_spacing, i),
                                          pixel_spacing=spacing)
+        # the normal as detection will see it, without lesions: its best tile must pass the gate
+        _, plain = tile_gate_scores(net, image, breast, tile=run["tile"], overlap=run["overlap"],
+                                    device=dev, channels_last=run["channels_last"])
+        plain_best.append(float(plain.max(initial=-np.inf)))
+        names.append(str(mammo.metadata.get("source", f"normal image {i}")))
         image, mask = blend_lesions(image, breast, pixel_spacing=spacing, rng=rng,
                                     per_kind=per_kind)
         origins, scores = tile_gate_scores(net, image, breast, tile=run["tile"],
@@ -214,6 +282,7 @@ def choose_gate(
     if not every:
         raise ValueError("choosing a gate needs at least one normal image")
     out = gate_from_scores(np.concatenate(positive), np.concatenate(every), miss_rate=miss_rate)
+    refuse_gate_skipping_images(out["gate"], plain_best, names, miss_rate=miss_rate)
     out.update(seed=int(seed), lesions_per_kind=int(per_kind), n_images=len(normals),
                tiling={k: run[k] for k in ("tile", "overlap", "engine")})
     return out

@@ -161,7 +161,8 @@ def image_maps(network, image: np.ndarray, breast: np.ndarray, *, tile: int, ove
     Raises
     ------
     ValueError
-        No tile holds enough breast, or the network returned NaN or infinite values.
+        No tile holds enough breast, the gate let no tile through to the decoder, or the
+        network returned NaN or infinite values.
     """
     import torch
 
@@ -185,6 +186,14 @@ def image_maps(network, image: np.ndarray, breast: np.ndarray, *, tile: int, ove
             f"{pixel_spacing[0]:g} mm holds at least {min_breast_fraction:.0%} breast (image "
             f"{image.shape} at the model's grid); check the pixel spacing and that the image "
             "shows a breast")
+    if not any(rec.get("decoded", True) for rec in records):
+        # skipped tiles hold zero maps: reporting their zero findings would pass a gate set too
+        # high for a clean result
+        raise ValueError(
+            f"{name or 'the image'}: nothing was analysed: the decoder gate {gate:g} skipped all "
+            f"{len(records)} breast tiles (no tile decoded); run with a lower gate or none "
+            "(gate=None, mcdet detect --no-gate), or choose the model's gate again with mcdet "
+            "calibrate MODEL NORMALS... --gate")
     if not (np.isfinite(probs).all()
             and all(np.isfinite(rec["probabilities"]).all() for rec in records)):
         raise ValueError("the model returned NaN or infinite probabilities: the checkpoint is "
