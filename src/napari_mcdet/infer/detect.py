@@ -354,6 +354,15 @@ def _thresholds(maps, threshold, model, min_threshold):
                     "calcifications on the averaged maps; run `mcdet calibrate MODEL NORMALS... "
                     "--mirror` to set one", UserWarning, stacklevel=3)
         if point is not None:
+            unreachable = [k for k in ("benign", "malignant") if point[k] >= 1.0]
+            if unreachable:
+                # labels are probabilities strictly above the threshold: 1.0 marks nothing
+                warnings.warn(
+                    f"model {model.metadata.get('path', '')!r}: its operating point's "
+                    f"{' and '.join(unreachable)} threshold is 1.0, which no probability "
+                    "exceeds: nothing of that class can be found; calibrate it again (mcdet "
+                    "calibrate MODEL NORMALS...) with a larger --target-fp", UserWarning,
+                    stacklevel=3)
             return {"benign": point["benign"], "malignant": point["malignant"]}
         warnings.warn(
             f"model {model.metadata.get('path', '')!r} has no calibrated operating point: "
@@ -382,17 +391,38 @@ def operating_point_key(*, mirror: bool = False) -> str:
 
 def operating_point(metadata: dict[str, Any], *, mirror: bool = False) -> dict[str, Any] | None:
     """The calibrated operating point stored in a model's metadata for detection with or without
-    mirror averaging (``detect(mirror=...)``), or None."""
-    point = (metadata or {}).get(operating_point_key(mirror=mirror))
+    mirror averaging (``detect(mirror=...)``), or None when none is stored.
+
+    Raises
+    ------
+    ValueError
+        A stored point that is damaged: not a mapping, or a threshold that is missing or not a
+        probability in [0, 1] (NaN, negative, above 1, text). Falling back to another threshold
+        would hide it; the message names the model's file and how to store a point again.
+    """
+    metadata = metadata or {}
+    key = operating_point_key(mirror=mirror)
+    point = metadata.get(key)
+    if point is None:
+        return None
+    path = metadata.get("path", "the model")
+    again = (f"calibrate it again (mcdet calibrate MODEL NORMALS...{' --mirror' if mirror else ''})"
+             ", or pass a threshold (threshold='li' or a probability; mcdet detect --threshold)")
     if not isinstance(point, dict):
-        return None
-    try:
-        b, m = float(point["benign"]), float(point["malignant"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    if not (0.0 <= b <= 1.0 and 0.0 <= m <= 1.0):
-        return None
-    return {**point, "benign": b, "malignant": m}
+        raise ValueError(f"{path}: its metadata holds {key}={point!r}, not an operating point "
+                         f"(a mapping with 'benign' and 'malignant' thresholds); {again}")
+    values = {}
+    for name in ("benign", "malignant"):
+        raw = point.get(name)
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            value = float("nan")
+        if isinstance(raw, bool) or not 0.0 <= value <= 1.0:
+            raise ValueError(f"{path}: its {key} holds {name}={raw!r}, not a probability in "
+                             f"[0, 1]: the stored point is damaged; {again}")
+        values[name] = value
+    return {**point, **values}
 
 
 def _to_input_grid(obj: dict[str, Any], scale: tuple[float, float],
