@@ -187,13 +187,25 @@ class TrainConfig:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no such training configuration: {path}")
-        text = path.read_text()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{path} is not UTF-8 text (byte {err.start}): save the training "
+                             "configuration as YAML or JSON text") from err
         if path.suffix.lower() in (".yaml", ".yml"):
             import yaml
 
-            data = yaml.safe_load(text)
+            # parsed from the open file, a YAML error's position names the file (from a string
+            # it says "<unicode string>", and the user cannot tell which file to fix)
+            with path.open(encoding="utf-8") as fh:
+                data = yaml.safe_load(fh)
         else:
-            data = json.loads(text)
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path} is not valid JSON at line {err.lineno}, column "
+                                 f"{err.colno} ({err.msg}): fix the training configuration "
+                                 "there") from err
         if not isinstance(data, dict):
             raise ValueError(f"{path} must hold a mapping of configuration keys")
         base = path.parent
