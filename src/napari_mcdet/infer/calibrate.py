@@ -15,7 +15,10 @@ set of images, and at each threshold form calcifications and clusters exactly as
 
 from __future__ import annotations
 
+import os
+import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -70,6 +73,30 @@ def _sweep(maps: Sequence[ImageMaps], thresholds: Sequence[float],
     return out
 
 
+def check_target_fp(target_fp: float, *, name: str = "target_fp") -> float:
+    """``target_fp`` as a float, refused unless it is a finite number of false clusters >= 0.
+
+    Parameters
+    ----------
+    target_fp : float
+    name : str, keyword-only
+        How messages name it (``'--target-fp'`` on the command line).
+
+    Raises
+    ------
+    ValueError
+        Negative, NaN, infinite or not a number.
+    """
+    try:
+        value = float(target_fp)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} {target_fp} is not a number of false clusters per image: give "
+                         f"a finite number >= 0, e.g. {DEFAULT_TARGET_FP:g}")
+    return value
+
+
 def calibrate_threshold(
     normals: Sequence[ImageMaps],
     *,
@@ -88,8 +115,7 @@ def calibrate_threshold(
     """
     if not normals:
         raise ValueError("calibration needs at least one normal image")
-    if not target_fp >= 0:
-        raise ValueError(f"target_fp must be >= 0 false clusters per image, got {target_fp}")
+    target_fp = check_target_fp(target_fp)
     ts = np.sort(np.asarray(thresholds, dtype=np.float64))
     counts = _sweep(normals, ts, lambda m, c, k: (len(c), len(k)), **options)
     fp = np.array([np.mean([k for _, k in row]) for row in counts])
@@ -153,6 +179,53 @@ def cluster_froc(
     return froc_from_counts(counts, fp_rates=fp_rates)
 
 
+#: Fewer normals than this measure the false-cluster rate too coarsely to trust the point
+#: chosen (at 0.5 per image, 20 images hold about 10 false clusters to count).
+MIN_NORMALS = 20
+
+
+def listed_abnormal(files: Sequence[str | os.PathLike]) -> list[tuple[Path, str]]:
+    """The files among ``files`` that their data set's own table lists as abnormal.
+
+    A normal image for calibration holds no calcification. Two tables are read where they lie
+    beside the images: mini-MIAS's ``Info.txt`` (any row other than ``NORM``,
+    :func:`napari_mcdet.io.minimias.minimias_abnormality`), and INbreast's ``INbreast.csv`` /
+    ``INbreast.xls`` in the folder above ``AllDICOMs/`` (any BI-RADS other than 1). Files no
+    table lists are taken as given.
+
+    Parameters
+    ----------
+    files : sequence of path-like
+
+    Returns
+    -------
+    list of (Path, str)
+        Each listed file and what its table says (``'CALC M'``, ``'BI-RADS 4b'``).
+    """
+    from ..io.inbreast import INBREAST_DICOM_FOLDER, case_number, read_inbreast_table
+    from ..io.minimias import minimias_abnormality
+
+    tables: dict[Path, dict[str, str]] = {}
+    out = []
+    for f in map(Path, files):
+        what = minimias_abnormality(f)
+        number = case_number(f.name)
+        if what is None and number is not None:
+            root = f.parent.parent if f.parent.name == INBREAST_DICOM_FOLDER else f.parent
+            if root not in tables:
+                try:
+                    rows = read_inbreast_table(root)
+                except ValueError:
+                    rows = []  # not INbreast's table: it lists nothing
+                tables[root] = {str(r["file_name"]): str(r.get("birads") or "") for r in rows}
+            birads = tables[root].get(number, "")
+            if birads and birads != "1":
+                what = f"BI-RADS {birads}"
+        if what is not None:
+            out.append((f, what))
+    return out
+
+
 def with_spacing(mammo, pixel_spacing: tuple[float, float] | None, index: int):
     """Normal image ``index`` as a Mammogram with a pixel spacing (``pixel_spacing`` where its
     file carries none)."""
@@ -211,9 +284,17 @@ def calibrate(
     """
     from ..models.device import resolve_device
 
+    target_fp = check_target_fp(target_fp)
     if not model.is_segmenter:
         raise ValueError(f"model {model.architecture!r} has no segmentation head: only a "
                          "detector (an MCDetNet) has an operating point")
+    if not normals:
+        raise ValueError("calibration needs at least one normal image")
+    if len(normals) < MIN_NORMALS:
+        warnings.warn(
+            f"calibrating on {len(normals)} normal image{'s' if len(normals) != 1 else ''}: "
+            f"the false-cluster rate is measured too coarsely to trust the point chosen; give "
+            f"at least {MIN_NORMALS} normals", UserWarning, stacklevel=2)
     dev = resolve_device("auto" if device is None else device, warn=False)
     maps = []
     for i, mammo in enumerate(normals):

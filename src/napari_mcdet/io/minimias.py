@@ -26,10 +26,13 @@ import numpy as np
 
 from ..classes import BENIGN, MALIGNANT
 
-__all__ = ["MiniMiasRecord", "read_minimias_info", "minimias_labels", "MINIMIAS_SIZE"]
+__all__ = ["MiniMiasRecord", "read_minimias_info", "minimias_labels", "minimias_abnormality",
+           "MINIMIAS_SIZE", "MINIMIAS_INFO"]
 
 #: Every mini-MIAS image is 1024 x 1024 pixels.
 MINIMIAS_SIZE = 1024
+#: The database's table of rows, beside the images.
+MINIMIAS_INFO = "Info.txt"
 _ROW = re.compile(r"^(mdb\d{3})\s+([A-Za-z])\s+([A-Za-z]{4})\b(.*)$", re.IGNORECASE)
 
 
@@ -186,6 +189,39 @@ def read_minimias_info(
         folder = path.parent
         records = [r for r in records if (folder / f"{r.refnum}.pgm").is_file()]
     return records
+
+
+def minimias_abnormality(path: str | os.PathLike) -> str | None:
+    """What the ``Info.txt`` beside a mini-MIAS image lists for it, when that is not normal.
+
+    Parameters
+    ----------
+    path : str or path-like
+        An image file (``.../mdb209.pgm``).
+
+    Returns
+    -------
+    str or None
+        The image's abnormal rows as ``Info.txt`` writes them (``'CALC M'``, ``'CIRC B, CALC
+        B'``); None for an image listed ``NORM``, one not named ``mdbNNN``, one without a
+        mini-MIAS ``Info.txt`` beside it, or one that table does not list.
+    """
+    path = Path(path)
+    m = re.fullmatch(r"(mdb\d{3})", path.stem, re.IGNORECASE)
+    info = path.parent / MINIMIAS_INFO
+    if m is None or not info.is_file():
+        return None
+    try:
+        with warnings.catch_warnings():
+            # a row's damaged coordinates do not change what the row says about the image
+            warnings.simplefilter("ignore", UserWarning)
+            records = read_minimias_info(info)
+    except ValueError:
+        return None  # some other table named Info.txt: it lists nothing
+    refnum = m.group(1).lower()
+    rows = [" ".join(filter(None, (r.abnormality, r.severity))) for r in records
+            if r.refnum == refnum and r.abnormality != "NORM"]
+    return ", ".join(dict.fromkeys(rows)) or None
 
 
 def minimias_labels(
