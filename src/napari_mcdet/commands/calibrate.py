@@ -110,7 +110,7 @@ def refuse_abnormal(files: list[Path]) -> None:
 
     listed = listed_abnormal(files)
     if listed:
-        shown = ", ".join(f"{f.name} ({what})" for f, what in listed[:5])
+        shown = ", ".join(f"{f} ({what})" for f, what in listed[:5])
         more = f" and {len(listed) - 5} more" if len(listed) > 5 else ""
         raise ValueError(
             f"{shown}{more}: listed as abnormal by {'its' if len(listed) == 1 else 'their'} "
