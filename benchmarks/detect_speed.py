@@ -7,9 +7,10 @@ cols at 0.07 mm) breast phantom, or on a mini-MIAS image (``--image PATH``), wit
 
 1. the training tile (96 px, 25 % overlap), eager PyTorch (BN folded, channels-last), no gate:
    detection as it ran before the engine, tile and gate options;
-2. the same on ONNX Runtime (``engine='onnx'``, the ``fast`` extra);
+2. the same on ONNX Runtime (``engine='onnx'``, a default dependency);
 3. plus the default tile and overlap (``DEFAULT_TILE``, ``DEFAULT_TILE_OVERLAP``);
-4. plus the model's decoder gate (``gate='auto'``): ``detect``'s defaults;
+4. plus the model's decoder gate (``gate='auto'``), first on eager PyTorch (an install without
+   ONNX Runtime), then on ONNX Runtime: ``detect``'s defaults;
 5. the defaults plus mirror averaging (``mirror=True``: every tile also runs mirrored);
 6. MONAI's ``sliding_window_inference`` (training tile, 25 % overlap, Gaussian, ``no_grad``,
    eager network without BN folding), when MONAI is installed (``pip install monai --no-deps``).
@@ -75,15 +76,18 @@ def main() -> None:
                                                       gate=None)),
         (f"tile {DEFAULT_TILE}/{DEFAULT_TILE_OVERLAP} px, ONNX Runtime, no gate",
          dict(engine="onnx", gate=None)),
+        (f"tile {DEFAULT_TILE}/{DEFAULT_TILE_OVERLAP} px, eager, gate "
+         f"{resolve_gate('auto', model)} (the defaults without ONNX Runtime)",
+         dict(engine="eager")),
         (f"tile {DEFAULT_TILE}/{DEFAULT_TILE_OVERLAP} px, ONNX Runtime, gate "
          f"{resolve_gate('auto', model)} "
          "(defaults)", dict(engine="onnx")),
         ("defaults + mirror averaging", dict(engine="onnx", mirror=True)),
     ]
     if not onnx_available():
-        print("ONNX Runtime missing (pip install 'napari-mcdet[fast]'): eager rows only")
+        print("ONNX Runtime missing (pip install onnxruntime onnx): eager rows only")
         configs = [(n.replace("ONNX Runtime", "eager"), {**kw, "engine": "eager"})
-                   for n, kw in configs[:1] + configs[2:]]
+                   for n, kw in configs[:1] + configs[2:3] + configs[4:]]
     defaults = len(configs) - 2  # the row before mirror averaging
     ref = matmul_gflops()
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}; {what}; model grid "
@@ -124,6 +128,10 @@ def main() -> None:
               f"{len(det.clusters)} |")
     print(f"\nmirror averaging costs {rows[-1][3] / rows[defaults][3]:.2f}x the defaults' wall "
           "time")
+    if onnx_available():
+        slower = rows[defaults - 1][3] / rows[defaults][3]
+        print(f"the defaults without ONNX Runtime (eager) take {slower:.2f}x their wall time "
+              "with it")
     print(f"peak resident memory of the process: {peak_rss_mb():.0f} MB")
 
     if args.no_monai:

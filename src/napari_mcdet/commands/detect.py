@@ -61,8 +61,8 @@ def register(subparsers) -> None:
     gate.add_argument("--no-gate", dest="gate", action="store_const", const=None,
                       help="run the decoder on every tile")
     p.add_argument("--engine", choices=("auto", "eager", "onnx"), default=DEFAULT_ENGINE,
-                   help="'auto' (default): ONNX Runtime when the 'fast' extra is installed, "
-                        "else PyTorch")
+                   help="'auto' (default): ONNX Runtime on the CPU (a dependency; PyTorch "
+                        "when it is missing), PyTorch on a GPU")
     p.add_argument("--mirror", action="store_true",
                    help="average every tile with its left-right mirror (about twice the time; "
                         "calibrate the model with mcdet calibrate --mirror for its threshold)")
