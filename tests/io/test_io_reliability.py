@@ -136,6 +136,18 @@ def test_three_pixel_spacing_values_are_refused_with_a_warning(tmp_path):
     assert spacing is None and why.startswith("invalid PixelSpacing 0.07\\0.07\\0.07: 3 values")
 
 
+@pytest.mark.parametrize("tag", ["PixelSpacing", "ImagerPixelSpacing"])
+def test_a_spacing_given_silences_the_files_invalid_one(tmp_path, tag):
+    from napari_mcdet.io import read_mammogram
+
+    arr = np.arange(64, dtype=np.uint16).reshape(8, 8)
+    path = _dicom(tmp_path / "zero.dcm", arr, **{tag: ["0", "0"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = read_mammogram(path, pixel_spacing=0.07)
+    assert m.pixel_spacing == (0.07, 0.07) and m.metadata["spacing_tag"] == "caller"
+
+
 def test_corrupt_jpeg2000_is_a_value_error_naming_the_file(tmp_path):
     from pydicom.encaps import encapsulate
     from pydicom.pixels import get_decoder

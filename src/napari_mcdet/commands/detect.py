@@ -232,7 +232,7 @@ def check_spacings(paths: Sequence[Path], *, spacing: float | None) -> list[str]
     Returns
     -------
     list of str
-        Per input, e.g. ``'0.07 x 0.07 mm pixels (PixelSpacing)'``, ``'0.2 mm pixels assumed
+        Per input, e.g. ``'0.07 mm pixels (PixelSpacing)'``, ``'0.2 mm pixels assumed
         (mini-MIAS)'``, ``'0.05 mm pixels (--spacing)'``.
 
     Raises

@@ -299,7 +299,8 @@ def read_mammogram(
             mammo = read_dicom(path, frame=frame)
         else:
             with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*(no|invalid) PixelSpacing.*")
+                # the spacing given replaces the one the file lacks
+                warnings.filterwarnings("ignore", message=".*so pixel_spacing is None")
                 mammo = read_dicom(path, frame=frame)
             mammo.metadata["spacing_tag"] = "caller"
             mammo.pixel_spacing = spacing
