@@ -61,7 +61,7 @@ def test_an_out_that_is_a_folder_or_under_a_file_is_refused_first(model, tmp_pat
     afile.write_text("x")
     assert main(["calibrate", str(model), MISSING, "--out", str(afile / "c.safetensors")]) == 2
     err = _error(capsys)
-    assert f"--out {afile / 'c.safetensors'}" in err and "is a file, not a folder" in err
+    assert f"--out {afile / 'c.safetensors'}" in err and "which is a file" in err
     assert "Errno" not in err
 
 

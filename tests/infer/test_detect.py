@@ -375,13 +375,15 @@ def test_auto_gate_is_the_one_stored_with_the_model(tiny_checkpoint, mono_scale_
     # no gate stored: a gate chosen on another model could skip this one's calcifications
     auto = detect(phantom, plain, **common)
     assert auto.gate is None and auto.n_tiles_decoded == auto.n_tiles_run
+    # a stored gate of 1.0 skips every decoder, as gate=1.0 does: nothing analysed, not "0 found"
     gated = load_model(update_metadata(tiny_checkpoint, {GATE_KEY: 1.0},
                                        dst=tmp_path / "gated.safetensors"))
-    auto = detect(phantom, gated, **common)
-    explicit = detect(phantom, plain, gate=1.0, **common)
-    assert auto.gate == 1.0 and auto.n_tiles_decoded == explicit.n_tiles_decoded
-    np.testing.assert_array_equal(auto.probabilities, explicit.probabilities)
-    assert detect(phantom, gated, gate=None, **common).n_tiles_decoded == auto.n_tiles_run
+    with pytest.raises(ValueError, match="no tile decoded"):
+        detect(phantom, gated, **common)
+    with pytest.raises(ValueError, match="no tile decoded"):
+        detect(phantom, plain, gate=1.0, **common)
+    whole = detect(phantom, gated, gate=None, **common)
+    assert whole.gate is None and whole.n_tiles_decoded == whole.n_tiles_run
     broken = load_model(update_metadata(tiny_checkpoint, {GATE_KEY: 7},
                                         dst=tmp_path / "broken.safetensors"))
     with pytest.raises(ValueError, match=r"broken\.safetensors.*decoder_gate=7.*gate=None"):

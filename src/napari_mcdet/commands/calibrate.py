@@ -83,23 +83,17 @@ def model_destination(model: Path, out: str | None) -> tuple[Path, str]:
         ``--out`` is a folder.
     NotADirectoryError, PermissionError
         The destination's folder lies under a file, or cannot be written
-        (:func:`napari_mcdet.io.writers.writable_folder`).
+        (:func:`napari_mcdet.io.writers.writable_file`).
     """
-    from ..io.writers import writable_folder
+    from ..io.writers import writable_file
 
     if out is not None:
-        dst = Path(out)
-        if dst.is_dir():
-            raise IsADirectoryError(f"--out {dst} is a folder: give the file to write the "
-                                    f"calibrated model to, e.g. {dst / 'calibrated.safetensors'}")
-        writable_folder(dst.parent, what=f"--out {dst}: its folder")
-        return dst, ""
+        return writable_file(out, what="--out"), ""
     dst, note = model, ""
     if model.is_symlink():
         dst = model.resolve(strict=True)
         note = f"{model} is a link to {dst}: the calibrated model is written there"
-    writable_folder(dst.parent, what=f"MODEL {dst}: its folder")
-    return dst, note
+    return writable_file(dst, what="MODEL"), note
 
 
 def refuse_abnormal(files: list[Path]) -> None:
