@@ -120,10 +120,10 @@ def run(args: argparse.Namespace) -> int:
     from ..io.images import read_mammogram
     from ..models.checkpoint import (
         calibration_metadata,
-        default_model_path,
         load_model,
         update_metadata,
     )
+    from ..models.paths import checkpoint_path
     from ..train.dataset import expand_images
 
     # every option, input and the destination is checked before the first image is read
@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     if args.model == "default" and args.out is None:
         raise ValueError("the bundled model is part of the installed package: pass --out PATH "
                          "to write a calibrated copy")
-    src = default_model_path() if args.model == "default" else Path(args.model)
+    src = checkpoint_path(args.model)
     dst, note = model_destination(src, args.out)
     model = load_model(src)
     files = expand_images(args.normals, what="normal image")
