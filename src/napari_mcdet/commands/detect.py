@@ -36,7 +36,9 @@ def register(subparsers) -> None:
         ),
     )
     p.add_argument("images", nargs="+", metavar="IMAGE",
-                   help="DICOM, PNG/TIFF or PGM mammograms")
+                   help="DICOM, PNG/TIFF or PGM mammograms; a folder (searched recursively), a "
+                        "quoted glob pattern ('scans/**/*.dcm') or a CSV manifest (columns path, "
+                        "optional spacing in mm and id) makes a batch (see --batch)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--model", default=None,
                    help="checkpoint (.safetensors); default: the bundled default model")
@@ -83,7 +85,32 @@ def register(subparsers) -> None:
     p.add_argument("--format", choices=("tiff", "npy"), default="tiff",
                    help="probability map format (tiff)")
     p.add_argument("--no-overlay", action="store_true", help="skip the PNG overlay")
+    batch = p.add_argument_group(
+        "batch", "a folder, pattern or manifest among the inputs, or any of these options, runs "
+                 "a batch: summary.csv/.parquet in --out (one row per image), a bad file is a "
+                 "failed row and the rest go on (exit 1 when any failed), and a rerun skips "
+                 "images done with the same model and settings")
+    batch.add_argument("--batch", action="store_true",
+                       help="run plain image files as a batch too")
+    batch.add_argument("--force", action="store_true",
+                       help="redo images whose outputs are complete")
+    where = batch.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_positive_int, default=None,
+                       help="run on a local Dask cluster of this many processes")
+    where.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                       help="run on a running Dask cluster (dask scheduler + dask worker)")
     p.set_defaults(func=run)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of processes, 1 or more, "
+                                         f"got {text!r}")
+    return value
 
 
 def _gate(text: str) -> float | str:
@@ -157,19 +184,9 @@ def output_stems(paths: Sequence[Path]) -> list[str]:
     a_1.pgm`` -> ``a``, ``a_2``, ``a_1``). Names are compared ignoring case, as on the
     file systems of macOS and Windows.
     """
-    bases = [output_stem(p) for p in paths]
-    reserved = {b.casefold() for b in bases}
-    used: set[str] = set()
-    stems = []
-    for base in bases:
-        stem = base
-        k = 0
-        while stem.casefold() in used or (k and stem.casefold() in reserved):
-            k += 1
-            stem = f"{base}_{k}"
-        used.add(stem.casefold())
-        stems.append(stem)
-    return stems
+    from ..infer.batch import unique_ids
+
+    return unique_ids(list(paths))
 
 
 def check_inputs(paths: Sequence[Path]) -> None:
@@ -269,6 +286,52 @@ def regions_text(n_run: int, n_tiles: int) -> str:
     return f"analysed {n_run} of the image's {n_tiles} regions (those holding breast)"
 
 
+def is_batch(args: argparse.Namespace) -> bool:
+    """Whether the command line asks for a batch: a folder, glob pattern or CSV manifest among
+    the inputs, or a batch option."""
+    if args.batch or args.force or args.workers is not None or args.scheduler is not None:
+        return True
+    for text in args.images:
+        path = Path(text)
+        if path.is_dir() or (path.suffix.lower() == ".csv" and path.is_file()):
+            return True
+        if set("*?[") & set(text) and not path.exists():
+            return True
+    return False
+
+
+def run_batch_command(args: argparse.Namespace) -> int:
+    """The batch: every option and the model checked first, then one row per image."""
+    from tqdm import tqdm
+
+    from ..infer.batch import expand_inputs, row_text, run_batch
+    from ..io.writers import writable_folder
+    from ..models.checkpoint import load_model
+    from ..models.paths import checkpoint_path
+
+    threshold = _threshold(args.threshold)
+    spacing_mm = check_spacing(args.spacing, force=getattr(args, "force_spacing", False))
+    check_options(args)
+    items = expand_inputs(args.images)
+    out = writable_folder(args.out, what="--out")
+    model_path = checkpoint_path(args.model)
+    load_model(model_path)  # a bad checkpoint stops the batch here, not once per image
+    settings = {"tile": args.tile, "batch_size": args.batch_size, "device": args.device,
+                "threshold": threshold, "min_breast_fraction": args.min_breast_fraction,
+                "cluster_diameter_mm": args.cluster_diameter,
+                "cluster_min_count": args.cluster_min_count, "gate": args.gate,
+                "engine": args.engine, "mirror": args.mirror, "spacing": spacing_mm,
+                "probabilities": args.format, "overlay": not args.no_overlay,
+                **({} if args.overlap is None else {"overlap": args.overlap})}
+    rows = run_batch(items, out=out, model_path=model_path, settings=settings,
+                     force=args.force, workers=args.workers, scheduler=args.scheduler,
+                     on_row=lambda row: tqdm.write(row_text(row)))
+    counts = {s: sum(r["status"] == s for r in rows) for s in ("ok", "skipped", "failed")}
+    print(f"{len(rows)} images: {counts['ok']} ok, {counts['skipped']} skipped, "
+          f"{counts['failed']} failed -> {out}/summary.csv")
+    return 1 if counts["failed"] else 0
+
+
 def run(args: argparse.Namespace) -> int:
     import warnings
 
@@ -280,6 +343,8 @@ def run(args: argparse.Namespace) -> int:
     from ..io.writers import writable_folder
     from ..models.checkpoint import load_model
 
+    if is_batch(args):
+        return run_batch_command(args)
     # every argument, input header and the output folder is checked before the first detection
     threshold = _threshold(args.threshold)
     spacing_mm = check_spacing(args.spacing, force=getattr(args, "force_spacing", False))
