@@ -370,10 +370,10 @@ def test_the_speed_settings_reach_detect(widget, qtbot, mcdet_checkpoint):
     assert det.gate is None and det.engine == "eager"
     assert det.n_tiles_decoded == det.n_tiles_run
     widget.gate_check.setChecked(True)
-    widget.gate_spin.setValue(1.0)  # no tile is that sure: none decoded, none marked
+    widget.gate_spin.setValue(1.0)  # no tile is that sure: none decoded, which is no result
     _run(widget, qtbot)
-    det = widget.last_result
-    assert det.gate == 1.0 and det.n_tiles_decoded < det.n_tiles_run
+    assert "no tile decoded" in widget.status.text()
+    assert widget.last_result is None  # an error, not a result of "0 found"
 
 
 def test_mirror_averaging_reaches_detect_and_calibration(widget, qtbot, tiny_checkpoint,
