@@ -180,6 +180,7 @@ def _detect_and_print(mammo: Mammogram, name: str, trained: Any, *, device: str 
     from ..infer.detect import detect, operating_point
     from ..infer.domain import DomainWarning, domain_note
     from ..infer.recovery import recovery_summary
+    from .detect import regions_text
 
     print(f"\nimage  {name}: {mammo.shape[0]} x {mammo.shape[1]} pixels at "
           f"{mammo.pixel_spacing[0]:g} mm")
@@ -191,7 +192,7 @@ def _detect_and_print(mammo: Mammogram, name: str, trained: Any, *, device: str 
     rule = ("calibrated operating point" if operating_point(trained.metadata) is not None
             else "Li's thresholds")
     print(f"found  {s['n_calcifications']} calcification(s), {s['n_clusters']} cluster(s) "
-          f"({det.n_tiles_run}/{det.n_tiles} tiles run; {rule}: benign "
+          f"({regions_text(det.n_tiles_run, det.n_tiles)}; {rule}: benign "
           f"{det.thresholds['benign']:.3f}, malignant {det.thresholds['malignant']:.3f})")
     for c in det.clusters[:5]:
         r, col = c["centroid"]
