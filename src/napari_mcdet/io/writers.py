@@ -120,17 +120,29 @@ def writable_folder(path: str | os.PathLike, *, what: str = "output folder") -> 
         raise NotADirectoryError(
             f"{what} {path} is a file, not a folder: pass a folder (created if missing)"
         )
+    _refuse_a_file_above(path, what=what, kind="folder")
+    _probe_folder(path, what=what, path=path)
+    return path
+
+
+def _refuse_a_file_above(path: Path, *, what: str, kind: str) -> None:
+    """The nearest existing parent of ``path`` must be a folder."""
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
                 raise NotADirectoryError(
-                    f"{what} {path} lies under {parent}, which is a file: pass a folder path "
+                    f"{what} {path} lies under {parent}, which is a file: pass a {kind} path "
                     "whose parents are folders"
                 )
-            break
+            return
+
+
+def _probe_folder(folder: Path, *, what: str, path: Path) -> None:
+    """Create ``folder`` if needed and prove it writable with a probe file (permission bits say
+    nothing for root, read-only mounts or full disks)."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".mcdet-write-test.", dir=path)
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".mcdet-write-test.", dir=folder)
         os.close(fd)
         os.unlink(probe)
     except OSError as err:
@@ -138,7 +150,6 @@ def writable_folder(path: str | os.PathLike, *, what: str = "output folder") -> 
             f"{what} {path} cannot be written ({err.strerror or err}): choose a folder you can "
             "write to, or fix its permissions or free space"
         ) from err
-    return path
 
 
 def writable_file(path: str | os.PathLike, *, what: str = "output file") -> Path:
@@ -174,25 +185,8 @@ def writable_file(path: str | os.PathLike, *, what: str = "output file") -> Path
         raise IsADirectoryError(
             f"{what} {path} is a folder: pass a file path, e.g. {path / 'model.safetensors'}"
         )
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise NotADirectoryError(
-                    f"{what} {path} lies under {parent}, which is a file: pass a file path "
-                    "whose parents are folders"
-                )
-            break
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".mcdet-write-test.", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as err:
-        raise PermissionError(
-            f"{what} {path} cannot be written ({err.strerror or err}): choose a folder you can "
-            "write to, or fix its permissions or free space"
-        ) from err
+    _refuse_a_file_above(path, what=what, kind="file")
+    _probe_folder(path.parent if str(path.parent) else Path("."), what=what, path=path)
     return path
 
 
