@@ -183,3 +183,22 @@ def test_a_separately_started_cluster_gives_the_same_table(reference, six, tiny_
                      settings=SETTINGS, scheduler=dask_cluster, progress=False)
     assert _same(rows) == _same(reference[0])
     assert _same(read_summary(tmp_path / "out")) == _same(reference[0])
+
+
+def test_an_interrupted_batch_leaves_a_correct_partial_table(reference, six, tiny_checkpoint,
+                                                             tmp_path):
+    items = [it for it in expand_inputs([six]) if it.id in ("mdb003", "mdb999", "mdb006")]
+
+    def interrupt_after_two(row, seen=[]):  # noqa: B006 - the count lives between calls
+        seen.append(row["id"])
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(items, out=tmp_path, model_path=tiny_checkpoint, settings=SETTINGS,
+                  progress=False, table_every=3600, on_row=interrupt_after_two)
+    table = read_summary(tmp_path)
+    assert [(r["id"], r["status"]) for r in table] == [("mdb003", "ok"), ("mdb006", "ok")]
+    rows = run_batch(items, out=tmp_path, model_path=tiny_checkpoint, settings=SETTINGS,
+                     progress=False)
+    assert [r["status"] for r in rows] == ["skipped", "skipped", "failed"]
