@@ -202,3 +202,11 @@ def test_an_interrupted_batch_leaves_a_correct_partial_table(reference, six, tin
     rows = run_batch(items, out=tmp_path, model_path=tiny_checkpoint, settings=SETTINGS,
                      progress=False)
     assert [r["status"] for r in rows] == ["skipped", "skipped", "failed"]
+
+
+def test_a_scheduler_that_does_not_answer_is_named_with_the_fix():
+    from napari_mcdet.infer.batch import start_client
+
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    with pytest.raises(OSError, match=f"--scheduler {address}: no Dask scheduler answered"):
+        start_client(scheduler=address, timeout=2)

@@ -417,7 +417,12 @@ def start_client(*, workers: int | None = None, scheduler: str | None = None,
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
-        return Client(scheduler, timeout=timeout), None
+        try:
+            return Client(scheduler, timeout=timeout), None
+        except OSError as err:
+            raise OSError(f"--scheduler {scheduler}: no Dask scheduler answered within "
+                          f"{timeout:g} s ({_one_line(err)}); start one with `dask scheduler` "
+                          "and its workers, or check the address") from err
     n = int(workers or 1)
     threads = max(1, (os.cpu_count() or 1) // n)
     cluster = LocalCluster(n_workers=n, threads_per_worker=threads, processes=True,
