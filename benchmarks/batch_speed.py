@@ -31,7 +31,8 @@ from pathlib import Path
 
 import torch
 
-from napari_mcdet.infer.batch import expand_inputs, file_digest, run_batch, run_image
+from napari_mcdet.infer.batch import expand_inputs, run_batch, run_image
+from napari_mcdet.models.checkpoint import file_sha256
 from napari_mcdet.models.paths import checkpoint_path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,7 +84,7 @@ def main() -> int:
             # the plain loop did above
             with tempfile.TemporaryDirectory() as warm:
                 client.run(run_image, items[0], out=warm, model_path=model,
-                           model_sha=file_digest(model), settings=settings)
+                           model_sha=file_sha256(model), settings=settings)
             elapsed, rows = _run(items, model, settings, client=client)
         results[f"{n} worker{'s' if n > 1 else ''}"] = (startup, elapsed, rows)
 

@@ -42,7 +42,6 @@ __all__ = [
     "expand_inputs",
     "read_manifest",
     "unique_ids",
-    "file_digest",
     "settings_key",
     "completed_row",
     "run_image",
@@ -226,14 +225,6 @@ def unique_ids(paths: Sequence[Path], *, taken: Iterable[str] = ()) -> list[str]
 
 
 # -- resume ---------------------------------------------------------------------------------
-def file_digest(path: str | os.PathLike) -> str:
-    """SHA-256 of a file's bytes, hex."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
 
 def settings_key(settings: Mapping[str, Any]) -> str:
     """A short digest of the settings that change an image's outputs (``batch_size`` and
@@ -314,7 +305,7 @@ def run_image(item: BatchItem, *, out: str | os.PathLike, model_path: str, model
     out : path, keyword-only
         Output folder (it must exist).
     model_path, model_sha : str, keyword-only
-        The checkpoint and its SHA-256 (:func:`file_digest`).
+        The checkpoint and its SHA-256 (:func:`napari_mcdet.models.checkpoint.file_sha256`).
     settings : mapping, keyword-only
         :func:`~napari_mcdet.infer.detect.detect` keywords (``tile``, ``overlap``, ``gate``,
         ``threshold``...) plus ``spacing`` (None: the file's), ``probabilities`` (``'tiff'`` or
@@ -488,7 +479,9 @@ def run_batch(items: Sequence[BatchItem], *, out: str | os.PathLike, model_path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model_path = str(model_path)
-    model_sha = file_digest(model_path)
+    from ..models.checkpoint import file_sha256
+
+    model_sha = file_sha256(model_path)
     rows: dict[str, dict[str, Any]] = {}
     todo: list[BatchItem] = []
     for item in items:

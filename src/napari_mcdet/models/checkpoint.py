@@ -531,7 +531,9 @@ _MERGE_KEYS = ("averaged_from", "interpolated_from")
 RUN_IDENTITY_KEYS = ("out_dir", "seed", "init")
 
 
-def _file_digest(path: Path) -> str:
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, hex: a model's identity (merging refuses copies; a batch
+    resumes only on outputs of the same model)."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -563,7 +565,7 @@ def check_one_run(paths: list[str | Path]) -> None:
                      else f"{path} and {seen[real]} are the same file")
             raise CheckpointError(f"{twice}; {fix}")
         seen[real] = path
-        digest = _file_digest(path)
+        digest = file_sha256(path)
         if digest in digests:
             raise CheckpointError(
                 f"{path} has the same contents as {digests[digest]} (a copy); {fix}")
