@@ -437,7 +437,8 @@ def run_batch(items: Sequence[BatchItem], *, out: str | os.PathLike, model_path:
               settings: Mapping[str, Any], force: bool = False, workers: int | None = None,
               scheduler: str | None = None, client: Any = None, progress: bool = True,
               table_every: float = 2.0,
-              on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+              on_row: Callable[[dict[str, Any]], None] | None = None,
+              should_stop: Callable[[], bool] | None = None) -> list[dict[str, Any]]:
     """Run :func:`run_image` over ``items`` and keep ``summary.csv`` / ``.parquet`` up to date.
 
     Images whose outputs are complete for the same model and settings are skipped (their row
@@ -470,11 +471,16 @@ def run_batch(items: Sequence[BatchItem], *, out: str | os.PathLike, model_path:
         written at the start and the end); the sidecars hold every finished row meanwhile.
     on_row : callable, optional, keyword-only
         Called with each row as it is known, in finishing order.
+    should_stop : callable, optional, keyword-only
+        Asked before each image when the images run one after another in this process (not
+        with Dask): once it returns True no further image is started, and the table and the
+        returned rows hold the images known so far.
 
     Returns
     -------
     list of dict
-        One row per item, in the order of ``items``.
+        One row per item, in the order of ``items`` (only the items known when stopped by
+        ``should_stop``).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -521,6 +527,8 @@ def run_batch(items: Sequence[BatchItem], *, out: str | os.PathLike, model_path:
                 on_row(row)
         if client is None and workers is None and scheduler is None:
             for item in todo:
+                if should_stop is not None and should_stop():
+                    break
                 finish(run_image(item, **kw))
         else:
             _run_on_dask(todo, kw, finish, client=client, workers=workers, scheduler=scheduler)

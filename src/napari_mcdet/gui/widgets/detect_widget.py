@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from qtpy.QtCore import QLocale
+from qtpy.QtCore import QLocale, Qt
 from qtpy.QtGui import QDoubleValidator
 from qtpy.QtWidgets import (
     QCheckBox,
@@ -42,6 +42,8 @@ from qtpy.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -90,6 +92,13 @@ DOT_MM = 0.8
 BOX_FILL_ALPHA = 0.25
 LEGEND = ("legend: yellow outlines = ground truth; filled dots and boxes = detections "
           "(green benign, red malignant)")
+
+#: The dock showing the last folder's summary rows.
+SUMMARY_DOCK = "batch summary"
+#: Its columns: (header, row key).
+SUMMARY_COLUMNS = (("id", "id"), ("status", "status"), ("clusters", "clusters"),
+                   ("highest cluster score", "max_cluster_score"), ("suspicion", "suspicion"),
+                   ("error", "error"))
 
 MODEL_DEFAULT = "default (bundled)"
 MODEL_CURRENT = "trained / loaded"
@@ -143,6 +152,62 @@ def _calibrate(paths: list[str], model: Any, _should_stop: Any, *, target_fp: fl
                       gate=chosen["gate"] if chosen else "auto", mirror=mirror,
                       progress=progress)
     return point, chosen
+
+
+def _detect_folder(items: list, out: str, model_path: str, settings: dict,
+                   should_stop: Any, *, progress: Any) -> list[dict[str, Any]]:
+    """The folder worker's work: :func:`~napari_mcdet.infer.batch.run_batch`, one image after
+    another, ``progress(done, total)`` after each, stopping between images when asked."""
+    from ...infer.batch import run_batch
+
+    done = 0
+
+    def on_row(_row: dict[str, Any]) -> None:
+        nonlocal done
+        done += 1
+        progress(done, len(items))
+
+    return run_batch(items, out=out, model_path=model_path, settings=settings, progress=False,
+                     on_row=on_row, should_stop=should_stop)
+
+
+class _NumberItem(QTableWidgetItem):
+    """A table cell holding a number: it sorts by value (a missing value below all)."""
+
+    def __init__(self, value: Any) -> None:
+        try:
+            self.value = float(value)
+        except (TypeError, ValueError):
+            self.value = float("nan")
+        missing = self.value != self.value
+        text = "" if missing else (str(value) if isinstance(value, int)
+                                   else f"{self.value:.3f}")
+        super().__init__(text)
+        if missing:
+            self.value = float("-inf")
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        if isinstance(other, _NumberItem):
+            return self.value < other.value
+        return super().__lt__(other)
+
+
+def summary_table(rows: list[dict[str, Any]]) -> QTableWidget:
+    """The batch summary rows as a sortable table (:data:`SUMMARY_COLUMNS`), by suspicion,
+    highest first."""
+    table = QTableWidget(len(rows), len(SUMMARY_COLUMNS))
+    table.setHorizontalHeaderLabels([header for header, _ in SUMMARY_COLUMNS])
+    table.setEditTriggers(QTableWidget.NoEditTriggers)
+    for r, row in enumerate(rows):
+        for c, (_, key) in enumerate(SUMMARY_COLUMNS):
+            value = row.get(key, "")
+            number = key in ("clusters", "max_cluster_score", "suspicion")
+            table.setItem(r, c, _NumberItem(value) if number
+                          else QTableWidgetItem("" if value is None else str(value)))
+    table.setSortingEnabled(True)
+    table.sortItems(4, Qt.DescendingOrder)
+    table.resizeColumnsToContents()
+    return table
 
 
 def _class_colors(codes: list[int], *, alpha: float = 1.0) -> Any:
@@ -233,6 +298,10 @@ class DetectWidget(ModelLoading, WorkerWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.calibrate_button = QPushButton("Calibrate on normals...")
+        self.folder_button = QPushButton("Detect a folder...")
+        self.folder_button.setToolTip(
+            "detect on every image of a folder with the chosen model and these settings; the "
+            "outputs and summary.csv go to an output folder (images done before are skipped)")
         self.calibrate_button.setToolTip(
             "choose normal mammograms (no calcification): the model's operating point becomes "
             f"the threshold giving at most {DEFAULT_TARGET_FP:g} false clusters per image on "
@@ -248,7 +317,8 @@ class DetectWidget(ModelLoading, WorkerWidget):
         self.progress.setFormat("tiles %v / %m")
         self.status = QLabel("")
         self.status.setWordWrap(True)
-        self.run_buttons = [self.run_button, self.calibrate_button]
+        self.run_buttons = [self.run_button, self.calibrate_button, self.folder_button]
+        self.summary_dock: Any = None
 
     def _lay_out(self) -> None:
         form = QFormLayout()
@@ -272,6 +342,7 @@ class DetectWidget(ModelLoading, WorkerWidget):
         calibrate_row.addWidget(self.calibrate_button)
         calibrate_row.addWidget(self.calibrate_gate_check)
         layout.addLayout(calibrate_row)
+        layout.addWidget(self.folder_button)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addStretch(1)
@@ -282,6 +353,7 @@ class DetectWidget(ModelLoading, WorkerWidget):
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
         self.calibrate_button.clicked.connect(self._on_calibrate)
+        self.folder_button.clicked.connect(self._on_detect_folder)
         self.image_combo.currentIndexChanged.connect(self._on_image_chosen)
         self.spacing_edit.textEdited.connect(self._on_spacing_typed)
         self.model_combo.currentIndexChanged.connect(self._update_model_label)
@@ -523,6 +595,63 @@ class DetectWidget(ModelLoading, WorkerWidget):
             f"{gate}operating point{' with mirror averaging' if point['tiling']['mirror'] else ''}"
             f" {point['benign']:.3f}: {point['fp_per_image']:.2f} false "
             f"clusters per normal image over {point['n_images']}; {where}")
+
+    def _on_detect_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder of mammograms to detect on")
+        if not folder:
+            return
+        out = QFileDialog.getExistingDirectory(self, "Output folder (results, summary.csv)")
+        if out:
+            self.detect_folder(folder, out)
+
+    def _model_path(self) -> str:
+        """The chosen model's checkpoint file (the batch engine loads it by path)."""
+        from ...models.paths import checkpoint_path
+
+        if self.model_combo.currentText() == MODEL_CURRENT:
+            path = self.model().metadata.get("path")
+            if not path:
+                raise ValueError("the current model is not saved in a file: save it, load a "
+                                 "model file, or choose the default model")
+            return str(path)
+        return str(checkpoint_path(None))
+
+    def detect_folder(self, folder: str | Path, out: str | Path) -> Any:
+        """Detect on every image of ``folder`` (:func:`~napari_mcdet.infer.batch.run_batch`
+        with the chosen model and the panel's settings), outputs in ``out``, in a worker;
+        the summary is docked as a table when done. Returns the worker, or None."""
+        from ...infer.batch import expand_inputs
+        from ...models.checkpoint import CheckpointError
+
+        try:
+            items = expand_inputs([folder])
+            model_path = self._model_path()
+        except (ValueError, OSError, CheckpointError) as err:
+            self.show_error(str(err))
+            return None
+        out = str(out)
+        self.progress.setFormat("images %v / %m")
+        return self.start_worker(
+            partial(_detect_folder, items, out, model_path, self.detect_options(),
+                    progress=self.report_progress),
+            what="folder detection", busy=f"detecting on {len(items)} image(s)...",
+            total=len(items), returned=lambda rows: self._on_folder_done(rows, len(items), out))
+
+    def _on_folder_done(self, rows: list[dict[str, Any]], total: int, out: str) -> None:
+        counts = {s: sum(r["status"] == s for r in rows) for s in ("ok", "skipped", "failed")}
+        table = summary_table(rows)
+        if self.summary_dock is not None:
+            try:
+                self.viewer.window.remove_dock_widget(self.summary_dock)
+            except (KeyError, LookupError, RuntimeError):
+                pass  # closed by the user
+        self.summary_dock = self.viewer.window.add_dock_widget(table, name=SUMMARY_DOCK)
+        self.summary_table = table
+        text = (f"{len(rows)} images: {counts['ok']} ok, {counts['skipped']} skipped, "
+                f"{counts['failed']} failed -> {Path(out) / 'summary.csv'}")
+        if self.cancelled:
+            text = f"cancelled after {len(rows)} of {total} images; {text}"
+        self.say(text)
 
     def on_worker_error(self, text: str) -> None:
         """The output layers are left as the last good run made them."""
