@@ -191,7 +191,8 @@ def dicom_spacing(path: str | os.PathLike) -> tuple[tuple[float, float] | None, 
     return spacing, (tag if spacing is not None else spacing_problem(problems))
 
 
-def _laterality(ds: Any) -> str | None:
+def laterality_of(ds: Any) -> str | None:
+    """'L' or 'R' from Image / series / frame laterality, else None."""
     for tag in ("ImageLaterality", "Laterality", "FrameLaterality"):
         value = ds.get(tag)
         if value and str(value).strip().upper()[:1] in ("L", "R"):
@@ -207,7 +208,8 @@ def _view_from_text(text: str) -> str | None:
     return None
 
 
-def _view(ds: Any) -> str | None:
+def view_of(ds: Any) -> str | None:
+    """The view ('CC', 'MLO'...) from View Position, the view code, or the descriptions."""
     value = ds.get("ViewPosition")
     if value and str(value).strip():
         return str(value).strip().upper()
@@ -485,8 +487,8 @@ def read_dicom(
     return Mammogram(
         values,
         pixel_spacing=spacing,
-        laterality=_laterality(ds),
-        view=_view(ds),
+        laterality=laterality_of(ds),
+        view=view_of(ds),
         metadata=meta,
     )
 
