@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+
 import numpy as np
 
 from .._version import __version__
@@ -97,7 +98,7 @@ def annotation_findings(labels: np.ndarray, *,
 
     out: list[Finding] = []
     for cls in (1, 2):
-        for i, region in enumerate(regionprops(label(labels == cls, connectivity=2)), start=1):
+        for region in regionprops(label(labels == cls, connectivity=2)):
             out.append(Finding(kind="calcification", center=tuple(map(float, region.centroid)),
                                class_id=cls, id=len(out) + 1))
     for i, (bbox, cls) in enumerate(clusters, start=1):

@@ -20,8 +20,8 @@ from typing import Any
 
 from .writers import atomic_write
 
-__all__ = ["Producer", "source_header", "write_dicom", "write_dicom_pair", "REQUIRED_IDENTITY", "SEG_SOP_CLASS",
-           "SR_SOP_CLASSES", "sop_class_of"]
+__all__ = ["Producer", "source_header", "write_dicom", "write_dicom_pair", "REQUIRED_IDENTITY",
+           "SEG_SOP_CLASS", "SR_SOP_CLASSES", "sop_class_of", "quiet_person_names"]
 
 #: The attributes without which a derived object cannot reference its source image.
 REQUIRED_IDENTITY = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID",
