@@ -35,7 +35,7 @@ def register(subparsers) -> None:
             "<stem>_detection.json (settings and counts) and <stem>_overlay.png."
         ),
     )
-    p.add_argument("images", nargs="+", metavar="IMAGE",
+    p.add_argument("images", nargs="*", metavar="IMAGE",
                    help="DICOM, PNG/TIFF or PGM mammograms; a folder (searched recursively), a "
                         "quoted glob pattern ('scans/**/*.dcm') or a CSV manifest (columns path, "
                         "optional spacing in mm and id) makes a batch (see --batch)")
@@ -85,6 +85,27 @@ def register(subparsers) -> None:
     p.add_argument("--format", choices=("tiff", "npy"), default="tiff",
                    help="probability map format (tiff)")
     p.add_argument("--no-overlay", action="store_true", help="skip the PNG overlay")
+    dicom = p.add_argument_group(
+        "DICOM out and DICOMweb in",
+        "with --dicom, a DICOM source also gets <stem>_seg.dcm (Segmentation: benign and "
+        "malignant segments on its pixel grid) and <stem>_sr.dcm (TID 1500 report: one finding "
+        "per calcification and cluster), both referencing its study, series and instance")
+    dicom.add_argument("--dicom", action="store_true",
+                       help="also write <stem>_seg.dcm and <stem>_sr.dcm (DICOM sources only)")
+    dicom.add_argument("--seg-fractional", action="store_true",
+                       help="write the SEG's segments as probabilities (fractional) instead of "
+                            "the thresholded binary ones")
+    dicom.add_argument("--dicomweb", default=None, metavar="URL",
+                       help="a DICOMweb server's root (e.g. http://pacs:8042/dicom-web): detect "
+                            "on the MG images of --study and store the SEG and SR back (STOW-RS)")
+    dicom.add_argument("--study", default=None, metavar="UID",
+                       help="with --dicomweb: the Study Instance UID to read")
+    dicom.add_argument("--series", default=None, metavar="UID",
+                       help="with --dicomweb: only this Series Instance UID of the study")
+    dicom.add_argument("--dicomweb-auth", default=None, metavar="FILE",
+                       help="with --dicomweb: a file holding 'Bearer TOKEN' or 'USER:PASSWORD' "
+                            "(default: $MCDET_DICOMWEB_TOKEN, or $MCDET_DICOMWEB_USER and "
+                            "$MCDET_DICOMWEB_PASSWORD); never printed")
     batch = p.add_argument_group(
         "batch", "a folder, pattern or manifest among the inputs, or any of these options, runs "
                  "a batch: summary.csv/.parquet in --out (one row per image), a bad file is a "
@@ -235,6 +256,53 @@ def check_options(args: argparse.Namespace) -> None:
         raise ValueError(f"--engine {args.engine}: {text}") from None
 
 
+def check_dicom_options(args: argparse.Namespace) -> None:
+    """Refuse DICOM option combinations that cannot work, naming the flag and the fix."""
+    if args.dicomweb:
+        if args.images:
+            raise ValueError("--dicomweb reads its images from the server: give --study UID "
+                             "instead of image files, or leave --dicomweb out")
+        if not args.study:
+            raise ValueError("--dicomweb needs --study UID (the Study Instance UID to read)")
+        if args.batch or args.workers is not None or args.scheduler is not None:
+            raise ValueError("--dicomweb runs the study's images one by one; leave out --batch, "
+                             "--workers and --scheduler")
+        return
+    if args.study or args.series or args.dicomweb_auth:
+        raise ValueError("--study, --series and --dicomweb-auth go with --dicomweb URL")
+    if not args.images:
+        raise ValueError("no IMAGE given: name mammogram files (or a folder, pattern or CSV "
+                         "manifest), or read a study from a server with --dicomweb URL --study "
+                         "UID")
+    if args.seg_fractional and not args.dicom:
+        raise ValueError("--seg-fractional shapes the DICOM SEG: add --dicom")
+    if args.dicom and is_batch(args):
+        raise ValueError("--dicom writes SEG and SR for single images, not in a batch yet: name "
+                         "the DICOM files, or leave --dicom out")
+
+
+def check_dicom_sources(paths: Sequence[Path]) -> None:
+    """With ``--dicom``: every input must be a DICOM image with its identity, checked before
+    the first detection.
+
+    Raises
+    ------
+    ValueError
+        Names the first file that is not DICOM (no study, series and instance to reference)
+        or lacks an identity attribute.
+    """
+    from ..io.dicom import is_dicom
+    from ..io.dicom_derived import source_header
+
+    for path in paths:
+        if not is_dicom(path):
+            raise ValueError(
+                f"{path} is not DICOM: --dicom writes a SEG and an SR that reference their "
+                "source image's study, series and instance, and a PNG, TIFF or PGM has none; "
+                "leave --dicom out for this file, or detect on the DICOM original")
+        source_header(path)
+
+
 def check_spacings(paths: Sequence[Path], *, spacing: float | None) -> list[str]:
     """The pixel spacing each input will be analysed at, in words, after reading every file's
     header (no pixels): a file detection would refuse stops the batch before its first image.
@@ -339,10 +407,16 @@ def run(args: argparse.Namespace) -> int:
 
     from ..infer.detect import detect
     from ..infer.export import write_detection
+    from ..infer.export_dicom import write_detection_dicom
     from ..io.images import read_mammogram
     from ..io.writers import writable_folder
     from ..models.checkpoint import load_model
 
+    check_dicom_options(args)
+    if args.dicomweb:
+        from .dicomweb import run_dicomweb
+
+        return run_dicomweb(args)
     if is_batch(args):
         return run_batch_command(args)
     # every argument, input header and the output folder is checked before the first detection
@@ -352,6 +426,8 @@ def run(args: argparse.Namespace) -> int:
     check_inputs(paths)
     check_options(args)
     spacings = check_spacings(paths, spacing=spacing_mm)
+    if args.dicom:
+        check_dicom_sources(paths)
     out = writable_folder(args.out, what="--out")
     stems = output_stems(paths)
     model = load_model(args.model)
@@ -381,6 +457,8 @@ def run(args: argparse.Namespace) -> int:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         write_detection(det, out, stem, image=mammo.pixels, probabilities=args.format,
                         overlay=not args.no_overlay)
+        if args.dicom:
+            write_detection_dicom(det, path, out, stem, fractional=args.seg_fractional)
         s = det.summary()
         print(f"{path.name}: {said}; {s['n_calcifications']} calcifications, "
               f"{s['n_clusters']} clusters; {regions_text(det.n_tiles_run, det.n_tiles)} "
