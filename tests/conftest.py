@@ -109,11 +109,14 @@ def inbreast_xml(shared_data):
 
 
 def write_ffdm(path: Path, *, pixel_spacing: float = 0.2, laterality: str = "L",
-               study_uid: str | None = None, drop: tuple[str, ...] = (), **tags) -> Path:
+               study_uid: str | None = None, drop: tuple[str, ...] = (),
+               shape: tuple[int, int] | None = None, **tags) -> Path:
     """Write the demo's phantom with synthetic calcifications as a full-field digital mammogram
     ("For Presentation") with the identity a PACS gives: patient, study, series, instance and
     frame of reference UIDs, PixelSpacing and ImagerPixelSpacing, laterality, view, Patient
-    Orientation. ``drop`` removes attributes (bad-input tests); ``tags`` override them."""
+    Orientation. ``shape`` puts the phantom in the top-left corner of a larger image (an
+    INbreast-size one is 4084 x 3328); ``drop`` removes attributes (bad-input tests); ``tags``
+    override them."""
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
@@ -121,6 +124,11 @@ def write_ffdm(path: Path, *, pixel_spacing: float = 0.2, laterality: str = "L",
 
     mammo, _, _ = phantom_with_lesions(pixel_spacing=pixel_spacing)
     pixels = np.clip(mammo.pixels / max(float(mammo.pixels.max()), 1e-6) * 4095, 0, 4095)
+    if shape is not None:
+        canvas = np.zeros(shape, np.float32)
+        rows, cols = min(shape[0], pixels.shape[0]), min(shape[1], pixels.shape[1])
+        canvas[:rows, :cols] = pixels[:rows, :cols]
+        pixels = canvas
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.2"
     meta.MediaStorageSOPInstanceUID = generate_uid()

@@ -26,7 +26,7 @@ from ._version import __version__
 
 #: Sub-command modules, in the order ``mcdet --help`` lists them.
 COMMANDS = ("info", "synth", "train", "average", "interpolate", "detect", "calibrate",
-            "evaluate", "compare", "demo")
+            "evaluate", "compare", "convert", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -111,15 +111,19 @@ def annotation_findings(labels: np.ndarray, *,
 def write_annotation_dicom(labels: np.ndarray, source: str | os.PathLike,
                            out_dir: str | os.PathLike, stem: str, *, annotator: str = "",
                            pixel_spacing: tuple[float, float] | None = None,
-                           clusters: list[tuple[tuple[float, float, float, float], int]] = ()
-                           ) -> dict[str, Path]:
+                           clusters: list[tuple[tuple[float, float, float, float], int]] = (),
+                           findings: list[Finding] | None = None) -> dict[str, Path]:
     """Write a manual annotation (class codes on the source grid, and cluster boxes) as
-    ``<stem>_seg.dcm`` + ``<stem>_sr.dcm`` (algorithm type MANUAL, a person observer)."""
+    ``<stem>_seg.dcm`` + ``<stem>_sr.dcm`` (algorithm type MANUAL, a person observer).
+
+    ``findings`` replaces the report's findings made from ``labels`` and ``clusters``
+    (:func:`annotation_findings`), e.g. with the ROIs of an INbreast file."""
     header = source_header(source)
     producer = Producer(name=annotator or "Annotator^", version=__version__, manual=True)
     seg = segmentation_dataset(labels, source=header, producer=producer,
                                pixel_spacing=pixel_spacing)
-    sr = report_dataset(annotation_findings(labels, clusters=clusters), source=header,
-                        producer=producer)
+    if findings is None:
+        findings = annotation_findings(labels, clusters=clusters)
+    sr = report_dataset(findings, source=header, producer=producer)
     return write_dicom_pair(seg, sr, Path(out_dir), stem)
 

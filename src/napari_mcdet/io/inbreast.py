@@ -755,3 +755,49 @@ def inbreast_grid(rois: Sequence[InbreastROI], *,
     shape = tuple(int(np.ceil(e)) + 1 for e in extent)
     check_image_size(source, *shape, claim="its ROI points need a grid of")
     return shape
+
+
+def inbreast_findings(
+    rois: Iterable[InbreastROI],
+    labels: np.ndarray,
+    *,
+    mapping: str = "paper",
+    birads: str | int | None = None,
+) -> list[Any]:
+    """The calcification findings of one image's ROIs, for a structured report.
+
+    Parameters
+    ----------
+    rois : iterable of InbreastROI
+    labels : ndarray of shape (M, N)
+        :func:`inbreast_labels` of the same ROIs and ``mapping``: a calcification's class is the
+        label under its centre (so one inside a cluster outline is malignant under ``'paper'``).
+    mapping, birads
+        As in :func:`inbreast_labels`; a cluster gets the class that mapping gives clusters.
+
+    Returns
+    -------
+    list of napari_mcdet.io.dicom_sr.Finding
+        One ``'calcification'`` per calcification ROI (at the mean of its points), one
+        ``'cluster'`` per cluster outline (its bounding box, pixel edges).
+    """
+    from .dicom_sr import Finding
+
+    image_class = _image_class(mapping, birads)
+    calcs, clusters = _calcification_rois(rois, tuple(labels.shape))
+    out = []
+    for i, roi in enumerate(calcs, start=1):
+        row, col = (float(v) for v in np.asarray(roi.points, dtype=float).mean(axis=0))
+        r = min(max(int(round(row)), 0), labels.shape[0] - 1)
+        c = min(max(int(round(col)), 0), labels.shape[1] - 1)
+        cls = int(labels[r, c]) or (image_class or BENIGN)
+        out.append(Finding(kind="calcification", center=(row, col), class_id=cls, id=i))
+    for i, roi in enumerate(clusters, start=1):
+        pts = np.asarray(roi.points, dtype=float)
+        (r0, c0), (r1, c1) = pts.min(axis=0), pts.max(axis=0)
+        # the box through the outline's vertices, in the edge coordinates Finding.bbox uses
+        # (pixel centres at +0.5)
+        out.append(Finding(kind="cluster", center=((r0 + r1) / 2, (c0 + c1) / 2),
+                           class_id=image_class or MALIGNANT,
+                           bbox=(r0 + 0.5, c0 + 0.5, r1 + 0.5, c1 + 0.5), id=i))
+    return out
