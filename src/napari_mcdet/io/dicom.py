@@ -155,6 +155,12 @@ def spacing_problem(problems: list[str]) -> str:
     return "no PixelSpacing or ImagerPixelSpacing tag"
 
 
+def dataset_spacing(ds: Any) -> tuple[float, float] | None:
+    """The ``(row_mm, col_mm)`` a DICOM header states (PixelSpacing, else ImagerPixelSpacing),
+    as :func:`read_dicom` reads it, or None."""
+    return _spacing(ds)[0]
+
+
 def dicom_spacing(path: str | os.PathLike) -> tuple[tuple[float, float] | None, str]:
     """The pixel spacing a DICOM file states, after checking its header as :func:`read_dicom`
     does, without decoding its pixels.

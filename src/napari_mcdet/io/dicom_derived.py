@@ -21,7 +21,8 @@ from typing import Any
 from .writers import atomic_write
 
 __all__ = ["Producer", "source_header", "write_dicom", "write_dicom_pair", "REQUIRED_IDENTITY",
-           "SEG_SOP_CLASS", "SR_SOP_CLASSES", "sop_class_of", "quiet_person_names"]
+           "SEG_SOP_CLASS", "SR_SOP_CLASSES", "sop_class_of", "quiet_person_names",
+           "class_name"]
 
 #: The attributes without which a derived object cannot reference its source image.
 REQUIRED_IDENTITY = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID",
@@ -74,10 +75,26 @@ def sop_class_of(path: str | os.PathLike) -> str | None:
     """The SOP Class UID of a DICOM file (read without pixel data), or None if it has none."""
     import pydicom
 
-    ds = pydicom.dcmread(path, stop_before_pixels=True, force=True,
-                         specific_tags=["SOPClassUID"])
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True,
+                             specific_tags=["SOPClassUID"])
+    except (EOFError, OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path} could not be parsed as DICOM ({type(exc).__name__}); the file "
+                         "may be truncated or not DICOM") from exc
     value = ds.get("SOPClassUID")
     return str(value) if value else None
+
+
+def class_name(sop_class: str | None) -> str:
+    """A SOP class in words ('a Digital Mammography X-Ray Image Storage - For Presentation
+    object'), for messages."""
+    from pydicom.uid import UID
+
+    if not sop_class:
+        return "a DICOM file without a SOP class"
+    name = UID(sop_class).name
+    return f"a {name} object" if name and name != sop_class else f"an object of SOP class " \
+        f"{sop_class}"
 
 
 def source_header(path: str | os.PathLike) -> Any:

@@ -23,8 +23,15 @@ from typing import Any
 import numpy as np
 
 from ..classes import BENIGN, MALIGNANT
-from .dicom import laterality_of, view_of
-from .dicom_derived import SEG_SOP_CLASS, Producer, quiet_person_names, write_dicom
+from .dicom import dataset_spacing, laterality_of, view_of
+from .dicom_derived import (
+    SEG_SOP_CLASS,
+    Producer,
+    class_name,
+    quiet_person_names,
+    sop_class_of,
+    write_dicom,
+)
 
 __all__ = ["segmentation_dataset", "write_segmentation", "read_segmentation", "SegmentationRead",
            "check_segmentation_grid"]
@@ -73,6 +80,8 @@ def _pixel_measures(source: Any, pixel_spacing: tuple[float, float] | None) -> A
     import highdicom as hd
 
     if pixel_spacing is None:
+        pixel_spacing = dataset_spacing(source)
+    if pixel_spacing is None:
         return None
     thickness = source.get("BodyPartThickness")
     thickness = float(thickness) if thickness and float(thickness) > 0 else _DEFAULT_THICKNESS_MM
@@ -99,7 +108,8 @@ def segmentation_dataset(
     producer : Producer
         Who made it: written as the segments' algorithm and the equipment.
     pixel_spacing : (float, float), optional
-        (row_mm, col_mm) the result was made at; without it the SEG states no spacing.
+        (row_mm, col_mm) the result was made at; by default the spacing the source states (a
+        SEG of a source that states none, without this, states none either).
     probabilities : ndarray of shape (2, M, N), optional
         Benign and malignant probabilities in [0, 1]: a FRACTIONAL (probability) SEG is
         written from them instead of the binary one.
@@ -260,13 +270,15 @@ def read_segmentation(path: str | os.PathLike) -> SegmentationRead:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such DICOM SEG file: {path}")
+    sop_class = sop_class_of(path)
+    if sop_class != SEG_SOP_CLASS:
+        raise ValueError(f"{path} is {class_name(sop_class)}, not a DICOM Segmentation; open it "
+                         "as an image, or give the SEG file")
     try:
         seg = hd.seg.segread(path)
-    except (AttributeError, ValueError, KeyError, TypeError, OSError) as exc:
+    except (AttributeError, ValueError, KeyError, TypeError, OSError, RuntimeError) as exc:
         raise ValueError(f"{path} is not a readable DICOM Segmentation ({type(exc).__name__}: "
                          f"{exc})") from exc
-    if str(seg.SOPClassUID) != SEG_SOP_CLASS:
-        raise ValueError(f"{path} is not a DICOM Segmentation (SOP class {seg.SOPClassUID})")
     sources = seg.get_source_image_uids()
     if len(sources) != 1:
         raise ValueError(f"{path} segments {len(sources)} source images; napari-mcdet reads a "

@@ -25,7 +25,14 @@ import numpy as np
 
 from ..classes import BENIGN, MALIGNANT
 from .dicom import laterality_of
-from .dicom_derived import SR_SOP_CLASSES, Producer, quiet_person_names, write_dicom
+from .dicom_derived import (
+    SR_SOP_CLASSES,
+    Producer,
+    class_name,
+    quiet_person_names,
+    sop_class_of,
+    write_dicom,
+)
 
 __all__ = ["Finding", "ReportRead", "report_dataset", "write_report", "read_report"]
 
@@ -304,15 +311,16 @@ def read_report(path: str | os.PathLike) -> ReportRead:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such DICOM SR file: {path}")
+    sop_class = sop_class_of(path)
+    if sop_class not in SR_SOP_CLASSES:
+        raise ValueError(f"{path} is {class_name(sop_class)}, not a structured report that can "
+                         "hold measurement groups (Enhanced, Comprehensive or Comprehensive 3D "
+                         "SR); open it as an image, or give the SR file")
     try:
         sr = hd.sr.srread(path)
-    except (AttributeError, ValueError, KeyError, TypeError, OSError) as exc:
+    except (AttributeError, ValueError, KeyError, TypeError, OSError, RuntimeError) as exc:
         raise ValueError(f"{path} is not a readable DICOM structured report "
                          f"({type(exc).__name__}: {exc})") from exc
-    if str(sr.SOPClassUID) not in SR_SOP_CLASSES:
-        raise ValueError(f"{path} is a structured report of SOP class {sr.SOPClassUID}, which "
-                         "cannot hold measurement groups; napari-mcdet reads Enhanced, "
-                         "Comprehensive and Comprehensive 3D SR")
     try:
         report = sr.content
         groups = report.get_planar_roi_measurement_groups()
