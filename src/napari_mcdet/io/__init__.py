@@ -7,6 +7,9 @@ the file boundary (INbreast ``Point_px`` ``(x, y)``, mini-MIAS bottom-left y). S
 from __future__ import annotations
 
 from .dicom import read_dicom
+from .dicom_derived import Producer, source_header
+from .dicom_seg import read_segmentation, write_segmentation
+from .dicom_sr import Finding, read_report, write_report
 from .images import read_mammogram, read_mask, read_pgm
 from .inbreast import (
     InbreastEntry,
@@ -28,6 +31,13 @@ from .writers import label_counts, labels_to_rois, write_inbreast_xml, write_mas
 __all__ = [
     "read_mammogram",
     "read_dicom",
+    "source_header",
+    "Producer",
+    "read_segmentation",
+    "write_segmentation",
+    "Finding",
+    "read_report",
+    "write_report",
     "read_pgm",
     "read_mask",
     "read_inbreast_xml",
