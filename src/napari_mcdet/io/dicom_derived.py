@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +22,7 @@ from .writers import atomic_write
 
 __all__ = ["Producer", "source_header", "write_dicom", "write_dicom_pair", "REQUIRED_IDENTITY",
            "SEG_SOP_CLASS", "SR_SOP_CLASSES", "sop_class_of", "quiet_person_names",
-           "class_name"]
+           "class_name", "read_derived"]
 
 #: The attributes without which a derived object cannot reference its source image.
 REQUIRED_IDENTITY = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID",
@@ -95,6 +95,24 @@ def class_name(sop_class: str | None) -> str:
     name = UID(sop_class).name
     return f"a {name} object" if name and name != sop_class else f"an object of SOP class " \
         f"{sop_class}"
+
+
+def read_derived(path: str | os.PathLike, read: Callable[[Path], Any], *,
+                 sop_classes: tuple[str, ...], what: str) -> Any:
+    """``read(path)`` (highdicom's reader) after checking that the file is one of
+    ``sop_classes``; every failure is one ``ValueError`` line naming the file and ``what`` it
+    should have been."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such {what} file: {path}")
+    sop_class = sop_class_of(path)
+    if sop_class not in sop_classes:
+        raise ValueError(f"{path} is {class_name(sop_class)}, not a {what}; open it as an image, "
+                         f"or give the {what} file")
+    try:
+        return read(path)
+    except (AttributeError, ValueError, KeyError, TypeError, OSError, RuntimeError) as exc:
+        raise ValueError(f"{path} is not a readable {what} ({type(exc).__name__}: {exc})") from exc
 
 
 def source_header(path: str | os.PathLike) -> Any:

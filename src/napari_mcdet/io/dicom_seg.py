@@ -27,9 +27,8 @@ from .dicom import dataset_spacing, laterality_of, view_of
 from .dicom_derived import (
     SEG_SOP_CLASS,
     Producer,
-    class_name,
     quiet_person_names,
-    sop_class_of,
+    read_derived,
     write_dicom,
 )
 
@@ -267,18 +266,8 @@ def read_segmentation(path: str | os.PathLike) -> SegmentationRead:
     """
     import highdicom as hd
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such DICOM SEG file: {path}")
-    sop_class = sop_class_of(path)
-    if sop_class != SEG_SOP_CLASS:
-        raise ValueError(f"{path} is {class_name(sop_class)}, not a DICOM Segmentation; open it "
-                         "as an image, or give the SEG file")
-    try:
-        seg = hd.seg.segread(path)
-    except (AttributeError, ValueError, KeyError, TypeError, OSError, RuntimeError) as exc:
-        raise ValueError(f"{path} is not a readable DICOM Segmentation ({type(exc).__name__}: "
-                         f"{exc})") from exc
+    seg = read_derived(path, hd.seg.segread, sop_classes=(SEG_SOP_CLASS,),
+                       what="DICOM Segmentation")
     sources = seg.get_source_image_uids()
     if len(sources) != 1:
         raise ValueError(f"{path} segments {len(sources)} source images; napari-mcdet reads a "

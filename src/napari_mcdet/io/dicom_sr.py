@@ -28,9 +28,8 @@ from .dicom import laterality_of
 from .dicom_derived import (
     SR_SOP_CLASSES,
     Producer,
-    class_name,
     quiet_person_names,
-    sop_class_of,
+    read_derived,
     write_dicom,
 )
 
@@ -309,18 +308,9 @@ def read_report(path: str | os.PathLike) -> ReportRead:
     import highdicom as hd
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such DICOM SR file: {path}")
-    sop_class = sop_class_of(path)
-    if sop_class not in SR_SOP_CLASSES:
-        raise ValueError(f"{path} is {class_name(sop_class)}, not a structured report that can "
-                         "hold measurement groups (Enhanced, Comprehensive or Comprehensive 3D "
-                         "SR); open it as an image, or give the SR file")
-    try:
-        sr = hd.sr.srread(path)
-    except (AttributeError, ValueError, KeyError, TypeError, OSError, RuntimeError) as exc:
-        raise ValueError(f"{path} is not a readable DICOM structured report "
-                         f"({type(exc).__name__}: {exc})") from exc
+    sr = read_derived(path, hd.sr.srread, sop_classes=SR_SOP_CLASSES,
+                      what="DICOM structured report (Enhanced, Comprehensive or Comprehensive 3D "
+                           "SR)")
     try:
         report = sr.content
         groups = report.get_planar_roi_measurement_groups()
