@@ -309,16 +309,20 @@ def run_image(item: BatchItem, *, out: str | os.PathLike, model_path: str, model
     settings : mapping, keyword-only
         :func:`~napari_mcdet.infer.detect.detect` keywords (``tile``, ``overlap``, ``gate``,
         ``threshold``...) plus ``spacing`` (None: the file's), ``probabilities`` (``'tiff'`` or
-        ``'npy'``) and ``overlay`` (bool).
+        ``'npy'``), ``overlay`` (bool), and ``dicom`` / ``seg_fractional`` (bool: also write
+        ``<id>_seg.dcm`` + ``<id>_sr.dcm``; a source that is not DICOM then fails before its
+        detection).
 
     Returns
     -------
     dict
         The row, keys :data:`COLUMNS`.
     """
+    from ..io.dicom_derived import source_header
     from ..io.images import read_mammogram
     from .detect import detect
     from .export import write_detection
+    from .export_dicom import write_detection_dicom
 
     start = time.perf_counter()
     row = _empty_row(item)
@@ -327,17 +331,24 @@ def run_image(item: BatchItem, *, out: str | os.PathLike, model_path: str, model
     spacing = settings.pop("spacing", None)
     probabilities = settings.pop("probabilities", "tiff")
     overlay = settings.pop("overlay", True)
+    dicom = settings.pop("dicom", False)
+    fractional = settings.pop("seg_fractional", False)
     caught: list[warnings.WarningMessage] = []
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             used, source = _spacing_for(item, spacing)
             row["spacing_mm"], row["spacing_source"] = float(used), source
+            if dicom:
+                source_header(item.path)  # the identity a SEG and SR reference, or why not
             model = _model(model_path, model_sha)
             mammo = read_mammogram(item.path, pixel_spacing=used)
             det = detect(mammo, model, **settings)
             written = write_detection(det, out, item.id, image=mammo.pixels,
                                       probabilities=probabilities, overlay=overlay)
+            if dicom:
+                written.update(write_detection_dicom(det, item.path, out, item.id,
+                                                     fractional=fractional))
         scores = [float(c["score"]) for c in det.clusters]
         row.update(tiles_run=int(det.n_tiles_run), tiles=int(det.n_tiles),
                    candidates=len(det.calcifications), clusters=len(det.clusters),
