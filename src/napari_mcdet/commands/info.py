@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"python         {platform.python_version()} ({platform.system()} {platform.machine()})")
     print(f"torch          {torch.__version__}")
     print(f"numpy          {numpy.__version__}")
-    for name in ("pydicom", "skimage", "napari"):
+    for name in ("pydicom", "highdicom", "skimage", "napari"):
         try:
             module = __import__(name)
             print(f"{name:<14} {getattr(module, '__version__', '?')}")
