@@ -400,7 +400,41 @@ def run_batch_command(args: argparse.Namespace) -> int:
     return 1 if counts["failed"] else 0
 
 
-def run(args: argparse.Namespace) -> int:
+def detect_and_write(args: argparse.Namespace, model, path: Path, *, stem: str, out: Path,
+                     threshold, spacing, said: str, name: str | None = None,
+                     dicom: bool = False) -> dict:
+    """Read one image, detect on it with the command line's options, write its outputs (and,
+    with ``dicom``, its SEG and SR) into ``out`` and print its line; shared by ``mcdet detect``
+    on files and on a DICOMweb study.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``mcdet detect`` options (tile, threshold, engine...).
+    model
+        The loaded model.
+    path : Path
+        The image file.
+    stem : str
+        The outputs' file-name prefix.
+    out : Path
+        The output folder (checked writable).
+    threshold
+        ``--threshold`` parsed.
+    spacing : (float, float) or None
+        The pixel spacing to read the image at (None: the file's own).
+    said : str
+        The spacing in words, for the image's line.
+    name : str, optional
+        The image's name in its line (default: the file name).
+    dicom : bool
+        Also write ``<stem>_seg.dcm`` and ``<stem>_sr.dcm``.
+
+    Returns
+    -------
+    dict
+        The detection's summary (``n_calcifications``, ``n_clusters``...).
+    """
     import warnings
 
     from tqdm import tqdm
@@ -409,6 +443,41 @@ def run(args: argparse.Namespace) -> int:
     from ..infer.export import write_detection
     from ..infer.export_dicom import write_detection_dicom
     from ..io.images import read_mammogram
+
+    name = path.name if name is None else name
+    mammo = read_mammogram(path, pixel_spacing=spacing)
+    caught: list[warnings.WarningMessage] = []
+    try:
+        # warnings wait for the progress bar's line to end, not to be printed inside it
+        with warnings.catch_warnings(record=True) as caught, \
+                tqdm(desc=name, unit="tile", leave=True) as bar:
+            def progress(done: int, total: int, bar=bar) -> None:
+                bar.total = total
+                bar.n = done
+                bar.refresh()
+
+            det = detect(mammo, model, tile=args.tile,
+                         **({} if args.overlap is None else {"overlap": args.overlap}),
+                         batch_size=args.batch_size, device=args.device,
+                         threshold=threshold, min_breast_fraction=args.min_breast_fraction,
+                         cluster_diameter_mm=args.cluster_diameter,
+                         cluster_min_count=args.cluster_min_count, gate=args.gate,
+                         engine=args.engine, mirror=args.mirror, progress=progress)
+    finally:
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    write_detection(det, out, stem, image=mammo.pixels, probabilities=args.format,
+                    overlay=not args.no_overlay)
+    if dicom:
+        write_detection_dicom(det, path, out, stem, fractional=args.seg_fractional)
+    s = det.summary()
+    print(f"{name}: {said}; {s['n_calcifications']} calcifications, "
+          f"{s['n_clusters']} clusters; {regions_text(det.n_tiles_run, det.n_tiles)} "
+          f"-> {out}/{stem}_*")
+    return s
+
+
+def run(args: argparse.Namespace) -> int:
     from ..io.writers import writable_folder
     from ..models.checkpoint import load_model
 
@@ -434,34 +503,7 @@ def run(args: argparse.Namespace) -> int:
     spacing = as_spacing(spacing_mm, name="--spacing", required=False)
     for path, stem, said in zip(paths, stems, spacings):
         args.current_file = path  # named by the command line's error messages
-        mammo = read_mammogram(path, pixel_spacing=spacing)
-        caught: list[warnings.WarningMessage] = []
-        try:
-            # warnings wait for the progress bar's line to end, not to be printed inside it
-            with warnings.catch_warnings(record=True) as caught, \
-                    tqdm(desc=path.name, unit="tile", leave=True) as bar:
-                def progress(done: int, total: int, bar=bar) -> None:
-                    bar.total = total
-                    bar.n = done
-                    bar.refresh()
-
-                det = detect(mammo, model, tile=args.tile,
-                             **({} if args.overlap is None else {"overlap": args.overlap}),
-                             batch_size=args.batch_size, device=args.device,
-                             threshold=threshold, min_breast_fraction=args.min_breast_fraction,
-                             cluster_diameter_mm=args.cluster_diameter,
-                             cluster_min_count=args.cluster_min_count, gate=args.gate,
-                             engine=args.engine, mirror=args.mirror, progress=progress)
-        finally:
-            for w in caught:
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        write_detection(det, out, stem, image=mammo.pixels, probabilities=args.format,
-                        overlay=not args.no_overlay)
-        if args.dicom:
-            write_detection_dicom(det, path, out, stem, fractional=args.seg_fractional)
-        s = det.summary()
-        print(f"{path.name}: {said}; {s['n_calcifications']} calcifications, "
-              f"{s['n_clusters']} clusters; {regions_text(det.n_tiles_run, det.n_tiles)} "
-              f"-> {out}/{stem}_*")
+        detect_and_write(args, model, path, stem=stem, out=out, threshold=threshold,
+                         spacing=spacing, said=said, dicom=args.dicom)
     args.current_file = None
     return 0
