@@ -1,6 +1,9 @@
 """npe2 reader: DICOM mammograms, INbreast XML annotations, mini-MIAS PGM images.
 
-- ``*.dcm`` / ``*.dicom``: one image layer, ``scale`` = pixel spacing in mm, DICOM metadata.
+- ``*.dcm`` / ``*.dicom``: one image layer, ``scale`` = pixel spacing in mm, DICOM metadata; a
+  DICOM Segmentation as a labels layer and a structured report (TID 1500) as a points layer of
+  calcifications and a shapes layer of cluster boxes, in mm on the same image
+  (:mod:`napari_mcdet.gui._dicom_layers`).
 - INbreast ``*.xml``: the case's image and BI-RADS found in the dataset folder that holds the XML
   (``napari_mcdet.io.inbreast.inbreast_case``: ``../AllDICOMs/``, ``../INbreast.csv``), a labels
   layer (paper mapping: clusters malignant, isolated calcifications benign) and the original
@@ -86,8 +89,21 @@ def _image_layer(mammo: Any) -> LayerData:
 
 
 def _read_dicom(path: Path) -> list[LayerData]:
-    from ..io.images import read_mammogram
+    from pydicom.errors import InvalidDicomError
 
+    from ..io.dicom_derived import SEG_SOP_CLASS, sop_class_of
+    from ..io.images import read_mammogram
+    from ._dicom_layers import is_structured_report, read_seg_layers, read_sr_layers
+
+    try:
+        sop_class = sop_class_of(path)
+    except (InvalidDicomError, OSError, EOFError, ValueError, KeyError, TypeError,
+            AttributeError):
+        sop_class = None  # the image reader below says what is wrong with the file
+    if sop_class == SEG_SOP_CLASS:
+        return read_seg_layers(path)
+    if is_structured_report(sop_class):
+        return read_sr_layers(path)
     return [_image_layer(read_mammogram(path))]
 
 
