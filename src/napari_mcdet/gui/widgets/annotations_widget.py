@@ -40,6 +40,8 @@ class AnnotationsWidget(QWidget):
         super().__init__(parent)
         self.viewer = napari_viewer
         self._watched: Any = None
+        self.worker: Any = None  # a DICOM save running
+        self.saved_dicom: dict[str, Path] | None = None
 
         self.image_combo = QComboBox()
         self.labels_combo = QComboBox()
@@ -49,6 +51,11 @@ class AnnotationsWidget(QWidget):
         self.new_button = QPushButton("New labels layer")
         self.save_button = QPushButton("Save...")
         self.load_button = QPushButton("Load...")
+        self.dicom_button = QPushButton("Save as DICOM...")
+        self.dicom_button.setToolTip(
+            "write the labels as <image>_seg.dcm (DICOM Segmentation, manual) and "
+            "<image>_sr.dcm (TID 1500 report, one finding per calcification) into a folder; "
+            "only on an image read from a DICOM file")
         self.table = QTableWidget(2, 2)
         self.table.setHorizontalHeaderLabels(["calcifications", "pixels"])
         self.table.setVerticalHeaderLabels([CLASS_NAMES[BENIGN], CLASS_NAMES[MALIGNANT]])
@@ -61,7 +68,7 @@ class AnnotationsWidget(QWidget):
         form.addRow("labels", self.labels_combo)
         form.addRow("paint class", self.class_combo)
         buttons = QHBoxLayout()
-        for b in (self.new_button, self.save_button, self.load_button):
+        for b in (self.new_button, self.save_button, self.dicom_button, self.load_button):
             buttons.addWidget(b)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -77,6 +84,7 @@ class AnnotationsWidget(QWidget):
 
         self.new_button.clicked.connect(self._on_new)
         self.save_button.clicked.connect(self._on_save)
+        self.dicom_button.clicked.connect(self._on_save_dicom)
         self.load_button.clicked.connect(self._on_load)
         self.class_combo.currentIndexChanged.connect(self._on_class)
         self.labels_combo.currentIndexChanged.connect(self._on_labels_choice)
@@ -197,6 +205,69 @@ class AnnotationsWidget(QWidget):
         path = write_annotations(path, np.asarray(layer.data), pixel_spacing=layer_spacing(layer))
         self._say(f"saved {path.name}")
         return path
+
+    def _dicom_inputs(self) -> tuple[np.ndarray, Path, Any]:
+        """The labels, the DICOM file of the chosen image and its spacing; ValueError (one
+        line) when there is no labels layer or the image was not read from a DICOM file."""
+        from .._dicom_layers import dicom_source
+
+        layer = self.labels_layer
+        if layer is None:
+            raise ValueError("no labels layer to save: create one with 'New labels layer'")
+        image = self.image_layer
+        source = dicom_source(image)
+        return np.asarray(layer.data), source, layer_spacing(image) or layer_spacing(layer)
+
+    def save_dicom(self, folder: str | Path, *, annotator: str = "") -> Any:
+        """Write the chosen labels layer on the chosen DICOM image as ``<stem>_seg.dcm`` +
+        ``<stem>_sr.dcm`` in ``folder`` (:func:`~napari_mcdet.infer.export_dicom.
+        write_annotation_dicom`: algorithm type MANUAL, ``annotator`` the person observer), in
+        a worker; no dialog. Returns the worker, or None with the reason shown."""
+        from .._workers import make_worker
+
+        if self.worker is not None:
+            self._say("busy: wait for the DICOM save that is running")
+            return None
+        try:
+            labels, source, spacing = self._dicom_inputs()
+        except ValueError as exc:
+            self._say(str(exc), error=True)
+            return None
+
+        def work() -> dict[str, Path]:
+            from ...infer.export_dicom import write_annotation_dicom
+
+            return write_annotation_dicom(labels, source, folder, source.stem,
+                                          annotator=annotator, pixel_spacing=spacing)
+
+        self.saved_dicom = None
+        self.worker = make_worker(work, what="saving as DICOM",
+                                  on_error=lambda text: self._say(text, error=True),
+                                  returned=self._on_dicom_saved,
+                                  finished=self._on_dicom_finished)
+        self.dicom_button.setEnabled(False)
+        self._say("writing the DICOM SEG and SR...")
+        self.worker.start()
+        return self.worker
+
+    def _on_dicom_saved(self, paths: dict[str, Path]) -> None:
+        self.saved_dicom = paths
+        self._say(f"saved {paths['seg'].name} (DICOM SEG) and {paths['sr'].name} (TID 1500 SR) "
+                  f"in {paths['seg'].parent}")
+
+    def _on_dicom_finished(self) -> None:
+        self.worker = None
+        self.dicom_button.setEnabled(True)
+
+    def _on_save_dicom(self) -> None:
+        try:
+            self._dicom_inputs()
+        except ValueError as exc:  # say why before asking for a folder
+            self._say(str(exc), error=True)
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Folder for the DICOM SEG and SR")
+        if folder:
+            self.save_dicom(folder)
 
     def load(self, path: str | Path) -> Any:
         """Read an INbreast XML or a mask into a labels layer matching the chosen image."""

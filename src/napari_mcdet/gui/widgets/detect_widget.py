@@ -132,6 +132,15 @@ def _detect(mammogram: Any, model: Any, should_stop: Any, *, gradcam: bool,
     return found, recovery
 
 
+def _save_dicom(result: Any, source: Path, folder: Path, stem: str, _should_stop: Any, *,
+                fractional: bool = False) -> dict[str, Path]:
+    """The DICOM worker's work: :func:`~napari_mcdet.infer.export_dicom.write_detection_dicom`
+    (it runs to the end: no Cancel)."""
+    from ...infer.export_dicom import write_detection_dicom
+
+    return write_detection_dicom(result, source, folder, stem, fractional=fractional)
+
+
 def _calibrate(paths: list[str], model: Any, _should_stop: Any, *, target_fp: float,
                pixel_spacing: Any, progress: Any, gate: bool = False, mirror: bool = False
                ) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -236,6 +245,7 @@ class DetectWidget(ModelLoading, WorkerWidget):
     def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
         super().__init__(napari_viewer, parent)
         self.last_result: Any = None
+        self._result_image: Any = None  # the image layer the last detection was made on
         self._default_model: Any = None
         self._domain: str | None = None  # the domain note of the image being detected
         self._build_fields()
@@ -299,6 +309,11 @@ class DetectWidget(ModelLoading, WorkerWidget):
         self.cancel_button.setEnabled(False)
         self.calibrate_button = QPushButton("Calibrate on normals...")
         self.folder_button = QPushButton("Detect a folder...")
+        self.dicom_button = QPushButton("Save as DICOM...")
+        self.dicom_button.setToolTip(
+            "write the last detection as <image>_seg.dcm (DICOM Segmentation) and "
+            "<image>_sr.dcm (TID 1500 structured report) into a folder; only for an image read "
+            "from a DICOM file, whose study, series and instance they reference")
         self.folder_button.setToolTip(
             "detect on every image of a folder with the chosen model and these settings; the "
             "outputs and summary.csv go to an output folder (images done before are skipped)")
@@ -317,7 +332,8 @@ class DetectWidget(ModelLoading, WorkerWidget):
         self.progress.setFormat("tiles %v / %m")
         self.status = QLabel("")
         self.status.setWordWrap(True)
-        self.run_buttons = [self.run_button, self.calibrate_button, self.folder_button]
+        self.run_buttons = [self.run_button, self.calibrate_button, self.folder_button,
+                            self.dicom_button]
         self.summary_dock: Any = None
 
     def _lay_out(self) -> None:
@@ -342,7 +358,10 @@ class DetectWidget(ModelLoading, WorkerWidget):
         calibrate_row.addWidget(self.calibrate_button)
         calibrate_row.addWidget(self.calibrate_gate_check)
         layout.addLayout(calibrate_row)
-        layout.addWidget(self.folder_button)
+        save_row = QHBoxLayout()
+        save_row.addWidget(self.folder_button)
+        save_row.addWidget(self.dicom_button)
+        layout.addLayout(save_row)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addStretch(1)
@@ -354,6 +373,7 @@ class DetectWidget(ModelLoading, WorkerWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.calibrate_button.clicked.connect(self._on_calibrate)
         self.folder_button.clicked.connect(self._on_detect_folder)
+        self.dicom_button.clicked.connect(self._on_save_dicom)
         self.image_combo.currentIndexChanged.connect(self._on_image_chosen)
         self.spacing_edit.textEdited.connect(self._on_spacing_typed)
         self.model_combo.currentIndexChanged.connect(self._update_model_label)
@@ -653,9 +673,54 @@ class DetectWidget(ModelLoading, WorkerWidget):
             text = f"cancelled after {len(rows)} of {total} images; {text}"
         self.say(text)
 
+    def _on_save_dicom(self) -> None:
+        try:
+            self._dicom_inputs()
+        except ValueError as err:  # say why before asking for a folder
+            self.show_error(str(err))
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Folder for the DICOM SEG and SR")
+        if folder:
+            self.save_dicom(folder)
+
+    def _dicom_inputs(self) -> tuple[Any, Path]:
+        """The last detection and the DICOM file of the image it was made on; ValueError (one
+        line) when there is none, or the image was not read from a DICOM file."""
+        from .._dicom_layers import dicom_source
+
+        result = self.last_result
+        if result is None:
+            raise ValueError("nothing to save as DICOM: press Detect first")
+        if isinstance(result, dict):
+            raise ValueError("a classifier's Grad-CAM has no calcifications to save as DICOM: "
+                             "detect with a segmentation model")
+        return result, dicom_source(self._result_image)
+
+    def save_dicom(self, folder: str | Path, *, fractional: bool = False) -> Any:
+        """Write the last detection as ``<stem>_seg.dcm`` + ``<stem>_sr.dcm`` into ``folder``
+        (:func:`~napari_mcdet.infer.export_dicom.write_detection_dicom`; ``<stem>`` is the
+        source file's), in a worker; no dialog. Returns the worker, or None with the reason
+        shown (no detection, or an image not read from a DICOM file)."""
+        try:
+            result, source = self._dicom_inputs()
+        except ValueError as err:
+            self.show_error(str(err))
+            return None
+        return self.start_worker(
+            partial(_save_dicom, result, source, Path(folder), source.stem,
+                    fractional=fractional),
+            what="saving as DICOM", busy="writing the DICOM SEG and SR...",
+            returned=self._on_dicom_saved)
+
+    def _on_dicom_saved(self, paths: dict[str, Path]) -> None:
+        self.saved_dicom = paths
+        self.say(f"wrote {paths['seg']} (DICOM SEG) and {paths['sr'].name} (TID 1500 SR)")
+
     def on_worker_error(self, text: str) -> None:
-        """The output layers are left as the last good run made them."""
-        self.last_result = None
+        """The output layers are left as the last good run made them (a failed DICOM save
+        keeps the detection it was saving)."""
+        if self._what != "saving as DICOM":
+            self.last_result = None
         self.show_error(text)
 
     def _on_returned(self, result: Any, layer: Any, truth_name: str | None = None) -> None:
@@ -672,6 +737,7 @@ class DetectWidget(ModelLoading, WorkerWidget):
             self.say("Grad-CAM of the malignant class (tiles x their probability)")
             return
         self.last_result, recovery = result
+        self._result_image = layer
         self.show_result(self.last_result, layer, recovery=recovery, truth_name=truth_name)
 
     # -- layers --------------------------------------------------------------------------------

@@ -12,6 +12,9 @@ Inputs (layers made by the Detect widget, the reader, or the Annotations widget)
   optional; cluster detections: a shapes layer with ``r0``, ``c0``, ``r1``, ``c1`` and ``score``
   features (``detected clusters``: :func:`napari_mcdet.infer.export.cluster_columns`), optional;
 - the ground truth: a labels layer of the same shape;
+- any of these may be a DICOM SEG (labels) or TID 1500 SR (points, boxes) opened with the reader:
+  it must lie on the chosen image (same size, and its source SOP instance the image's), else a
+  one-line error (:func:`napari_mcdet.gui._dicom_layers.check_on_image`);
 - the image and the current (or default) model, for the patch AUCs.
 """
 
@@ -39,6 +42,7 @@ from qtpy.QtWidgets import (
 )
 
 from ...infer.score import export_report, na_reason, report_rows, score_image
+from .._dicom_layers import check_on_image
 from .._layers import layer_spacing
 from .._models import current_model
 from .._workers import WorkerWidget
@@ -55,7 +59,15 @@ def points_detections(layer: Any) -> np.ndarray:
     if "score" not in layer.features:
         raise ValueError(f"points layer {layer.name!r} has no 'score' feature")
     pts = np.asarray(layer.data, float)[:, -2:]
-    return np.column_stack([pts, np.asarray(layer.features["score"], float)])
+    scores = np.asarray(layer.features["score"], float)
+    _check_scores(scores, layer)
+    return np.column_stack([pts, scores])
+
+
+def _check_scores(scores: np.ndarray, layer: Any) -> None:
+    if np.isnan(scores).any():
+        raise ValueError(f"layer {layer.name!r} has findings without a score (an annotation, "
+                         "not a detection): choose a detector's points and boxes, or none")
 
 
 def box_detections(layer: Any) -> np.ndarray:
@@ -67,6 +79,7 @@ def box_detections(layer: Any) -> np.ndarray:
     missing = [k for k in keys if k not in layer.features]
     if missing:
         raise ValueError(f"shapes layer {layer.name!r} lacks the features {missing}")
+    _check_scores(np.asarray(layer.features["score"], float), layer)
     return np.column_stack([np.asarray(layer.features[k], float) for k in keys])
 
 
@@ -209,6 +222,11 @@ class ScoreWidget(WorkerWidget):
             raise ValueError(f"the detection and the ground truth are the same layer "
                              f"({pred.name!r}): a detection scored against itself is perfect "
                              "by construction; choose the image's annotations as ground truth")
+        image = self._layer(self.image_combo)
+        # a DICOM SEG or SR must lie on the image it is scored on (its size, its SOP instance)
+        for layer in (pred, gt, self._layer(self.points_combo), self._layer(self.shapes_combo)):
+            if layer is not None:
+                check_on_image(layer, image)
         kw: dict[str, Any] = {
             "prediction": np.asarray(pred.data), "ground_truth": np.asarray(gt.data),
             "calcifications": (points_detections(self._layer(self.points_combo))
@@ -216,7 +234,6 @@ class ScoreWidget(WorkerWidget):
             "clusters": (box_detections(self._layer(self.shapes_combo))
                          if self._layer(self.shapes_combo) is not None else None),
         }
-        image = self._layer(self.image_combo)
         if self.patch_auc.isChecked() and image is not None:
             spacing = layer_spacing(image)
             model = current_model.model
