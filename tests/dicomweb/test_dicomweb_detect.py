@@ -38,6 +38,13 @@ def fresh_orthanc(tmp_path):
         stop_orthanc(server)
 
 
+@pytest.fixture(autouse=True)
+def _no_proxy_for_localhost(monkeypatch):
+    """The command honours proxy variables; the test server is on 127.0.0.1, never behind one."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "127.0.0.1,localhost")
+
+
 @pytest.fixture
 def credentials(monkeypatch):
     """The test server's user and password in the environment, as a user would set them."""

@@ -46,7 +46,8 @@ def register(subparsers) -> None:
                    help="pixel spacing in mm for images whose files carry none (overrides the "
                         f"file's); e.g. 0.05 for digitised film, {MINIMIAS_SPACING_MM:g} for "
                         "mini-MIAS; "
-                        f"{SPACING_RANGE_MM[0]:g}-{SPACING_RANGE_MM[1]:g} mm")
+                        f"{SPACING_RANGE_MM[0]:g}-{SPACING_RANGE_MM[1]:g} mm; with --dicomweb "
+                        "only for the images that state none (the others keep their own)")
     p.add_argument("--force-spacing", action="store_true",
                    help="accept a --spacing outside that range")
     p.add_argument("--tile", type=int, default=None,

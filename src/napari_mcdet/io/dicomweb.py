@@ -242,7 +242,6 @@ class DicomwebServer:
                                 f"{_ROOT_HINT}")
         self.credentials = credentials
         session = requests.Session()
-        session.trust_env = False  # no ~/.netrc or proxy variables overriding what was given
         if credentials is not None:
             credentials.apply(session)
         # the library's own log lines would print beside ours; our messages say it all
