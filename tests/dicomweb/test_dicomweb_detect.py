@@ -394,3 +394,34 @@ def test_a_study_uid_that_is_not_a_uid(orthanc, credentials, tmp_path, capsys):
                           tmp_path], capsys)
     line = one_line_error(err)
     assert rc == 2 and "--study 'study-42' is not a DICOM UID" in line
+
+
+def test_a_web_server_that_is_not_dicomweb(credentials, tmp_path, capsys):
+    """A plain web server (Python's http.server on 127.0.0.1) answering with an HTML page."""
+    import functools
+    import http.server
+    import threading
+
+    study = generate_uid()
+    page = tmp_path / "site" / "studies" / study / "series"
+    page.parent.mkdir(parents=True)
+    page.write_text("<html><body>Welcome to the hospital intranet</body></html>")
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(tmp_path / "site"))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}"
+        rc, _, err = run_cli(["detect", "--dicomweb", url, "--study", study, "--out",
+                              tmp_path / "out"], capsys)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=10)
+    line = one_line_error(err)
+    assert rc == 2 and f"{url} answered the search for the series of study {study}" in line
+    assert "not DICOM JSON" in line and "DICOMweb root" in line
