@@ -335,3 +335,50 @@ def test_score_panel_refuses_a_seg_of_another_image(make_napari_viewer, plugin_w
         text = widget.status.text()
         assert words in text and "mammo_seg.dcm" in text and "\n" not in text, text
         assert widget.report is None
+
+
+def test_a_seg_of_other_segments_shows_segment_numbers(study, tmp_path):
+    """A SEG from another program (a segment that is no calcification): segment numbers, a
+    note."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    from napari_mcdet.gui._reader import read_layers
+    from napari_mcdet.io.dicom_derived import source_header
+
+    source = source_header(study["image"])
+    mask = np.zeros((int(source.Rows), int(source.Columns)), bool)
+    mask[10:20, 30:40] = True
+    desc = hd.seg.SegmentDescription(
+        segment_number=1, segment_label="breast tissue",
+        segmented_property_category=codes.SCT.Tissue,
+        segmented_property_type=codes.SCT.Breast, algorithm_type="MANUAL")
+    seg = hd.seg.Segmentation(
+        source_images=[source], pixel_array=mask[None, ..., None], segmentation_type="BINARY",
+        segment_descriptions=[desc], series_instance_uid=hd.UID(), series_number=5,
+        sop_instance_uid=hd.UID(), instance_number=1, manufacturer="elsewhere",
+        manufacturer_model_name="x", software_versions="1", device_serial_number="1",
+        omit_empty_frames=False,
+        pixel_measures=hd.PixelMeasuresSequence(pixel_spacing=[SPACING, SPACING],
+                                                slice_thickness=45.0))
+    path = tmp_path / "other_seg.dcm"
+    seg.save_as(path)
+    with pytest.warns(UserWarning, match="segment numbers"):
+        ((data, kw, kind),) = read_layers(str(path))
+    assert kind == "labels" and kw["scale"] == (SPACING, SPACING)
+    assert set(np.unique(data)) == {0, 1} and data[15, 35] == 1 and data[:10].max() == 0
+    assert "breast tissue" in kw["metadata"]["note"] and not kw["metadata"]["known"]
+    assert kw["features"]["segment"] == ["background", "breast tissue"]
+
+
+def test_a_fractional_seg_opens_as_class_codes(study, tmp_path):
+    from napari_mcdet.gui._reader import read_layers
+    from napari_mcdet.infer.export_dicom import write_detection_dicom
+
+    paths = write_detection_dicom(study["det"], study["image"], tmp_path, "frac",
+                                  fractional=True)
+    ((data, kw, kind),) = read_layers(str(paths["seg"]))
+    assert kind == "labels" and kw["metadata"]["fractional"]
+    assert kw["scale"] == (SPACING, SPACING)
+    probs = study["det"].probabilities
+    np.testing.assert_array_equal(data == 2, probs[1] >= 0.5)
