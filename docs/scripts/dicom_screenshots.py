@@ -46,8 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        # the phantom is digital, the model's training film: said in the guide, not on screen
+        warnings.simplefilter("ignore")
+        return _shoot(out)
+
+
+def _shoot(out: Path) -> int:
     shots, tests = _helpers()
-    warnings.simplefilter("ignore")  # the phantom is digital, the model film: said in the guide
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         image_path = tests.write_ffdm(tmp / "mammo.dcm", pixel_spacing=SPACING)

@@ -382,3 +382,17 @@ def test_a_fractional_seg_opens_as_class_codes(study, tmp_path):
     assert kw["scale"] == (SPACING, SPACING)
     probs = study["det"].probabilities
     np.testing.assert_array_equal(data == 2, probs[1] >= 0.5)
+
+
+@pytest.mark.slow
+def test_the_guide_screenshot_script_runs(qapp, tmp_path):
+    from skimage.io import imread
+
+    script = Path(__file__).resolve().parents[2] / "docs" / "scripts" / "dicom_screenshots.py"
+    spec = importlib.util.spec_from_file_location("dicom_screenshots", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--out", str(tmp_path)]) == 0
+    for name in ("dicom_save.png", "dicom_layers.png"):
+        img = imread(tmp_path / name)
+        assert img.ndim == 3 and img.shape[1] > 1000 and np.ptp(img[..., :3]) > 100, name
