@@ -1,7 +1,9 @@
 """Annotations widget: make a calcification labels layer for an image, count, save and load.
 
 The widget only moves data between layers and :mod:`napari_mcdet.io`; counting
-(:func:`napari_mcdet.io.label_counts`), writing and reading live in the core library.
+(:func:`napari_mcdet.io.label_counts`), writing and reading live in the core library. "Save as
+DICOM..." writes the labels on a DICOM image as a manual SEG + SR
+(:func:`napari_mcdet.infer.export_dicom.write_annotation_dicom`, in a worker).
 """
 
 from __future__ import annotations

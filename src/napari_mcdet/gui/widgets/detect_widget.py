@@ -20,6 +20,11 @@ they never pile up. Ground truth is drawn as outlines (:mod:`napari_mcdet.gui._l
 status line carries a legend, what was recovered of the image's ground truth when a truth layer
 belongs to it (:func:`napari_mcdet.infer.recovery.recovery_summary`), and where the image lies
 against the model's training domain (:func:`napari_mcdet.infer.domain.domain_note`).
+
+"Save as DICOM..." writes the last detection as ``<stem>_seg.dcm`` + ``<stem>_sr.dcm``
+(:func:`napari_mcdet.infer.export_dicom.write_detection_dicom`, in a worker) when the image layer
+was read from a DICOM file; otherwise it says why not (:func:`~napari_mcdet.gui._dicom_layers.
+dicom_source`).
 """
 
 from __future__ import annotations
