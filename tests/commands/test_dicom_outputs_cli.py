@@ -10,7 +10,7 @@ import highdicom as hd
 import numpy as np
 import pytest
 import tifffile
-from conftest import dciodvfy_errors, write_ffdm
+from dicom_files import dciodvfy_errors, write_ffdm
 from skimage import io as skio
 
 from napari_mcdet.cli import main

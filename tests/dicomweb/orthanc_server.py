@@ -1,9 +1,7 @@
 """A real Orthanc with its DICOMweb plugin on 127.0.0.1, started per test module (or per test,
 for a server with a Lua filter), with HTTP basic authentication.
 
-Not a conftest.py: a second module named ``conftest`` would replace tests/conftest.py in
-``sys.modules`` and break ``from conftest import write_ffdm`` in the test folders collected after
-this one; the test modules make their fixtures from :func:`start_orthanc` and
+Not a conftest.py: the test modules make their fixtures from :func:`start_orthanc` and
 :func:`stop_orthanc`."""
 
 from __future__ import annotations

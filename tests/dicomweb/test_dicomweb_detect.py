@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import dciodvfy_errors, write_ffdm
+from dicom_files import dciodvfy_errors, write_ffdm
 from orthanc_server import PASSWORD, USER, free_port, start_orthanc, stop_orthanc
 from pydicom.uid import generate_uid
 

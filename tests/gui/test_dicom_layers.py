@@ -10,24 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from dicom_files import dciodvfy_errors, write_ffdm
 
 from napari_mcdet.gui._layers import TRUTH_KEY
 from napari_mcdet.infer.export import calcification_columns, cluster_columns
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
-
-def _top_conftest():
-    """tests/conftest.py (``conftest`` here is tests/gui's): write_ffdm, dciodvfy_errors."""
-    spec = importlib.util.spec_from_file_location(
-        "mcdet_tests_conftest", Path(__file__).resolve().parents[1] / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-write_ffdm = _top_conftest().write_ffdm
-dciodvfy_errors = _top_conftest().dciodvfy_errors
 
 SPACING = 0.2
 

@@ -4,7 +4,7 @@ batch fails with the reason (before its detection) and the batch goes on."""
 from __future__ import annotations
 
 import numpy as np
-from conftest import dciodvfy_errors, write_ffdm
+from dicom_files import dciodvfy_errors, write_ffdm
 from skimage import io as skio
 
 from napari_mcdet.infer.batch import expand_inputs, run_batch

@@ -8,7 +8,7 @@ import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
-from conftest import dciodvfy_errors, write_ffdm
+from dicom_files import dciodvfy_errors, write_ffdm
 from pydicom.sr.codedict import codes
 
 from napari_mcdet.io.dicom_derived import Producer, source_header
