@@ -101,6 +101,26 @@ def test_seg_fractional_without_dicom_is_refused(ffdm, tmp_path, capsys):
     assert rc == 2 and "add --dicom" in capsys.readouterr().err
 
 
+def test_a_batch_with_dicom_writes_seg_and_sr_and_fails_only_the_png(ffdm, tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "ffdm.dcm").write_bytes(ffdm.read_bytes())
+    skio.imsave(folder / "plain.png", np.full((64, 64), 1000, np.uint16), check_contrast=False)
+    out = tmp_path / "out"
+    args = ["detect", str(folder), "--out", str(out), "--dicom", "--spacing", "0.2"]
+    assert main(args) == 1  # one failed row
+    rows = {r["id"]: r for r in _rows(out / "summary.csv")}
+    assert rows["ffdm"]["status"] == "ok" and rows["plain"]["status"] == "failed"
+    assert "not a DICOM file" in rows["plain"]["error"]
+    seg = read_segmentation(out / "ffdm_seg.dcm")
+    assert np.array_equal(seg.labels, skio.imread(out / "ffdm_labels.png"))
+    assert dciodvfy_errors(out / "ffdm_sr.dcm") == []
+    capsys.readouterr()
+    main(args)  # a rerun resumes: the DICOM image is done, with the same settings
+    rows = {r["id"]: r for r in _rows(out / "summary.csv")}
+    assert rows["ffdm"]["status"] == "skipped"
+
+
 # --- mcdet convert --------------------------------------------------------------------------
 
 

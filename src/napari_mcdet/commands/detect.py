@@ -92,7 +92,8 @@ def register(subparsers) -> None:
         "malignant segments on its pixel grid) and <stem>_sr.dcm (TID 1500 report: one finding "
         "per calcification and cluster), both referencing its study, series and instance")
     dicom.add_argument("--dicom", action="store_true",
-                       help="also write <stem>_seg.dcm and <stem>_sr.dcm (DICOM sources only)")
+                       help="also write <stem>_seg.dcm and <stem>_sr.dcm (DICOM sources only; in a "
+                            "batch a non-DICOM image fails its row)")
     dicom.add_argument("--seg-fractional", action="store_true",
                        help="write the SEG's segments as probabilities (fractional) instead of "
                             "the thresholded binary ones")
@@ -277,9 +278,6 @@ def check_dicom_options(args: argparse.Namespace) -> None:
                          "UID")
     if args.seg_fractional and not args.dicom:
         raise ValueError("--seg-fractional shapes the DICOM SEG: add --dicom")
-    if args.dicom and is_batch(args):
-        raise ValueError("--dicom writes SEG and SR for single images, not in a batch yet: name "
-                         "the DICOM files, or leave --dicom out")
 
 
 def check_dicom_sources(paths: Sequence[Path]) -> None:
@@ -391,7 +389,9 @@ def run_batch_command(args: argparse.Namespace) -> int:
                 "cluster_min_count": args.cluster_min_count, "gate": args.gate,
                 "engine": args.engine, "mirror": args.mirror, "spacing": spacing_mm,
                 "probabilities": args.format, "overlay": not args.no_overlay,
-                **({} if args.overlap is None else {"overlap": args.overlap})}
+                **({} if args.overlap is None else {"overlap": args.overlap}),
+                # only when asked, so batches run before --dicom existed still resume
+                **({"dicom": True, "seg_fractional": args.seg_fractional} if args.dicom else {})}
     rows = run_batch(items, out=out, model_path=model_path, settings=settings,
                      force=args.force, workers=args.workers, scheduler=args.scheduler,
                      on_row=lambda row: tqdm.write(row_text(row)))
