@@ -12,7 +12,7 @@ from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[1] / "cli.md"
 COMMANDS = ["", "info", "demo", "synth", "train", "average", "interpolate", "detect", "calibrate",
-            "evaluate", "compare"]
+            "evaluate", "compare", "convert"]
 HEADER = """# Command line reference
 
 Every task of the plugin also runs from a terminal through one program, `mcdet`, installed with
@@ -31,6 +31,7 @@ the package. This page is the output of `mcdet <command> --help` (regenerate it 
 | `mcdet calibrate` | choose a model's operating point (and decoder gate) on your normal images |
 | `mcdet evaluate` | score a model on annotated images (the paper's metrics, FROC) |
 | `mcdet compare` | train and compare the paper's baselines and ablations |
+| `mcdet convert` | turn an INbreast XML annotation (with its DICOM) into a DICOM SEG + SR |
 
 Errors in the input (a missing file, no pixel spacing, a broken checkpoint) end with a one-line
 message `mcdet <command>: error: ...` and exit status 2.
