@@ -28,10 +28,10 @@ SPACING = 0.2
 
 
 def _helpers():
-    """docs/scripts/make_screenshots.py (window, waiting) and tests/conftest.py (write_ffdm)."""
+    """docs/scripts/make_screenshots.py (window, waiting) and tests/dicom_files.py (write_ffdm)."""
     out = []
     for name, path in (("make_screenshots", REPO / "docs" / "scripts" / "make_screenshots.py"),
-                       ("mcdet_tests_conftest", REPO / "tests" / "conftest.py")):
+                       ("mcdet_dicom_files", REPO / "tests" / "dicom_files.py")):
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from dicom_files import dciodvfy_errors, write_ffdm
+from scipy import ndimage
 
-from napari_mcdet.gui._layers import TRUTH_KEY
+from napari_mcdet.gui._layers import TRUTH_COLOR, TRUTH_KEY
 from napari_mcdet.infer.export import calcification_columns, cluster_columns
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -229,11 +230,31 @@ def test_annotations_panel_saves_dicom(plugin_widget, qtbot, study, tmp_path):
     report = read_report(sr_path)
     assert sorted(f.class_id for f in report.findings) == [1, 2, 2]
     assert all(f.score is None for f in report.findings)
-    # opened again: ground truth (a person's), on the image
-    (truth,) = _open(viewer, seg_path)
-    assert truth.metadata[TRUTH_KEY] == "dicom-seg" and truth.visible
+    # opened again: ground truth (a person's), on the image, drawn as outlines
+    truth, outlines = _open(viewer, seg_path)
+    assert truth.metadata[TRUTH_KEY] == "dicom-seg" and not truth.visible
     np.testing.assert_array_equal(truth.data, _paint(image.data.shape))
     np.testing.assert_allclose(truth.scale, image.scale)
+    assert outlines._type_string == "shapes" and len(outlines.data) == 3
+    np.testing.assert_allclose(outlines.edge_color, [TRUTH_COLOR] * 3)
+    np.testing.assert_allclose(outlines.scale, image.scale)
+    for polygon, (r0, c0, r1, c1) in zip(sorted(outlines.data, key=lambda p: p.min(0)[0]),
+                                         [(100, 100, 104, 104), (200, 150, 203, 153),
+                                          (210, 160, 212, 162)]):
+        # the outline runs between the region's border pixels and the ones outside it
+        assert r0 - 1 < polygon[:, 0].min() < r0 and r1 - 1 < polygon[:, 0].max() < r1
+        assert c0 - 1 < polygon[:, 1].min() < c0 and c1 - 1 < polygon[:, 1].max() < c1
+    # the report, beside its SEG: ground-truth labels, one region per painted calcification
+    sr_truth, points = _open(viewer, sr_path)
+    assert sr_truth.metadata[TRUTH_KEY] == "dicom-sr" and sr_truth.data.shape == image.data.shape
+    regions, n = ndimage.label(sr_truth.data > 0)
+    assert n == 3 and len(points.data) == 3
+    painted = _paint(image.data.shape)
+    painted_regions, _ = ndimage.label(painted > 0)
+    for centre in ndimage.center_of_mass(painted > 0, painted_regions, [1, 2, 3]):
+        r, c = (int(round(v)) for v in centre)
+        window = sr_truth.data[r - 1:r + 2, c - 1:c + 2]
+        assert window.max() == painted[r, c], (centre, window)
 
 
 def test_annotations_panel_refuses_a_non_dicom_image(plugin_widget, tmp_path):
@@ -281,7 +302,7 @@ def test_score_panel_on_seg_and_sr_layers(plugin_widget, make_napari_viewer, qtb
     points, boxes = _open(viewer, study["sr"])
     gt_files = write_annotation_dicom(study["truth"], study["image"], tmp_path, "truth",
                                       pixel_spacing=scale)
-    (gt_seg,) = _open(viewer, gt_files["seg"])
+    gt_seg, *_outlines = _open(viewer, gt_files["seg"])
     _, widget = plugin_widget("Score against ground truth", viewer=viewer)
     widget.image_combo.setCurrentText(image.name)
 
@@ -291,9 +312,16 @@ def test_score_panel_on_seg_and_sr_layers(plugin_widget, make_napari_viewer, qtb
     dicom = _score(widget, qtbot, pred=seg.name, gt=gt_seg.name, points=points.name,
                    shapes=boxes.name)
     assert dicom == original
+    # the truth as a manual report: a small disk at each calcification's centre instead of
+    # its region, so the same calcifications to find, and no more of them found
+    gt_sr, manual_points = _open(viewer, gt_files["sr"])
+    from_sr = _score(widget, qtbot, pred=seg.name, gt=gt_sr.name, points=points.name,
+                     shapes=boxes.name)
+    for key in ("calcification regions", "calcification detections", "cluster detections"):
+        assert from_sr[key] == original[key], key
+    assert 0 < int(from_sr["calcification true positives"]) \
+        <= int(original["calcification true positives"])
     # a manual report has no scores: refused, not scored as NaN
-    widget.pred_combo.setCurrentText(seg.name)
-    (manual_points,) = _open(viewer, gt_files["sr"])
     widget.points_combo.setCurrentText(manual_points.name)
     assert widget.run() is None
     assert "without a score" in widget.status.text()

@@ -238,3 +238,27 @@ def test_an_image_is_not_a_seg_nor_a_report(ffdm):
         read_segmentation(ffdm)
     with pytest.raises(ValueError, match=str(ffdm)):
         read_report(ffdm)
+
+
+def test_report_labels_draw_disks_and_filled_boxes():
+    from napari_mcdet.io.dicom_sr import Finding, report_labels
+
+    findings = [
+        Finding(kind="calcification", center=(50.0, 60.0), class_id=1),
+        Finding(kind="calcification", center=(80.0, 20.0), class_id=0),  # no class: benign
+        Finding(kind="calcification", center=(12.0, 22.0), class_id=1),  # inside the box
+        Finding(kind="cluster", center=(12.0, 22.0), bbox=(10.0, 20.0, 14.0, 25.0)),
+        Finding(kind="other", center=(5.0, 5.0), class_id=2),
+    ]
+    # 0.06 mm pixels: a 0.15 mm radius is 2.5 pixels
+    labels = report_labels(findings, (100, 90), pixel_spacing=0.06)
+    assert labels.shape == (100, 90) and labels.dtype == np.uint8
+    assert labels[50, 62] == labels[48, 60] == labels[52, 61] == 1
+    assert labels[50, 63] == labels[52, 62] == 0
+    assert labels[80, 20] == 1
+    box = labels[10:14, 20:25]
+    assert (box == 2).all(), "a cluster of no class is malignant and fills its box"
+    assert labels[9, 20] == labels[14, 20] == labels[10, 19] == labels[10, 25] == 0
+    assert labels[5, 5] == 0, "a finding of a kind we do not know is not drawn"
+    n_disk = int((labels[44:57, 54:67] == 1).sum())
+    assert n_disk == sum(r * r + c * c <= 6.25 for r in range(-3, 4) for c in range(-3, 4))

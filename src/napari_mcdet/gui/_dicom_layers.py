@@ -6,17 +6,20 @@ The reader (:mod:`napari_mcdet.gui._reader`) opens
   (0 / 1 benign / 2 malignant), ``scale`` its Pixel Measures' spacing in mm, so that it lies on
   the image the same reader opened (whose ``scale`` is its pixel spacing). A detector's SEG is
   drawn in the class colours, as the Detect panel's ``detection labels``; a person's (algorithm
-  type MANUAL) as ground truth: in :data:`~napari_mcdet.gui._layers.TRUTH_COLOR`, with
+  type MANUAL) as ground truth, the way an INbreast XML opens: a hidden labels layer with
   :data:`~napari_mcdet.gui._layers.TRUTH_KEY` in its metadata (the class codes stay in the
-  data). Segments that are not benign / malignant calcifications are shown by segment number,
-  with a note;
+  data) and its regions' outlines (and rings around one-pixel marks) in
+  :data:`~napari_mcdet.gui._layers.TRUTH_COLOR`. Segments that are not benign / malignant
+  calcifications are shown by segment number, with a note;
 - an SR (:func:`napari_mcdet.io.dicom_sr.read_report`) as a points layer of the calcifications
   and a shapes layer of the cluster boxes, with the findings' ``id``, ``class``, ``class_name``,
   ``score``, ``malignant_score`` (and for clusters ``n_calcifications`` and the box ``r0``,
   ``c0``, ``r1``, ``c1``, as the Score panel reads boxes) as features. A report has no pixel
   spacing: it is taken from the source image (the file of the folder whose SOPInstanceUID the
   report references), else from a SEG of that image in the folder; without either the layers
-  get scale 1 and a warning says how to fix it.
+  get scale 1 and a warning says how to fix it. A person's report also gives a hidden
+  ground-truth labels layer on the source image's grid (disks and filled cluster boxes:
+  :func:`napari_mcdet.io.dicom_sr.report_labels`), which the Score panel takes as ground truth.
 
 Every layer's metadata holds the file (``source``), ``format`` (``'dicom-seg'`` /
 ``'dicom-sr'``), ``source_sop_instance_uid`` and the algorithm, so that the Score panel can check
@@ -35,7 +38,15 @@ from typing import Any
 import numpy as np
 
 from ..classes import CLASS_COLORS, CLASS_NAMES
-from ._layers import TRUTH_COLOR, labels_layer_kwargs, truth_labels_kwargs
+from ._layers import (
+    OUTLINE_MM,
+    POINT_RING_MM,
+    TRUTH_COLOR,
+    labels_layer_kwargs,
+    roi_outline_layer,
+    roi_ring_layer,
+    truth_labels_kwargs,
+)
 
 __all__ = ["read_seg_layers", "read_sr_layers", "dicom_source", "check_on_image", "SEG_FORMAT",
            "SR_FORMAT", "is_structured_report"]
@@ -48,12 +59,10 @@ SR_FORMAT = "dicom-sr"
 #: Detect panel draws its own detections.
 DOT_MM = 0.8
 BOX_FILL_ALPHA = 0.25
-#: A person's findings: rings of this diameter (mm) and outlines of this width (mm), in the
-#: truth colour, as the reader draws INbreast's point ROIs.
-RING_MM = 2.0
-OUTLINE_MM = 0.3
-#: Ground-truth kind of a manual SEG (``metadata[TRUTH_KEY]``).
+#: Ground-truth kind (``metadata[TRUTH_KEY]``) of a person's SEG, and of the labels drawn from
+#: a person's report.
 TRUTH_KIND = "dicom-seg"
+TRUTH_KIND_SR = "dicom-sr"
 _DICOM_SUFFIXES = (".dcm", ".dicom")
 #: Every DICOM structured report SOP class starts so (the reader says which ones it reads).
 _SR_ROOT = "1.2.840.10008.5.1.4.1.1.88."
@@ -82,10 +91,10 @@ def _seg_sources(ds: Any) -> set[str]:
     return uids
 
 
-def source_spacing(path: Path, sop_instance_uid: str | None
-                   ) -> tuple[tuple[float, float] | None, Path | None]:
-    """``(spacing, file)``: the pixel spacing of the image ``sop_instance_uid`` from the DICOM
-    files beside ``path`` (headers only): the image itself, else a SEG made on it; ``(None,
+def source_grid(path: Path, sop_instance_uid: str | None
+                ) -> tuple[tuple[float, float] | None, tuple[int, int] | None, Path | None]:
+    """``(spacing, (rows, cols), file)`` of the image ``sop_instance_uid``, from the DICOM files
+    beside ``path`` (headers only): the image itself, else a SEG made on it; ``(None, None,
     None)`` when neither is there."""
     import pydicom
     from pydicom.errors import InvalidDicomError
@@ -93,9 +102,10 @@ def source_spacing(path: Path, sop_instance_uid: str | None
     from ..io.dicom import dataset_spacing
     from ..io.dicom_derived import SEG_SOP_CLASS
 
+    nothing: tuple[Any, Any, Any] = (None, None, None)
     if not sop_instance_uid:
-        return None, None
-    from_seg: tuple[tuple[float, float] | None, Path | None] = (None, None)
+        return nothing
+    from_seg = nothing
     for other in sorted(path.parent.iterdir()):
         if other == path or other.suffix.lower() not in _DICOM_SUFFIXES or not other.is_file():
             continue
@@ -105,35 +115,35 @@ def source_spacing(path: Path, sop_instance_uid: str | None
                 AttributeError):
             continue  # not ours to judge: a broken neighbour is simply not the source
         try:
+            found = (dataset_spacing(ds), (int(ds.Rows), int(ds.Columns)), other)
             if str(ds.get("SOPInstanceUID", "")) == sop_instance_uid:
-                spacing = dataset_spacing(ds)
-                if spacing is not None:
-                    return spacing, other
+                if found[0] is not None:
+                    return found
             elif (from_seg[0] is None and str(ds.get("SOPClassUID", "")) == SEG_SOP_CLASS
-                  and sop_instance_uid in _seg_sources(ds)):
-                spacing = dataset_spacing(ds)
-                if spacing is not None:
-                    from_seg = (spacing, other)
+                  and sop_instance_uid in _seg_sources(ds) and found[0] is not None):
+                from_seg = found
         except (AttributeError, KeyError, TypeError, ValueError):
             continue
     return from_seg
 
 
-def _spacing_or_warn(path: Path, stated: tuple[float, float] | None, uid: str | None,
-                     what: str) -> tuple[tuple[float, float], str]:
-    """The spacing to draw at and where it came from; scale 1 and one warning without one."""
+def _grid_or_warn(path: Path, stated: tuple[float, float] | None, uid: str | None, what: str
+                  ) -> tuple[tuple[float, float], tuple[int, int] | None, str]:
+    """The spacing to draw at, the source image's shape (None when the file states its spacing
+    or the source is not found) and where the spacing came from; scale 1 and one warning
+    without one."""
     if stated is not None:
-        return stated, "file"
-    spacing, where = source_spacing(path, uid)
+        return stated, None, "file"
+    spacing, shape, where = source_grid(path, uid)
     if spacing is not None:
-        return spacing, str(where)
+        return spacing, shape, str(where)
     warnings.warn(
         f"{path.name}: {what} states no pixel spacing and no DICOM file beside it is its source "
         f"image (SOP instance {uid or 'not stated'}) or a SEG of it, so it is drawn at scale 1 "
         "(pixels) and will not lie on an image opened in mm; put the report beside its image "
         "(or the image's SEG) and open it again",
         UserWarning, stacklevel=3)
-    return (1.0, 1.0), "none"
+    return (1.0, 1.0), None, "none"
 
 
 # --- SEG --------------------------------------------------------------------------------------
@@ -144,7 +154,7 @@ def read_seg_layers(path: Path) -> list[LayerData]:
     from ..io.dicom_seg import read_segmentation
 
     seg = read_segmentation(path)
-    spacing, found = _spacing_or_warn(path, seg.pixel_spacing, seg.source_sop_instance_uid,
+    spacing, _, found = _grid_or_warn(path, seg.pixel_spacing, seg.source_sop_instance_uid,
                                       "this SEG")
     meta: dict[str, Any] = {
         "source": str(path), "format": SEG_FORMAT,
@@ -167,10 +177,9 @@ def read_seg_layers(path: Path) -> list[LayerData]:
                   "features": {"index": numbers,
                                "segment": ["background"] + [s["label"] for s in seg.segments]}}
         return [(labels, kwargs, "labels")]
-    if seg.algorithm is None:  # a person's annotation: ground truth, in the truth colour
+    if seg.algorithm is None:  # a person's annotation: ground truth, drawn as outlines
         kwargs = truth_labels_kwargs(path.stem, kind=TRUTH_KIND, scale=spacing, metadata=meta)
-        kwargs["visible"] = True  # no outlines layer comes with it: the regions show
-        return [(labels, kwargs, "labels")]
+        return [(labels, kwargs, "labels"), *truth_outlines(labels, spacing, path)]
     return [(labels, labels_layer_kwargs(path.stem, scale=spacing, metadata=meta), "labels")]
 
 
@@ -205,7 +214,8 @@ def read_sr_layers(path: Path) -> list[LayerData]:
     from ..io.dicom_sr import read_report
 
     report = read_report(path)
-    spacing, found = _spacing_or_warn(path, None, report.source_sop_instance_uid, "a report")
+    spacing, shape, found = _grid_or_warn(path, None, report.source_sop_instance_uid,
+                                          "a report")
     manual = report.algorithm is None
     meta = {"source": str(path), "format": SR_FORMAT,
             "source_sop_instance_uid": report.source_sop_instance_uid,
@@ -222,8 +232,8 @@ def read_sr_layers(path: Path) -> list[LayerData]:
     point_kw: dict[str, Any] = {"name": f"{path.stem} calcifications", "scale": spacing,
                                 "features": calc, "metadata": dict(meta)}
     if manual:
-        point_kw.update(size=RING_MM / mm, face_color="transparent",
-                        border_color=[TRUTH_COLOR], border_width=OUTLINE_MM / RING_MM)
+        point_kw.update(size=POINT_RING_MM / mm, face_color="transparent",
+                        border_color=[TRUTH_COLOR], border_width=OUTLINE_MM / POINT_RING_MM)
     else:
         point_kw.update(size=DOT_MM / mm, symbol="disc", face_color=_colors(calc["class"]),
                         border_color="black", border_width=0.1)
@@ -253,7 +263,40 @@ def read_sr_layers(path: Path) -> list[LayerData]:
                             text={"string": "{class_name} {score:.2f}", "size": 10,
                                   "color": "white", "anchor": "upper_left"})
         layers.append((rects, shape_kw, "shapes"))
+    if manual:
+        return _report_truth(report, shape, spacing, path, meta) + layers
     return layers
+
+
+def _report_truth(report: Any, shape: tuple[int, int] | None, spacing: tuple[float, float],
+                  path: Path, meta: dict[str, Any]) -> list[LayerData]:
+    """A person's report as ground truth for the Score panel: a hidden labels layer on its
+    image's grid (:func:`napari_mcdet.io.dicom_sr.report_labels`), when the image (or a SEG of
+    it) lies beside the report to give that grid."""
+    from ..io.dicom_sr import report_labels
+
+    if shape is None:
+        meta["note"] = (f"{path.name}: no ground-truth labels, since its source image is not "
+                        "beside it to give the grid; put the report beside its image")
+        return []
+    labels = report_labels(report.findings, shape, pixel_spacing=spacing)
+    kwargs = truth_labels_kwargs(f"{path.stem} truth", kind=TRUTH_KIND_SR, scale=spacing,
+                                 metadata=dict(meta))
+    return [(labels, kwargs, "labels")]
+
+
+def truth_outlines(labels: np.ndarray, spacing: tuple[float, float],
+                   path: Path) -> list[LayerData]:
+    """Outlines in the truth colour of a person's labels (a manual SEG): a shapes layer of the
+    regions' contours and a points layer of rings around one-pixel marks, as an INbreast XML's
+    ROIs are drawn."""
+    from ..io.writers import labels_to_rois
+
+    rois = labels_to_rois(labels)
+    outlines = [r for r in rois if len(r.points) >= 3]
+    points = [r for r in rois if len(r.points) < 3]
+    return ([roi_outline_layer(outlines, spacing, path)] if outlines else []) + \
+        ([roi_ring_layer(points, spacing, path)] if points else [])
 
 
 # --- the panels -------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ in the class colours.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,10 @@ __all__ = [
     "layer_to_mammogram",
     "truth_labels_kwargs",
     "truth_labels_of",
+    "roi_outline_layer",
+    "roi_ring_layer",
+    "OUTLINE_MM",
+    "POINT_RING_MM",
 ]
 
 #: Colour of every ground-truth outline: yellow, which neither class colour (green, red) nor the
@@ -39,6 +44,9 @@ TRUTH_COLOR = (1.0, 0.85, 0.0, 1.0)
 #: Metadata key of a ground-truth labels layer: what the truth is (``'synthetic'``,
 #: ``'inbreast'``, ``'mini-mias'``).
 TRUTH_KEY = "ground_truth"
+#: Width of the truth's outlines, and diameter of the ring around a point annotation, mm.
+OUTLINE_MM = 0.3
+POINT_RING_MM = 2.0
 
 
 def labels_colormap() -> dict[int | None, tuple[float, float, float, float]]:
@@ -160,4 +168,51 @@ def layer_to_mammogram(layer: Any) -> Mammogram:
         laterality=meta.get("laterality"),
         view=meta.get("view"),
         metadata=meta,
+    )
+
+
+def _roi_features(rois: list[Any]) -> dict[str, list]:
+    """The ROIs' ``name``, ``type`` and ``index``, as a layer's features."""
+    return {"name": [r.name for r in rois], "type": [r.type for r in rois],
+            "index": [r.index for r in rois]}
+
+
+def roi_outline_layer(outlines: list[Any], spacing: tuple[float, float],
+                      path: Any) -> tuple[Any, dict[str, Any], str]:
+    """A shapes layer of annotation ROIs (:class:`~napari_mcdet.io.InbreastROI` of three
+    points or more) drawn as polygons in :data:`TRUTH_COLOR`; ``spacing`` in mm, ``path`` the
+    file they came from (the layer is named after its stem)."""
+    return (
+        [r.points for r in outlines],
+        {
+            "name": f"{Path(path).stem} ROIs",
+            "shape_type": "polygon",
+            "scale": spacing,
+            "edge_color": [TRUTH_COLOR],
+            "face_color": "transparent",
+            "edge_width": OUTLINE_MM / spacing[0],
+            "features": _roi_features(outlines),
+            "metadata": {"source": str(path)},
+        },
+        "shapes",
+    )
+
+
+def roi_ring_layer(points: list[Any], spacing: tuple[float, float],
+                   path: Any) -> tuple[Any, dict[str, Any], str]:
+    """A points layer of rings in :data:`TRUTH_COLOR` around annotation ROIs of one or two
+    points (at their mean)."""
+    return (
+        np.array([r.points.mean(axis=0) for r in points]),
+        {
+            "name": f"{Path(path).stem} point ROIs",
+            "scale": spacing,
+            "size": POINT_RING_MM / spacing[0],  # pixels of the layer's data
+            "face_color": "transparent",
+            "border_color": [TRUTH_COLOR],
+            "border_width": OUTLINE_MM / POINT_RING_MM,
+            "features": _roi_features(points),
+            "metadata": {"source": str(path)},
+        },
+        "points",
     )

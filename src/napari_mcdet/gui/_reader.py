@@ -30,15 +30,19 @@ from typing import Any
 import numpy as np
 
 from ..constants import INBREAST_SPACING_MM
-from ._layers import TRUTH_COLOR, image_layer_kwargs, truth_labels_kwargs
+from ._layers import (
+    OUTLINE_MM,
+    TRUTH_COLOR,
+    image_layer_kwargs,
+    roi_outline_layer,
+    roi_ring_layer,
+    truth_labels_kwargs,
+)
 
 LayerData = tuple[Any, dict[str, Any], str]
 PathOrPaths = str | os.PathLike | list | tuple
 
 _DICOM_SUFFIXES = (".dcm", ".dicom")
-#: Width of the annotations' outlines, and diameter of the ring around a point annotation, mm.
-OUTLINE_MM = 0.3
-POINT_RING_MM = 2.0
 #: INbreast's pixel spacing (row_mm, col_mm), where the case's image does not say it.
 INBREAST_SPACING = (INBREAST_SPACING_MM, INBREAST_SPACING_MM)
 
@@ -230,49 +234,7 @@ def _read_inbreast(path: Path) -> list[LayerData]:
     outlines = [r for r in rois if len(r.points) >= 3]
     points = [r for r in rois if len(r.points) < 3]
     if outlines:
-        layers.append(_outline_layer(outlines, spacing, path))
+        layers.append(roi_outline_layer(outlines, spacing, path))
     if points:
-        layers.append(_point_layer(points, spacing, path))
+        layers.append(roi_ring_layer(points, spacing, path))
     return layers
-
-
-def _roi_features(rois: list[Any]) -> dict[str, list]:
-    """The ROIs' ``name``, ``type`` and ``index``, as a layer's features."""
-    return {"name": [r.name for r in rois], "type": [r.type for r in rois],
-            "index": [r.index for r in rois]}
-
-
-def _outline_layer(outlines: list[Any], spacing: tuple[float, float], path: Path) -> LayerData:
-    """A Shapes layer of the INbreast ROIs drawn as polygons (three points or more)."""
-    return (
-        [r.points for r in outlines],
-        {
-            "name": f"{path.stem} ROIs",
-            "shape_type": "polygon",
-            "scale": spacing,
-            "edge_color": [TRUTH_COLOR],
-            "face_color": "transparent",
-            "edge_width": OUTLINE_MM / spacing[0],
-            "features": _roi_features(outlines),
-            "metadata": {"source": str(path)},
-        },
-        "shapes",
-    )
-
-
-def _point_layer(points: list[Any], spacing: tuple[float, float], path: Path) -> LayerData:
-    """A Points layer of rings around the INbreast ROIs of one or two points (their mean)."""
-    return (
-        np.array([r.points.mean(axis=0) for r in points]),
-        {
-            "name": f"{path.stem} point ROIs",
-            "scale": spacing,
-            "size": POINT_RING_MM / spacing[0],  # pixels of the layer's data
-            "face_color": "transparent",
-            "border_color": [TRUTH_COLOR],
-            "border_width": OUTLINE_MM / POINT_RING_MM,
-            "features": _roi_features(points),
-            "metadata": {"source": str(path)},
-        },
-        "points",
-    )

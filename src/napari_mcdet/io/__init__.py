@@ -9,7 +9,7 @@ from __future__ import annotations
 from .dicom import read_dicom
 from .dicom_derived import Producer, source_header
 from .dicom_seg import read_segmentation, write_segmentation
-from .dicom_sr import Finding, read_report, write_report
+from .dicom_sr import Finding, read_report, report_labels, write_report
 from .images import read_mammogram, read_mask, read_pgm
 from .inbreast import (
     InbreastEntry,
@@ -37,6 +37,7 @@ __all__ = [
     "write_segmentation",
     "Finding",
     "read_report",
+    "report_labels",
     "write_report",
     "read_pgm",
     "read_mask",

@@ -33,7 +33,8 @@ from .dicom_derived import (
     write_dicom,
 )
 
-__all__ = ["Finding", "ReportRead", "report_dataset", "write_report", "read_report"]
+__all__ = ["Finding", "ReportRead", "report_dataset", "write_report", "read_report",
+           "report_labels"]
 
 SR_SERIES_NUMBER = 991
 KINDS = ("calcification", "cluster")
@@ -353,3 +354,50 @@ def _algorithm(group: Any) -> tuple[str | None, dict[str, str]]:
             key, _, value = str(item.TextValue).partition("=")
             params[key] = value
     return name, params
+
+
+def report_labels(findings: list[Finding], shape: tuple[int, int], *,
+                  pixel_spacing: float | tuple[float, float],
+                  point_radius_mm: float | None = None) -> np.ndarray:
+    """Ground-truth labels of a report's findings on its image's grid, for scoring.
+
+    A report holds points and boxes, not regions: each calcification becomes a disk around its
+    centre (the disk INbreast point annotations get), each cluster its box, filled with its
+    class over the calcifications inside it (as INbreast cluster outlines are). A SEG of the
+    same annotation holds the exact regions: prefer it for pixel metrics.
+
+    Parameters
+    ----------
+    findings : list of Finding
+        From :func:`read_report`; kind ``'other'`` is left out.
+    shape : (int, int)
+        The source image's (Rows, Columns).
+    pixel_spacing : float or (float, float)
+        mm per pixel (row, col): sizes the disks.
+    point_radius_mm : float, optional
+        The disks' radius in mm; None: :data:`napari_mcdet.io.inbreast.POINT_RADIUS_MM`.
+
+    Returns
+    -------
+    ndarray of shape ``shape``, uint8
+        0 background, 1 benign, 2 malignant; a calcification of no stated class counts as
+        benign, a cluster of none as malignant (INbreast's paper mapping).
+    """
+    from .inbreast import POINT_RADIUS_MM, ROI_POINT, InbreastROI, draw_roi
+
+    radius = POINT_RADIUS_MM if point_radius_mm is None else float(point_radius_mm)
+    rows, cols = (int(v) for v in shape)
+    out = np.zeros((rows, cols), dtype=np.uint8)
+    for f in findings:
+        if f.kind == "calcification":
+            roi = InbreastROI("Calcification", ROI_POINT, [f.center])
+            out[draw_roi(roi, (rows, cols), pixel_spacing=pixel_spacing,
+                         point_radius_mm=radius)] = f.class_id or BENIGN
+    for f in findings:
+        if f.kind == "cluster" and f.bbox is not None:
+            # pixel k lies in the box when its centre, k + 0.5 in edge coordinates, does
+            r0, c0, r1, c1 = f.bbox
+            rs = slice(max(int(np.ceil(r0 - 0.5)), 0), max(int(np.floor(r1 - 0.5)) + 1, 0))
+            cs = slice(max(int(np.ceil(c0 - 0.5)), 0), max(int(np.floor(c1 - 0.5)) + 1, 0))
+            out[rs, cs] = f.class_id or MALIGNANT
+    return out
