@@ -12,7 +12,7 @@ import tomllib
 ROOT = Path(__file__).resolve().parents[1]
 #: import name -> distribution name, where they differ
 DISTRIBUTION = {"PIL": "pillow", "skimage": "scikit-image", "sklearn": "scikit-learn",
-                "yaml": "pyyaml"}
+                "yaml": "pyyaml", "dicomweb_client": "dicomweb-client"}
 #: the package itself
 OWN = {"napari_mcdet"}
 
