@@ -106,3 +106,16 @@ def one_torch_thread():
 def inbreast_xml(shared_data):
     """``inbreast_xml(number)``: the path of a shared INbreast annotation file."""
     return lambda number: shared_data / "inbreast" / "AllXML" / f"{number}.xml"
+
+
+@pytest.fixture
+def own_napari_app(mock_app_model):
+    """For a script that opens its own ``napari.Viewer`` (the screenshot scripts): a fresh app
+    model, as ``make_napari_viewer`` gives, so that the plugin's actions are registered on it
+    and dropped after the test, never twice on napari's own application."""
+    from napari._qt._qapp_model.qactions import init_qactions
+    from napari.plugins import _initialize_plugins
+
+    _initialize_plugins.cache_clear()
+    init_qactions.cache_clear()
+    return mock_app_model

@@ -20,7 +20,8 @@ def script():
 
 
 @pytest.mark.slow
-def test_quick_screenshots(script, qapp, tmp_path, tiny_checkpoint, shared_data):
+def test_quick_screenshots(script, qapp, own_napari_app, tmp_path, tiny_checkpoint,
+                           shared_data):
     from skimage.io import imread
 
     rc = script.main(["--out", str(tmp_path), "--quick", "--model", str(tiny_checkpoint)])

@@ -401,7 +401,7 @@ def test_a_fractional_seg_opens_as_class_codes(study, tmp_path):
 
 
 @pytest.mark.slow
-def test_the_guide_screenshot_script_runs(qapp, tmp_path):
+def test_the_guide_screenshot_script_runs(qapp, own_napari_app, tmp_path):
     from skimage.io import imread
 
     script = Path(__file__).resolve().parents[2] / "docs" / "scripts" / "dicom_screenshots.py"
