@@ -225,6 +225,8 @@ def read_sr_layers(path: Path) -> list[LayerData]:
     if report.unknown:
         meta["note"] = (f"{path.name}: {report.unknown} finding(s) of a type other than a "
                         "calcification or a cluster are shown with kind 'other'")
+    # before the layers copy meta, so that a note on missing truth reaches them
+    truth = _report_truth(report, shape, spacing, path, meta) if manual else []
     points = [f for f in report.findings if f.bbox is None]
     boxes = [f for f in report.findings if f.bbox is not None]
     mm = min(spacing)
@@ -263,9 +265,7 @@ def read_sr_layers(path: Path) -> list[LayerData]:
                             text={"string": "{class_name} {score:.2f}", "size": 10,
                                   "color": "white", "anchor": "upper_left"})
         layers.append((rects, shape_kw, "shapes"))
-    if manual:
-        return _report_truth(report, shape, spacing, path, meta) + layers
-    return layers
+    return truth + layers
 
 
 def _report_truth(report: Any, shape: tuple[int, int] | None, spacing: tuple[float, float],
